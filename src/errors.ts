@@ -1,0 +1,153 @@
+/**
+ * Every error pg-bulkhead creates is a {@link BulkheadError} with a stable, literal-typed `code`.
+ * Errors that come from PostgreSQL itself (SQL errors, statement timeouts) reach the caller unchanged,
+ * with pg's own `code` (for example `'57014'`).
+ *
+ * A dual ESM/CJS install can load two copies of this module, so prefer {@link isBulkheadError} over
+ * `instanceof`: it recognises errors from either copy through a `Symbol.for` brand.
+ */
+
+const BRAND = Symbol.for('pg-bulkhead.error');
+
+/** All error codes, stable across releases. */
+export type ErrorCode =
+  | 'ERR_CONFIG'
+  | 'ERR_UNKNOWN_SERVICE'
+  | 'ERR_ACQUIRE_TIMEOUT'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_POOL_CLOSED'
+  | 'ERR_DOUBLE_RELEASE'
+  | 'ERR_LEASE_RELEASED'
+  | 'ERR_CONNECT_TIMEOUT'
+  | 'ERR_DATABASE_UNAVAILABLE'
+  | 'ERR_INVALID_ARGUMENT';
+
+/** Base class of every error this library creates. */
+export class BulkheadError extends Error {
+  /** Stable machine-readable code; match on this, not on the message. */
+  readonly code: ErrorCode;
+  /** The service the error concerns, when there is one. */
+  readonly service: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { service?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BulkheadError';
+    this.code = code;
+    this.service = options.service;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+/** One problem found while validating options: where, what was expected, what was given. */
+export interface ConfigProblem {
+  /** Dotted path of the offending option, e.g. `services.auth.size`. */
+  readonly path: string;
+  /** Human-readable description, e.g. `expected an integer >= 0, got -1 (number)`. */
+  readonly message: string;
+}
+
+/** Invalid options. Lists every problem found, not just the first. */
+export class ConfigError extends BulkheadError {
+  declare readonly code: 'ERR_CONFIG';
+  /** Every problem, each with its path. */
+  readonly problems: readonly ConfigProblem[];
+  constructor(problems: readonly ConfigProblem[]) {
+    const lines = problems.map((p) => `  ${p.path}: ${p.message}`).join('\n');
+    super('ERR_CONFIG', `invalid pg-bulkhead options (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** A service name that the registry was not configured with (only reachable from untyped callers). */
+export class UnknownServiceError extends BulkheadError {
+  declare readonly code: 'ERR_UNKNOWN_SERVICE';
+  constructor(service: string, known: readonly string[]) {
+    super('ERR_UNKNOWN_SERVICE', `unknown service ${JSON.stringify(service)}; configured services: ${known.join(', ')}`, {
+      service,
+    });
+    this.name = 'UnknownServiceError';
+  }
+}
+
+/** No connection could be handed out within the service's `acquireTimeoutMs`. */
+export class AcquireTimeoutError extends BulkheadError {
+  declare readonly code: 'ERR_ACQUIRE_TIMEOUT';
+  /** How long the caller waited, in ms. */
+  readonly waitedMs: number;
+  readonly inUse: number;
+  readonly max: number;
+  readonly waiting: number;
+  constructor(service: string, detail: { waitedMs: number; inUse: number; max: number; waiting: number }, cause?: unknown) {
+    const why = cause instanceof Error ? `; last connection error: ${cause.message}` : '';
+    super(
+      'ERR_ACQUIRE_TIMEOUT',
+      `${service}: no connection within ${Math.round(detail.waitedMs)} ms (${detail.inUse} in use, ${detail.max} max, ${detail.waiting} waiting)${why}`,
+      { service, cause },
+    );
+    this.name = 'AcquireTimeoutError';
+    this.waitedMs = detail.waitedMs;
+    this.inUse = detail.inUse;
+    this.max = detail.max;
+    this.waiting = detail.waiting;
+  }
+}
+
+/** The service's wait queue is at `maxWaiting`; the acquire was rejected at once. */
+export class QueueFullError extends BulkheadError {
+  declare readonly code: 'ERR_QUEUE_FULL';
+  readonly waiting: number;
+  readonly maxWaiting: number;
+  constructor(service: string, waiting: number, maxWaiting: number) {
+    super('ERR_QUEUE_FULL', `${service}: wait queue is full (${waiting} waiting, maxWaiting ${maxWaiting})`, { service });
+    this.name = 'QueueFullError';
+    this.waiting = waiting;
+    this.maxWaiting = maxWaiting;
+  }
+}
+
+/** The registry (or the pool) is closing or closed. */
+export class PoolClosedError extends BulkheadError {
+  declare readonly code: 'ERR_POOL_CLOSED';
+  constructor(service: string | undefined, detail = 'the registry is closed') {
+    super('ERR_POOL_CLOSED', service === undefined ? detail : `${service}: ${detail}`, service === undefined ? {} : { service });
+    this.name = 'PoolClosedError';
+  }
+}
+
+/** A lease was released (or used) after it had already been released. */
+export class LeaseReleasedError extends BulkheadError {
+  constructor(code: 'ERR_DOUBLE_RELEASE' | 'ERR_LEASE_RELEASED', service: string, what: string) {
+    super(code, `${service}: ${what}`, { service });
+    this.name = 'LeaseReleasedError';
+  }
+}
+
+/** Opening a connection took longer than `connectTimeoutMs`. */
+export class ConnectTimeoutError extends BulkheadError {
+  declare readonly code: 'ERR_CONNECT_TIMEOUT';
+  constructor(service: string, timeoutMs: number) {
+    super('ERR_CONNECT_TIMEOUT', `${service}: connecting to PostgreSQL took longer than ${timeoutMs} ms`, { service });
+    this.name = 'ConnectTimeoutError';
+  }
+}
+
+/** A programming error in arguments (wrong type or range); a `TypeError` so it reads as one. */
+export class InvalidArgumentError extends TypeError {
+  readonly code = 'ERR_INVALID_ARGUMENT' as const;
+  readonly service: string | undefined = undefined;
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidArgumentError';
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+/**
+ * True when `value` is an error created by pg-bulkhead (from any loaded copy of the package).
+ * Pass a code to check for one kind: `isBulkheadError(e, 'ERR_ACQUIRE_TIMEOUT')`.
+ */
+export function isBulkheadError(value: unknown, code?: ErrorCode): value is BulkheadError {
+  if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[BRAND] !== true) return false;
+  return code === undefined || (value as { code?: unknown }).code === code;
+}

@@ -1,0 +1,41 @@
+export { createPoolRegistry, PoolRegistry } from './registry/pool-registry';
+export type { RegistryEvents, RegistryStats, RegistryCloseReport, CloseOptions } from './registry/pool-registry';
+export type { RegistryOptions } from './registry/options';
+export { REGISTRY_DEFAULTS } from './registry/options';
+export { servicePresets } from './registry/presets';
+export type { PresetService } from './registry/presets';
+export { SERVICE_DEFAULTS, PRIORITIES } from './pool/options';
+export type { ServiceOptions, ResolvedServiceOptions, Priority } from './pool/options';
+export type { ServiceStats, PoolCloseReport } from './pool/service-pool';
+export { Lease } from './pool/lease';
+export type { ClientLike, ClientConstructor } from './pool/client';
+export { isConnectionError } from './pool/client';
+export type {
+  PoolEvents,
+  RemoveReason,
+  ConnectEvent,
+  ConnectErrorEvent,
+  AcquireEvent,
+  ReleaseEvent,
+  AcquireTimeoutEvent,
+  QueueFullEvent,
+  RemoveEvent,
+  LeakEvent,
+  ConnectionErrorEvent,
+} from './pool/events';
+export type { LatencySummary } from './stats/rolling-histogram';
+export { systemClock } from './clock';
+export type { Clock, TimerHandle } from './clock';
+export {
+  BulkheadError,
+  ConfigError,
+  UnknownServiceError,
+  AcquireTimeoutError,
+  QueueFullError,
+  PoolClosedError,
+  LeaseReleasedError,
+  ConnectTimeoutError,
+  InvalidArgumentError,
+  isBulkheadError,
+} from './errors';
+export type { ErrorCode, ConfigProblem } from './errors';

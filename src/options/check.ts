@@ -1,0 +1,70 @@
+import { ConfigError, type ConfigProblem } from '../errors';
+
+/** What a value looked like, for messages: `-1 (number)`, `"abc" (string)`. Never prints objects in full. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'string') return `${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)} (string)`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${String(value)} (${typeof value})`;
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'function') return 'a function';
+  return 'an object';
+}
+
+/**
+ * Collects every configuration problem, then throws one {@link ConfigError} listing them all.
+ */
+export class ConfigChecker {
+  readonly problems: ConfigProblem[] = [];
+
+  fail(path: string, expectation: string, value: unknown): void {
+    this.problems.push({ path, message: `expected ${expectation}, got ${describe(value)}` });
+  }
+
+  problem(path: string, message: string): void {
+    this.problems.push({ path, message });
+  }
+
+  /** An integer in [min, max]; `undefined` passes (optional). */
+  integer(path: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      this.fail(path, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`, value);
+    }
+  }
+
+  /** A finite number of ms > 0 (or >= 0 with `allowZero`); `undefined` passes. */
+  duration(path: string, value: unknown, allowZero = false): void {
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+      this.fail(path, allowZero ? 'a finite number of ms >= 0' : 'a finite number of ms > 0', value);
+    }
+  }
+
+  /** One of the listed strings; `undefined` passes. */
+  oneOf(path: string, value: unknown, allowed: readonly string[]): void {
+    if (value === undefined) return;
+    if (typeof value !== 'string' || !allowed.includes(value)) {
+      this.fail(path, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
+    }
+  }
+
+  /** A plain object; reports unknown keys (which catches typos from JavaScript callers). */
+  object(path: string, value: unknown, knownKeys: readonly string[] | null): value is Record<string, unknown> {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      this.fail(path, 'an object', value);
+      return false;
+    }
+    if (knownKeys !== null) {
+      for (const key of Object.keys(value)) {
+        if (!knownKeys.includes(key)) this.problem(path === '' ? key : `${path}.${key}`, `unknown option (known: ${knownKeys.join(', ')})`);
+      }
+    }
+    return true;
+  }
+
+  /** Throws a {@link ConfigError} if anything was reported. */
+  throwIfAny(): void {
+    if (this.problems.length > 0) throw new ConfigError(this.problems);
+  }
+}

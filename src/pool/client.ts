@@ -1,0 +1,38 @@
+import type { ClientConfig, QueryResult, QueryResultRow } from 'pg';
+
+/**
+ * The part of a `pg.Client` that pg-bulkhead relies on. `pg.Client` fits, and so does pg-mem's adapter
+ * (`newDb().adapters.createPg().Client`) or any client that follows pg's interface.
+ */
+export interface ClientLike {
+  connect(): Promise<unknown> | void;
+  query(text: string, values?: readonly unknown[]): Promise<QueryResult<QueryResultRow>>;
+  end(): Promise<unknown> | void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+}
+
+/** A `pg.Client`-compatible constructor, as in pg-pool's `Client` option. */
+export type ClientConstructor<C extends ClientLike = ClientLike> = new (config: ClientConfig) => C;
+
+export type { ClientConfig, QueryResult, QueryResultRow };
+
+/**
+ * True for errors after which a connection cannot be trusted: the server terminated it (57P01 admin shutdown,
+ * 57P02 crash shutdown, 57P03 cannot connect now), connection exceptions (class 08), socket errors, or pg's own
+ * "Connection terminated" messages. Ordinary SQL errors (syntax, constraint, statement timeout) leave the
+ * connection usable.
+ */
+export function isConnectionError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (code === '57P01' || code === '57P02' || code === '57P03' || code.startsWith('08')) return true;
+    if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNREFUSED' || code === 'ETIMEDOUT') return true;
+  }
+  const message = (error as { message?: unknown }).message;
+  return (
+    typeof message === 'string' &&
+    (message.includes('Connection terminated') || message.includes('Client has encountered a connection error') || message.includes('Query read timeout'))
+  );
+}

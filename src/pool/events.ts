@@ -1,0 +1,100 @@
+/** Why a connection was closed. */
+export type RemoveReason =
+  /** It reached its maximum lifetime (`recycleMs`). */
+  | 'recycled'
+  /** It was idle and closed to make room for another service (shared budget). */
+  | 'idle'
+  /** An overflow connection sat idle for `idleTimeoutMs`; the pool shrinks back toward `size`. */
+  | 'overflow'
+  /** It failed (killed by the server, network error, failed validation, or released with an error). */
+  | 'broken'
+  /** The registry was closed. */
+  | 'closed';
+
+/** A new connection was opened. */
+export interface ConnectEvent<S extends string = string> {
+  readonly service: S;
+  readonly connectionId: number;
+  /** Time to open the connection, ms. */
+  readonly durationMs: number;
+}
+/** Opening a connection failed. */
+export interface ConnectErrorEvent<S extends string = string> {
+  readonly service: S;
+  readonly error: Error;
+  /** Consecutive failures so far, this one included. */
+  readonly consecutiveFailures: number;
+}
+/** A lease was handed out. */
+export interface AcquireEvent<S extends string = string> {
+  readonly service: S;
+  readonly connectionId: number;
+  /** Time the caller waited, ms. */
+  readonly waitMs: number;
+}
+/** A lease was given back. */
+export interface ReleaseEvent<S extends string = string> {
+  readonly service: S;
+  readonly connectionId: number;
+  /** How long the lease was held, ms. */
+  readonly heldMs: number;
+  /** True when the connection was destroyed instead of returned (released with an error, broken, expired). */
+  readonly destroyed: boolean;
+}
+/** An acquire gave up after `acquireTimeoutMs`. */
+export interface AcquireTimeoutEvent<S extends string = string> {
+  readonly service: S;
+  readonly waitedMs: number;
+  readonly inUse: number;
+  readonly max: number;
+  readonly waiting: number;
+  /** The last connection error, when connecting was what failed. */
+  readonly lastError: Error | undefined;
+}
+/** An acquire was rejected because `maxWaiting` were already waiting. */
+export interface QueueFullEvent<S extends string = string> {
+  readonly service: S;
+  readonly waiting: number;
+  readonly maxWaiting: number;
+}
+/** A connection was closed. */
+export interface RemoveEvent<S extends string = string> {
+  readonly service: S;
+  readonly connectionId: number;
+  readonly reason: RemoveReason;
+  /** How long the connection lived, ms. */
+  readonly ageMs: number;
+}
+/** A lease has been held longer than `leakDetectionMs`. Emitted once per lease. */
+export interface LeakEvent<S extends string = string> {
+  readonly service: S;
+  readonly connectionId: number;
+  readonly heldMs: number;
+  /** Stack trace of the `acquire` call (leading frames inside pg-bulkhead removed). */
+  readonly acquiredAt: string;
+}
+/** A connection failed while idle in the pool (for example its backend was terminated). It is removed; nothing throws. */
+export interface ConnectionErrorEvent<S extends string = string> {
+  readonly service: S;
+  readonly connectionId: number;
+  readonly error: Error;
+}
+
+/** Events of one service's pool, as re-emitted by the registry. */
+export interface PoolEvents<S extends string = string> {
+  connect: [ConnectEvent<S>];
+  'connect-error': [ConnectErrorEvent<S>];
+  acquire: [AcquireEvent<S>];
+  release: [ReleaseEvent<S>];
+  'acquire-timeout': [AcquireTimeoutEvent<S>];
+  'queue-full': [QueueFullEvent<S>];
+  remove: [RemoveEvent<S>];
+  leak: [LeakEvent<S>];
+  error: [ConnectionErrorEvent<S>];
+}
+
+/** Where a pool sends its events: the registry's emitter fits. Listeners are counted first, so nothing is allocated when nobody listens. */
+export interface PoolEventSink {
+  listenerCount(event: keyof PoolEvents): number;
+  emit<E extends keyof PoolEvents>(event: E, ...args: PoolEvents[E]): boolean;
+}

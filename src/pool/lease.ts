@@ -1,0 +1,80 @@
+import { LeaseReleasedError } from '../errors';
+import type { ClientLike, QueryResult, QueryResultRow } from './client';
+
+/** @internal How a lease hands itself back to its pool. */
+export interface LeaseOwner {
+  readonly name: string;
+  returnLease(lease: Lease<ClientLike>, destroy: Error | undefined): void;
+  recordQuery(ms: number, error: unknown, lease: Lease<ClientLike>): void;
+  now(): number;
+}
+
+/**
+ * One borrowed connection. Release it exactly once: `release()` returns it to the pool, `release(error)` (or
+ * `release(true)`) destroys it instead, as pg-pool does. A second release throws `ERR_DOUBLE_RELEASE`;
+ * `lease.query` after release throws `ERR_LEASE_RELEASED`.
+ */
+export class Lease<C extends ClientLike = ClientLike> {
+  /** The service this lease belongs to. */
+  readonly service: string;
+  /** Id of the underlying connection, stable for its lifetime (also in events). */
+  readonly connectionId: number;
+  /** Monotonic time (clock.now()) when the lease was handed out. */
+  readonly acquiredAt: number;
+  /** Stack of the acquire call, captured only when `leakDetectionMs` is set. */
+  readonly acquiredStack: string | undefined;
+  readonly #client: C;
+  readonly #owner: LeaseOwner;
+  #released = false;
+  /** @internal set once a leak event was emitted, so it is reported once. */
+  leakReported = false;
+
+  /** @internal */
+  constructor(owner: LeaseOwner, client: C, connectionId: number, acquiredAt: number, acquiredStack: string | undefined) {
+    this.#owner = owner;
+    this.service = owner.name;
+    this.#client = client;
+    this.connectionId = connectionId;
+    this.acquiredAt = acquiredAt;
+    this.acquiredStack = acquiredStack;
+  }
+
+  /** The underlying client, for anything `query` does not cover (cursors, COPY, notifications). */
+  get client(): C {
+    return this.#client;
+  }
+
+  /** True once released. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /**
+   * Runs a query on this lease's connection and records its duration in the service's stats.
+   * A connection-level failure (backend terminated, socket closed) marks the connection to be destroyed on release.
+   * @throws LeaseReleasedError `ERR_LEASE_RELEASED` when called after release.
+   */
+  async query<R extends QueryResultRow = QueryResultRow>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+    if (this.#released) throw new LeaseReleasedError('ERR_LEASE_RELEASED', this.service, 'query on a lease that was already released');
+    const start = this.#owner.now();
+    try {
+      const result = (await this.#client.query(text, values)) as QueryResult<R>;
+      this.#owner.recordQuery(this.#owner.now() - start, undefined, this as unknown as Lease<ClientLike>);
+      return result;
+    } catch (error) {
+      this.#owner.recordQuery(this.#owner.now() - start, error ?? new Error('query failed'), this as unknown as Lease<ClientLike>);
+      throw error;
+    }
+  }
+
+  /**
+   * Gives the connection back. With an error (or `true`), the connection is destroyed instead of reused.
+   * @throws LeaseReleasedError `ERR_DOUBLE_RELEASE` on a second call.
+   */
+  release(destroy?: Error | boolean): void {
+    if (this.#released) throw new LeaseReleasedError('ERR_DOUBLE_RELEASE', this.service, `lease of connection ${this.connectionId} was already released`);
+    this.#released = true;
+    const reason = destroy === true ? new Error('released with destroy') : destroy instanceof Error ? destroy : undefined;
+    this.#owner.returnLease(this as unknown as Lease<ClientLike>, reason);
+  }
+}

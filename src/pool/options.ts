@@ -1,0 +1,92 @@
+import type { ConfigChecker } from '../options/check';
+
+/** Service priority, highest first. Used by the shared budget and by the interference detector. */
+export type Priority = 'highest' | 'high' | 'medium' | 'low';
+
+/** Priorities in order, highest first. */
+export const PRIORITIES: readonly Priority[] = Object.freeze(['highest', 'high', 'medium', 'low']);
+
+/** Options of one service's pool. Every field is optional; defaults are in {@link SERVICE_DEFAULTS}. */
+export interface ServiceOptions {
+  /** Guaranteed persistent connections, opened at start and kept open. Integer >= 0. @default 2 */
+  readonly size?: number;
+  /** Extra connections for bursts, opened on demand and closed again after `idleTimeoutMs` idle, so the pool returns to `size`. Integer >= 0. @default 4 */
+  readonly overflow?: number;
+  /** Longest an `acquire` waits for a connection before rejecting with `ERR_ACQUIRE_TIMEOUT`, ms. @default 10000 */
+  readonly acquireTimeoutMs?: number;
+  /** Maximum lifetime of a connection, ms; a random jitter of up to 5 % is subtracted so connections do not all reconnect at once. `0` disables. @default 1800000 (30 min) */
+  readonly recycleMs?: number;
+  /** How long an overflow connection may sit idle before it is closed, ms. @default 30000 */
+  readonly idleTimeoutMs?: number;
+  /** Most acquires allowed to wait at once; one more rejects at once with `ERR_QUEUE_FULL`. `Infinity` for no cap. @default 1000 */
+  readonly maxWaiting?: number;
+  /** Priority of the service. @default 'medium' */
+  readonly priority?: Priority;
+  /** Server-side `statement_timeout` of every session, ms; `0` leaves the server's setting. @default 0 */
+  readonly statementTimeoutMs?: number;
+  /** Server-side `idle_in_transaction_session_timeout`, ms; `0` leaves the server's setting. @default 0 */
+  readonly idleInTransactionTimeoutMs?: number;
+  /** A connection idle for longer than this is checked with a round trip before it is handed out, ms. `0` disables. @default 30000 */
+  readonly validateAfterIdleMs?: number;
+  /** Emit `leak` when a lease is held longer than this, with the stack where it was acquired, ms. `0` disables (no stack is captured). @default 0 */
+  readonly leakDetectionMs?: number;
+}
+
+/** Options of one service with every default applied. */
+export type ResolvedServiceOptions = { readonly [K in keyof ServiceOptions]-?: NonNullable<ServiceOptions[K]> };
+
+/** Defaults for every service option. */
+export const SERVICE_DEFAULTS: ResolvedServiceOptions = Object.freeze({
+  size: 2,
+  overflow: 4,
+  acquireTimeoutMs: 10_000,
+  recycleMs: 30 * 60_000,
+  idleTimeoutMs: 30_000,
+  maxWaiting: 1000,
+  priority: 'medium',
+  statementTimeoutMs: 0,
+  idleInTransactionTimeoutMs: 0,
+  validateAfterIdleMs: 30_000,
+  leakDetectionMs: 0,
+});
+
+const SERVICE_KEYS = Object.keys(SERVICE_DEFAULTS);
+
+/** Validates one service's options, reporting problems under `path`. */
+export function checkServiceOptions(check: ConfigChecker, path: string, value: unknown): void {
+  if (!check.object(path, value, SERVICE_KEYS)) return;
+  check.integer(`${path}.size`, value.size, 0, 10_000);
+  check.integer(`${path}.overflow`, value.overflow, 0, 10_000);
+  check.duration(`${path}.acquireTimeoutMs`, value.acquireTimeoutMs);
+  check.duration(`${path}.recycleMs`, value.recycleMs, true);
+  check.duration(`${path}.idleTimeoutMs`, value.idleTimeoutMs);
+  if (value.maxWaiting !== Infinity) check.integer(`${path}.maxWaiting`, value.maxWaiting, 0);
+  check.oneOf(`${path}.priority`, value.priority, PRIORITIES);
+  check.duration(`${path}.statementTimeoutMs`, value.statementTimeoutMs, true);
+  check.duration(`${path}.idleInTransactionTimeoutMs`, value.idleInTransactionTimeoutMs, true);
+  check.duration(`${path}.validateAfterIdleMs`, value.validateAfterIdleMs, true);
+  check.duration(`${path}.leakDetectionMs`, value.leakDetectionMs, true);
+  const size = value.size ?? SERVICE_DEFAULTS.size;
+  const overflow = value.overflow ?? SERVICE_DEFAULTS.overflow;
+  if (typeof size === 'number' && typeof overflow === 'number' && size + overflow === 0) {
+    check.problem(`${path}`, 'size + overflow must be at least 1, got 0 connections');
+  }
+}
+
+/** Applies {@link SERVICE_DEFAULTS} with `??`, so an explicit 0 is kept. */
+export function resolveServiceOptions(options: ServiceOptions): ResolvedServiceOptions {
+  const d = SERVICE_DEFAULTS;
+  return Object.freeze({
+    size: options.size ?? d.size,
+    overflow: options.overflow ?? d.overflow,
+    acquireTimeoutMs: options.acquireTimeoutMs ?? d.acquireTimeoutMs,
+    recycleMs: options.recycleMs ?? d.recycleMs,
+    idleTimeoutMs: options.idleTimeoutMs ?? d.idleTimeoutMs,
+    maxWaiting: options.maxWaiting ?? d.maxWaiting,
+    priority: options.priority ?? d.priority,
+    statementTimeoutMs: options.statementTimeoutMs ?? d.statementTimeoutMs,
+    idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? d.idleInTransactionTimeoutMs,
+    validateAfterIdleMs: options.validateAfterIdleMs ?? d.validateAfterIdleMs,
+    leakDetectionMs: options.leakDetectionMs ?? d.leakDetectionMs,
+  });
+}

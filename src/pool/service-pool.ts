@@ -1,0 +1,726 @@
+import { createPool, type Pool as GenericPool } from 'generic-pool';
+import type { Clock, TimerHandle } from '../clock';
+import { AcquireTimeoutError, ConnectTimeoutError, PoolClosedError, QueueFullError } from '../errors';
+import type { Redactor } from '../redact';
+import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
+import { isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
+import type { PoolEventSink, RemoveReason } from './events';
+import { Lease, type LeaseOwner } from './lease';
+import type { Priority, ResolvedServiceOptions } from './options';
+import { Queue } from './queue';
+
+/** Snapshot of one service's pool. A fresh object on every call. */
+export interface ServiceStats {
+  readonly service: string;
+  readonly priority: Priority;
+  /** Guaranteed connections (`size`). */
+  readonly guaranteedSize: number;
+  /** Extra connections allowed for bursts (`overflow`). */
+  readonly overflow: number;
+  /** `size + overflow`. */
+  readonly max: number;
+  /** Open connections, including ones being opened. */
+  readonly total: number;
+  /** Open connections not leased. */
+  readonly idle: number;
+  /** Leased connections. */
+  readonly inUse: number;
+  /** Leased connections beyond the guaranteed size. */
+  readonly overflowInUse: number;
+  /** Acquires waiting for a connection. */
+  readonly waiting: number;
+  /** Leases handed out since start. */
+  readonly acquired: number;
+  /** Acquires rejected with `ERR_ACQUIRE_TIMEOUT` since start. */
+  readonly timeouts: number;
+  /** Acquires rejected with `ERR_QUEUE_FULL` since start. */
+  readonly queueRejections: number;
+  /** Failed queries plus connection failures (failed connects, connections that broke) since start. */
+  readonly errors: number;
+  /** Connections opened since start. */
+  readonly created: number;
+  /** Connections closed since start. */
+  readonly removed: number;
+  /** Consecutive failed connection attempts (0 once one succeeds). */
+  readonly consecutiveConnectFailures: number;
+  /** `inUse / max`, 0..1. */
+  readonly utilization: number;
+  /** Length of the rolling window of the latency summaries, ms. */
+  readonly windowMs: number;
+  /** Time callers waited for a connection, over the window, ms. */
+  readonly acquireWait: LatencySummary;
+  /** Query time through `registry.query`, `lease.query` and `transaction`, over the window, ms. */
+  readonly queryTime: LatencySummary;
+  /** How long leases were held, over the window, ms. */
+  readonly holdTime: LatencySummary;
+}
+
+/** Result of closing one pool. */
+export interface PoolCloseReport {
+  readonly service: string;
+  /** Leases still out when the timeout ran out; their connections were ended anyway. */
+  readonly forcedLeases: number;
+  /** True when everything closed within the timeout. */
+  readonly clean: boolean;
+}
+
+/** @internal Everything a service pool needs, given by the registry. */
+export interface ServicePoolConfig {
+  readonly service: string;
+  readonly options: ResolvedServiceOptions;
+  readonly clientConfig: ClientConfig;
+  readonly Client: ClientConstructor;
+  readonly connectTimeoutMs: number;
+  readonly maintenanceIntervalMs: number;
+  readonly windowMs: number;
+  readonly clock: Clock;
+  readonly events: PoolEventSink;
+  readonly redactor: Redactor;
+}
+
+interface Connection {
+  readonly id: number;
+  readonly client: ClientLike;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  idleSince: number;
+  lease: Lease | null;
+  broken: Error | null;
+  /** Set just before destroying, so the factory knows why. */
+  removeReason: RemoveReason | null;
+}
+
+type WaiterState = 'queued' | 'obtaining' | 'done';
+
+interface Waiter {
+  readonly start: number;
+  readonly resolve: (lease: Lease) => void;
+  readonly reject: (error: Error) => void;
+  readonly stack: string | undefined;
+  state: WaiterState;
+  timer: TimerHandle | null;
+}
+
+type PoolState = 'open' | 'closing' | 'closed';
+
+let nextConnectionId = 1;
+const noop = (): void => {};
+
+/** Creation backoff after consecutive connect failures: 50 ms doubling to 2 s, with full jitter. */
+function createBackoffMs(consecutiveFailures: number): number {
+  if (consecutiveFailures === 0) return 0;
+  const ceiling = Math.min(2_000, 50 * 2 ** Math.min(consecutiveFailures - 1, 10));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+/**
+ * One service's bulkhead: its own connections (kept by generic-pool), its own wait queue, timeout and limits.
+ *
+ * generic-pool holds the connections and opens them; this class decides who may have one. An acquire first
+ * takes a permit (at most `size + overflow` are out at once, waiters queue FIFO up to `maxWaiting`), then asks
+ * generic-pool for a connection. Everything generic-pool gets wrong on its own is handled here: the deadline
+ * covers both steps and names the last connection error, validation never rejects, connection creation is
+ * throttled after failures (no tight retry loop), and broken, expired and idle overflow connections are reaped
+ * by this pool's own maintenance, driven by the injected clock.
+ */
+export class ServicePool implements LeaseOwner {
+  readonly name: string;
+  readonly #config: ServicePoolConfig;
+  readonly #options: ResolvedServiceOptions;
+  readonly #clock: Clock;
+  readonly #events: PoolEventSink;
+  readonly #gp: GenericPool<Connection>;
+  readonly #queue = new Queue<Waiter>();
+  readonly #all = new Set<Connection>();
+  readonly #leases = new Map<Lease, Connection>();
+  readonly #waitTime: RollingHistogram;
+  readonly #queryTime: RollingHistogram;
+  readonly #holdTime: RollingHistogram;
+  #state: PoolState = 'open';
+  /** Permits out: leases plus acquires that hold a permit and are getting a connection. */
+  #permits = 0;
+  #obtaining = 0;
+  #maintenanceTimer: TimerHandle | null = null;
+  #maintaining = false;
+  #lastConnectError: Error | undefined;
+  #consecutiveFailures = 0;
+  #closePromise: Promise<PoolCloseReport> | null = null;
+  #drainWaiter: (() => void) | null = null;
+  // counters
+  #acquired = 0;
+  #timeouts = 0;
+  #queueRejections = 0;
+  #errors = 0;
+  #created = 0;
+  #removed = 0;
+
+  constructor(config: ServicePoolConfig) {
+    this.#config = config;
+    this.name = config.service;
+    this.#options = config.options;
+    this.#clock = config.clock;
+    this.#events = config.events;
+    this.#waitTime = new RollingHistogram(config.clock, config.windowMs);
+    this.#queryTime = new RollingHistogram(config.clock, config.windowMs);
+    this.#holdTime = new RollingHistogram(config.clock, config.windowMs);
+    const max = this.#options.size + this.#options.overflow;
+    this.#gp = createPool<Connection>(
+      { create: () => this.#create(), destroy: (connection) => this.#destroyConnection(connection) },
+      {
+        max,
+        min: Math.min(this.#options.size, max),
+        // LIFO: the most recently used connection is reused first, so surplus ones really go idle and are reaped.
+        fifo: false,
+        // Validation, idle eviction and lifetime are done here (generic-pool's versions can brick the pool or
+        // ignore `min`); its acquire timeout is only a backstop behind this pool's own deadline.
+        testOnBorrow: false,
+        evictionRunIntervalMillis: 0,
+        idleTimeoutMillis: Number.MAX_SAFE_INTEGER,
+        acquireTimeoutMillis: this.#options.acquireTimeoutMs + 1_000,
+        autostart: true,
+      },
+    );
+    // generic-pool reports create failures as events; they are handled in #create.
+    this.#gp.on('factoryCreateError', noop);
+    this.#gp.on('factoryDestroyError', noop);
+    this.#scheduleMaintenance();
+  }
+
+  /** Configured limits. */
+  get options(): ResolvedServiceOptions {
+    return this.#options;
+  }
+
+  /** Monotonic now, from the injected clock. */
+  now(): number {
+    return this.#clock.now();
+  }
+
+  /**
+   * Borrows a connection. Resolves with a {@link Lease}, or rejects with `ERR_ACQUIRE_TIMEOUT`,
+   * `ERR_QUEUE_FULL` or `ERR_POOL_CLOSED`.
+   */
+  acquire(): Promise<Lease> {
+    if (this.#state !== 'open') return Promise.reject(new PoolClosedError(this.name));
+    return new Promise<Lease>((resolve, reject) => {
+      const stack = this.#options.leakDetectionMs > 0 ? captureStack() : undefined;
+      const waiter: Waiter = { start: this.#clock.now(), resolve, reject, stack, state: 'queued', timer: null };
+      if (this.#queue.length === 0 && this.#permits < this.#max) {
+        this.#permits++;
+        waiter.state = 'obtaining';
+        void this.#obtain(waiter);
+        return;
+      }
+      if (this.#queue.length >= this.#options.maxWaiting) {
+        this.#queueRejections++;
+        const waiting = this.#waitingCount();
+        if (this.#events.listenerCount('queue-full') > 0) {
+          this.#events.emit('queue-full', { service: this.name, waiting, maxWaiting: this.#options.maxWaiting });
+        }
+        reject(new QueueFullError(this.name, waiting, this.#options.maxWaiting));
+        return;
+      }
+      waiter.timer = this.#clock.setTimeout(() => this.#timeout(waiter), this.#options.acquireTimeoutMs, true);
+      this.#queue.push(waiter);
+    });
+  }
+
+  get #max(): number {
+    return this.#options.size + this.#options.overflow;
+  }
+
+  #waitingCount(): number {
+    return this.#queue.length + this.#obtaining;
+  }
+
+  /** Holds a permit; gets a healthy connection from generic-pool and settles the waiter. Never throws. */
+  async #obtain(waiter: Waiter): Promise<void> {
+    this.#obtaining++;
+    try {
+      for (;;) {
+        let connection: Connection;
+        try {
+          // Only arm a deadline when a connection has to be opened: the common path allocates no timer.
+          if (waiter.timer === null && this.#gp.available <= this.#gp.pending) {
+            const remaining = Math.max(0, waiter.start + this.#options.acquireTimeoutMs - this.#clock.now());
+            waiter.timer = this.#clock.setTimeout(() => this.#timeout(waiter), remaining, true);
+          }
+          connection = await this.#gp.acquire();
+        } catch (error) {
+          // generic-pool's backstop timeout, or it is draining because we are closing.
+          if (waiter.state === 'obtaining') {
+            this.#permits--;
+            if (this.#state === 'open') this.#rejectTimeout(waiter);
+            else this.#settleReject(waiter, new PoolClosedError(this.name, 'the registry closed while waiting'));
+            this.#pulse();
+          }
+          void error;
+          return;
+        }
+        if (waiter.state !== 'obtaining') {
+          // The caller gave up (timeout or close) while the connection was on its way: give it back untouched.
+          this.#gp.release(connection).catch(noop);
+          return;
+        }
+        const fault = this.#faultOf(connection);
+        if (fault !== null) {
+          this.#destroy(connection, fault);
+          continue;
+        }
+        if (this.#options.validateAfterIdleMs > 0 && this.#clock.now() - connection.idleSince > this.#options.validateAfterIdleMs) {
+          const healthy = await this.#ping(connection);
+          if (!healthy) {
+            this.#destroy(connection, 'broken');
+            if (waiter.state !== 'obtaining') return;
+            continue;
+          }
+          if (waiter.state !== 'obtaining') {
+            this.#gp.release(connection).catch(noop);
+            return;
+          }
+        }
+        this.#grant(waiter, connection);
+        return;
+      }
+    } finally {
+      this.#obtaining--;
+    }
+  }
+
+  #faultOf(connection: Connection): RemoveReason | null {
+    if (connection.broken !== null) return 'broken';
+    if (this.#clock.now() >= connection.expiresAt) return 'recycled';
+    return null;
+  }
+
+  async #ping(connection: Connection): Promise<boolean> {
+    // A validation round trip must never reject (a rejecting validate bricks generic-pool); it answers false.
+    let timer: TimerHandle | null = null;
+    try {
+      const timeout = new Promise<false>((resolve) => {
+        timer = this.#clock.setTimeout(() => resolve(false), Math.min(5_000, this.#options.acquireTimeoutMs));
+      });
+      const result = await Promise.race([Promise.resolve(connection.client.query('SELECT 1')).then(() => true), timeout]);
+      return result && connection.broken === null;
+    } catch (error) {
+      connection.broken ??= error instanceof Error ? error : new Error(String(error));
+      return false;
+    } finally {
+      if (timer !== null) this.#clock.clearTimeout(timer);
+    }
+  }
+
+  #grant(waiter: Waiter, connection: Connection): void {
+    const now = this.#clock.now();
+    if (waiter.timer !== null) this.#clock.clearTimeout(waiter.timer);
+    waiter.timer = null;
+    waiter.state = 'done';
+    const lease = new Lease(this, connection.client, connection.id, now, waiter.stack);
+    connection.lease = lease;
+    this.#leases.set(lease, connection);
+    this.#acquired++;
+    const waitMs = now - waiter.start;
+    this.#waitTime.record(waitMs);
+    if (this.#events.listenerCount('acquire') > 0) {
+      this.#events.emit('acquire', { service: this.name, connectionId: connection.id, waitMs });
+    }
+    waiter.resolve(lease);
+  }
+
+  #timeout(waiter: Waiter): void {
+    waiter.timer = null;
+    if (waiter.state === 'queued') {
+      this.#queue.remove(waiter);
+    } else if (waiter.state === 'obtaining') {
+      // The permit goes back now; the connection still on its way is returned to the pool when it arrives.
+      this.#permits--;
+    } else {
+      return;
+    }
+    this.#rejectTimeout(waiter);
+    this.#pulse();
+  }
+
+  #rejectTimeout(waiter: Waiter): void {
+    const waitedMs = this.#clock.now() - waiter.start;
+    this.#timeouts++;
+    const inUse = this.#leases.size;
+    const waiting = this.#waitingCount();
+    const lastError = this.#consecutiveFailures > 0 ? this.#lastConnectError : undefined;
+    if (this.#events.listenerCount('acquire-timeout') > 0) {
+      this.#events.emit('acquire-timeout', { service: this.name, waitedMs, inUse, max: this.#max, waiting, lastError });
+    }
+    this.#settleReject(waiter, new AcquireTimeoutError(this.name, { waitedMs, inUse, max: this.#max, waiting }, lastError));
+  }
+
+  #settleReject(waiter: Waiter, error: Error): void {
+    if (waiter.timer !== null) this.#clock.clearTimeout(waiter.timer);
+    waiter.timer = null;
+    waiter.state = 'done';
+    waiter.reject(error);
+  }
+
+  /** The one place queued waiters are admitted: called whenever a permit frees. */
+  #pulse(): void {
+    while (this.#state === 'open' && this.#queue.length > 0 && this.#permits < this.#max) {
+      const waiter = this.#queue.shift() as Waiter;
+      this.#permits++;
+      waiter.state = 'obtaining';
+      void this.#obtain(waiter);
+    }
+    if (this.#drainWaiter !== null && this.#leases.size === 0 && this.#obtaining === 0) this.#drainWaiter();
+  }
+
+  /** @internal Called by {@link Lease.release}. */
+  returnLease(lease: Lease, destroyReason: Error | undefined): void {
+    const connection = this.#leases.get(lease);
+    this.#leases.delete(lease);
+    const now = this.#clock.now();
+    const heldMs = now - lease.acquiredAt;
+    this.#holdTime.record(heldMs);
+    let destroyed = false;
+    if (connection !== undefined) {
+      connection.lease = null;
+      if (destroyReason !== undefined && connection.broken === null) connection.broken = destroyReason;
+      const fault = this.#faultOf(connection);
+      if (fault !== null) {
+        destroyed = true;
+        this.#destroy(connection, fault);
+      } else {
+        connection.idleSince = now;
+        this.#gp.release(connection).catch(noop);
+      }
+    } else {
+      destroyed = true; // forcibly closed by close() after its timeout
+    }
+    this.#permits--;
+    if (this.#events.listenerCount('release') > 0) {
+      this.#events.emit('release', { service: this.name, connectionId: lease.connectionId, heldMs, destroyed });
+    }
+    this.#pulse();
+  }
+
+  /** @internal Called by {@link Lease.query} and the registry's helpers. */
+  recordQuery(ms: number, error: unknown, lease: Lease): void {
+    this.#queryTime.record(ms);
+    if (error === undefined) return;
+    this.#errors++;
+    if (isConnectionError(error)) {
+      const connection = this.#leases.get(lease);
+      if (connection !== undefined && connection.broken === null) {
+        connection.broken = error instanceof Error ? error : new Error(String(error));
+      }
+    }
+  }
+
+  // ---- connections -------------------------------------------------------------------------------------
+
+  async #create(): Promise<Connection> {
+    // Throttle after failures: generic-pool retries a failed create at once, forever, while anyone waits.
+    const backoff = createBackoffMs(this.#consecutiveFailures);
+    if (backoff > 0) await this.#sleep(backoff);
+    if (this.#state === 'closed') throw new PoolClosedError(this.name);
+    const started = this.#clock.now();
+    let client: ClientLike;
+    try {
+      client = new this.#config.Client(this.#config.clientConfig);
+    } catch (error) {
+      throw this.#connectFailed(error);
+    }
+    const recycleMs = this.#options.recycleMs;
+    const connection: Connection = {
+      id: nextConnectionId++,
+      client,
+      createdAt: started,
+      // Up to 5 % jitter, subtracted so a connection never outlives recycleMs.
+      expiresAt: recycleMs > 0 ? started + recycleMs - Math.random() * recycleMs * 0.05 : Number.POSITIVE_INFINITY,
+      idleSince: started,
+      lease: null,
+      broken: null,
+      removeReason: null,
+    };
+    // Without an 'error' listener a terminated backend (57P01) would crash the host process.
+    client.on('error', (error: Error) => this.#onClientError(connection, error));
+    client.on('end', () => {
+      connection.broken ??= new Error('Connection ended');
+    });
+    try {
+      await this.#withConnectTimeout(Promise.resolve(client.connect()));
+    } catch (error) {
+      connection.broken ??= error instanceof Error ? error : new Error(String(error));
+      Promise.resolve()
+        .then(() => client.end())
+        .catch(noop);
+      throw this.#connectFailed(error);
+    }
+    if ((this.#state as PoolState) === 'closed') {
+      Promise.resolve()
+        .then(() => client.end())
+        .catch(noop);
+      throw new PoolClosedError(this.name);
+    }
+    this.#consecutiveFailures = 0;
+    this.#created++;
+    this.#all.add(connection);
+    connection.idleSince = this.#clock.now();
+    if (this.#events.listenerCount('connect') > 0) {
+      this.#events.emit('connect', { service: this.name, connectionId: connection.id, durationMs: connection.idleSince - started });
+    }
+    return connection;
+  }
+
+  #connectFailed(error: unknown): Error {
+    const safe = this.#config.redactor.error(error);
+    this.#lastConnectError = safe;
+    this.#consecutiveFailures++;
+    this.#errors++;
+    if (this.#events.listenerCount('connect-error') > 0) {
+      this.#events.emit('connect-error', { service: this.name, error: safe, consecutiveFailures: this.#consecutiveFailures });
+    }
+    return safe;
+  }
+
+  #withConnectTimeout(connecting: Promise<unknown>): Promise<unknown> {
+    const timeoutMs = this.#config.connectTimeoutMs;
+    let timer: TimerHandle | null = null;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.#clock.setTimeout(() => reject(new ConnectTimeoutError(this.name, timeoutMs)), timeoutMs);
+    });
+    return Promise.race([connecting, timeout]).finally(() => {
+      if (timer !== null) this.#clock.clearTimeout(timer);
+    });
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#clock.setTimeout(resolve, ms);
+    });
+  }
+
+  #onClientError(connection: Connection, error: Error): void {
+    const first = connection.broken === null;
+    connection.broken ??= error;
+    if (!first || !this.#all.has(connection)) return;
+    this.#errors++;
+    if (connection.lease === null) {
+      // Failed while idle: report it and reap it now; the next acquire never sees it.
+      if (this.#events.listenerCount('error') > 0) {
+        this.#events.emit('error', { service: this.name, connectionId: connection.id, error: this.#config.redactor.error(error) });
+      }
+      this.#clock.setTimeout(() => void this.#maintain(), 0);
+    }
+    // A leased connection's failure reaches its caller through the query; it is destroyed on release.
+  }
+
+  /** Destroys a borrowed connection. */
+  #destroy(connection: Connection, reason: RemoveReason): void {
+    connection.removeReason = reason;
+    this.#gp.destroy(connection).catch(noop);
+  }
+
+  async #destroyConnection(connection: Connection): Promise<void> {
+    const reason: RemoveReason = connection.removeReason ?? (this.#state === 'open' ? 'overflow' : 'closed');
+    if (this.#all.delete(connection)) {
+      this.#removed++;
+      if (this.#events.listenerCount('remove') > 0) {
+        this.#events.emit('remove', { service: this.name, connectionId: connection.id, reason, ageMs: this.#clock.now() - connection.createdAt });
+      }
+    }
+    let timer: TimerHandle | null = null;
+    try {
+      await Promise.race([
+        Promise.resolve()
+          .then(() => connection.client.end())
+          .catch(noop),
+        new Promise<void>((resolve) => {
+          timer = this.#clock.setTimeout(resolve, 5_000);
+        }),
+      ]);
+    } finally {
+      if (timer !== null) this.#clock.clearTimeout(timer);
+    }
+  }
+
+  // ---- maintenance ----------------------------------------------------------------------------------------
+
+  #scheduleMaintenance(): void {
+    if (this.#state !== 'open') return;
+    this.#maintenanceTimer = this.#clock.setTimeout(() => {
+      this.#maintenanceTimer = null;
+      void this.#maintain().finally(() => this.#scheduleMaintenance());
+    }, this.#config.maintenanceIntervalMs);
+  }
+
+  /**
+   * Reaps idle connections that are broken, past their lifetime, or surplus overflow idle for longer than
+   * `idleTimeoutMs`; refills the guaranteed size; reports leaks. Runs on a timer and after an idle connection
+   * fails.
+   */
+  async #maintain(): Promise<void> {
+    if (this.#state !== 'open' || this.#maintaining) return;
+    this.#maintaining = true;
+    try {
+      this.#reportLeaks();
+      const now = this.#clock.now();
+      let surplus = this.#all.size - this.#options.size;
+      let reapable = false;
+      for (const connection of this.#all) {
+        if (connection.lease !== null) continue;
+        if (this.#faultOf(connection) !== null || (surplus > 0 && now - connection.idleSince > this.#options.idleTimeoutMs)) {
+          reapable = true;
+          break;
+        }
+      }
+      // Reap only when nobody waits inside generic-pool, so taking its idle connections cannot make it open new ones.
+      if (reapable && this.#gp.pending === 0 && this.#gp.available > 0) {
+        const count = this.#gp.available;
+        const taken: Connection[] = [];
+        for (let i = 0; i < count; i++) taken.push(await this.#gp.acquire());
+        // Give back in reverse so the idle order (most recently used first) is unchanged.
+        for (let i = taken.length - 1; i >= 0; i--) {
+          const connection = taken[i] as Connection;
+          const fault = this.#faultOf(connection);
+          if (fault !== null) {
+            this.#destroy(connection, fault);
+            surplus--;
+          } else if (surplus > 0 && now - connection.idleSince > this.#options.idleTimeoutMs) {
+            this.#destroy(connection, 'overflow');
+            surplus--;
+          } else {
+            this.#gp.release(connection).catch(noop);
+          }
+        }
+      }
+      // generic-pool does not restore `min` after failed creates: ask for the shortfall, and give it straight back.
+      const shortfall = this.#options.size - this.#gp.size;
+      if (this.#state === 'open' && shortfall > 0 && this.#gp.pending === 0) {
+        for (let i = 0; i < shortfall; i++) {
+          this.#gp
+            .acquire()
+            .then((connection) => this.#gp.release(connection))
+            .catch(noop);
+        }
+      }
+    } catch {
+      // Maintenance must never throw into a timer.
+    } finally {
+      this.#maintaining = false;
+    }
+  }
+
+  #reportLeaks(): void {
+    const limit = this.#options.leakDetectionMs;
+    if (limit <= 0 || this.#leases.size === 0) return;
+    const now = this.#clock.now();
+    for (const lease of this.#leases.keys()) {
+      const heldMs = now - lease.acquiredAt;
+      if (lease.leakReported || heldMs < limit) continue;
+      lease.leakReported = true;
+      this.#events.emit('leak', { service: this.name, connectionId: lease.connectionId, heldMs, acquiredAt: lease.acquiredStack ?? '' });
+    }
+  }
+
+  // ---- stats & lifecycle ---------------------------------------------------------------------------------
+
+  /** A fresh snapshot. */
+  stats(): ServiceStats {
+    const inUse = this.#leases.size;
+    const max = this.#max;
+    return {
+      service: this.name,
+      priority: this.#options.priority,
+      guaranteedSize: this.#options.size,
+      overflow: this.#options.overflow,
+      max,
+      total: this.#gp.size,
+      idle: this.#gp.available,
+      inUse,
+      overflowInUse: Math.max(0, inUse - this.#options.size),
+      waiting: this.#waitingCount(),
+      acquired: this.#acquired,
+      timeouts: this.#timeouts,
+      queueRejections: this.#queueRejections,
+      errors: this.#errors,
+      created: this.#created,
+      removed: this.#removed,
+      consecutiveConnectFailures: this.#consecutiveFailures,
+      utilization: max === 0 ? 0 : inUse / max,
+      windowMs: this.#waitTime.windowMs,
+      acquireWait: this.#waitTime.summary(),
+      queryTime: this.#queryTime.summary(),
+      holdTime: this.#holdTime.summary(),
+    };
+  }
+
+  /**
+   * Stops accepting acquires (rejecting queued ones with `ERR_POOL_CLOSED`), waits up to `timeoutMs` for
+   * leases to come back, then ends every connection, including leases still out. Idempotent.
+   */
+  close(timeoutMs: number): Promise<PoolCloseReport> {
+    this.#closePromise ??= this.#close(timeoutMs);
+    return this.#closePromise;
+  }
+
+  async #close(timeoutMs: number): Promise<PoolCloseReport> {
+    this.#state = 'closing';
+    if (this.#maintenanceTimer !== null) this.#clock.clearTimeout(this.#maintenanceTimer);
+    this.#maintenanceTimer = null;
+    for (const waiter of this.#queue.drain()) this.#settleReject(waiter, new PoolClosedError(this.name, 'the registry closed while waiting'));
+    const deadline = this.#clock.now() + timeoutMs;
+    let clean = await this.#until(deadline, (done) => {
+      if (this.#leases.size === 0 && this.#obtaining === 0) return done();
+      this.#drainWaiter = done;
+    });
+    this.#drainWaiter = null;
+    const forcedLeases = this.#leases.size;
+    for (const connection of this.#leases.values()) {
+      connection.lease = null;
+      this.#destroy(connection, 'closed');
+    }
+    this.#leases.clear();
+    this.#state = 'closed';
+    // drain() then clear(): generic-pool's drain alone leaves idle connections open.
+    const drained = await this.#until(Math.max(deadline, this.#clock.now() + 1_000), (done) => {
+      this.#gp
+        .drain()
+        .then(() => this.#gp.clear())
+        .then(done, done);
+    });
+    clean = clean && drained && forcedLeases === 0;
+    return { service: this.name, forcedLeases, clean };
+  }
+
+  /** Resolves true when `start(done)` calls done before `deadline`, false otherwise. */
+  #until(deadline: number, start: (done: () => void) => void): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      let settled = false;
+      const timer = this.#clock.setTimeout(() => {
+        if (!settled) {
+          settled = true;
+          resolve(false);
+        }
+      }, Math.max(0, deadline - this.#clock.now()), true);
+      start(() => {
+        if (settled) return;
+        settled = true;
+        this.#clock.clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** True once close() has begun. */
+  get closed(): boolean {
+    return this.#state !== 'open';
+  }
+}
+
+function captureStack(): string {
+  const stack = new Error('acquired here').stack ?? '';
+  // Drop the message line and frames inside this module so the first frame is the caller's.
+  return stack
+    .split('\n')
+    .slice(1)
+    .filter((line) => !line.includes('service-pool') && !line.includes('pool-registry') && !line.includes('node_modules/pg-bulkhead/'))
+    .join('\n');
+}

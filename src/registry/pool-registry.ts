@@ -1,0 +1,249 @@
+import { EventEmitter } from 'eventemitter3';
+import pg from 'pg';
+import { systemClock, type Clock } from '../clock';
+import { PoolClosedError, UnknownServiceError } from '../errors';
+import { Redactor } from '../redact';
+import { isConnectionError, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
+import type { PoolEvents } from '../pool/events';
+import type { Lease } from '../pool/lease';
+import { resolveServiceOptions, type ResolvedServiceOptions, type ServiceOptions } from '../pool/options';
+import { ServicePool, type PoolCloseReport, type ServiceStats } from '../pool/service-pool';
+import { checkRegistryOptions, REGISTRY_DEFAULTS, secretsOf, serviceClientConfig, type RegistryOptions } from './options';
+
+/** Events of a {@link PoolRegistry}. Every payload is one object carrying `service`. */
+export interface RegistryEvents<S extends string = string> extends PoolEvents<S> {
+  /** The registry finished closing. */
+  close: [RegistryCloseReport];
+}
+
+/** Snapshot of the whole registry: one {@link ServiceStats} per service plus totals. */
+export interface RegistryStats<S extends string = string> {
+  /** Wall-clock time of the snapshot, ms since the epoch. */
+  readonly at: number;
+  readonly services: { readonly [K in S]: ServiceStats };
+  readonly totals: {
+    /** Open connections across services. */
+    readonly connections: number;
+    readonly inUse: number;
+    readonly idle: number;
+    readonly waiting: number;
+    /** Sum of every service's `size + overflow`. */
+    readonly max: number;
+  };
+}
+
+/** Result of {@link PoolRegistry.close}. */
+export interface RegistryCloseReport {
+  /** True when every lease came back and every connection closed within the timeout. */
+  readonly clean: boolean;
+  readonly services: readonly PoolCloseReport[];
+}
+
+/** Options of {@link PoolRegistry.close}. */
+export interface CloseOptions {
+  /** How long to wait for leases to come back before ending their connections anyway, ms. @default 5000 */
+  readonly timeoutMs?: number;
+}
+
+type SafeEmitter = { emit(event: string, ...args: unknown[]): boolean };
+
+/**
+ * A set of isolated pools, one per service type, each with its own size, overflow, timeouts and priority.
+ * Service names are a literal union: `registry.query('auht', …)` does not compile.
+ *
+ * Create it with {@link createPoolRegistry}.
+ */
+export class PoolRegistry<S extends string = string, C extends ClientLike = pg.Client> extends EventEmitter<RegistryEvents<S>> {
+  /** The configured service names, in configuration order. */
+  readonly services: readonly S[];
+  readonly #pools = new Map<string, ServicePool>();
+  readonly #clock: Clock;
+  #closePromise: Promise<RegistryCloseReport> | null = null;
+
+  /** @internal use {@link createPoolRegistry} */
+  constructor(options: RegistryOptions<S, C>) {
+    super();
+    checkRegistryOptions(options);
+    this.#clock = options.clock ?? systemClock;
+    const Client = (options.Client ?? pg.Client) as ClientConstructor;
+    const applicationName = options.applicationName ?? REGISTRY_DEFAULTS.applicationName;
+    const redactor = new Redactor(secretsOf(options.connection));
+    const names = Object.keys(options.services) as S[];
+    this.services = Object.freeze(names);
+    for (const service of names) {
+      const resolved = resolveServiceOptions(options.services[service] as ServiceOptions);
+      this.#pools.set(
+        service,
+        new ServicePool({
+          service,
+          options: resolved,
+          clientConfig: serviceClientConfig(options.connection, `${applicationName}:${service}`, resolved.statementTimeoutMs, resolved.idleInTransactionTimeoutMs),
+          Client,
+          connectTimeoutMs: options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs,
+          maintenanceIntervalMs: options.maintenanceIntervalMs ?? REGISTRY_DEFAULTS.maintenanceIntervalMs,
+          windowMs: options.windowMs ?? REGISTRY_DEFAULTS.windowMs,
+          clock: this.#clock,
+          events: this as unknown as ConstructorParameters<typeof ServicePool>[0]['events'],
+          redactor,
+        }),
+      );
+    }
+  }
+
+  /**
+   * Emits to each listener in its own try/catch: a throwing listener never breaks a pool or another listener.
+   * What it threw is reported as a process warning.
+   */
+  override emit<E extends EventEmitter.EventNames<RegistryEvents<S>>>(event: E, ...args: EventEmitter.EventArgs<RegistryEvents<S>, E>): boolean {
+    const listeners = this.listeners(event) as ((...a: unknown[]) => void)[];
+    if (listeners.length === 0) return false;
+    for (const listener of listeners) {
+      try {
+        listener.apply(this, args as unknown[]);
+      } catch (error) {
+        process.emitWarning(`pg-bulkhead: a '${String(event)}' listener threw: ${error instanceof Error ? error.message : String(error)}`, 'PgBulkheadListenerWarning');
+      }
+    }
+    return true;
+  }
+
+  #pool(service: S): ServicePool {
+    const pool = this.#pools.get(service);
+    if (pool === undefined) throw new UnknownServiceError(String(service), this.services);
+    return pool;
+  }
+
+  /**
+   * Borrows a connection of `service`. Release it exactly once with `lease.release()`.
+   * Prefer {@link PoolRegistry.withClient}, which cannot forget to.
+   * @throws `ERR_ACQUIRE_TIMEOUT`, `ERR_QUEUE_FULL`, `ERR_POOL_CLOSED`, `ERR_UNKNOWN_SERVICE` (as rejections)
+   */
+  acquire(service: S): Promise<Lease<C>> {
+    try {
+      if (this.#closePromise !== null) throw new PoolClosedError(String(service));
+      return this.#pool(service).acquire() as Promise<Lease<C>>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Runs one query on a connection of `service` and releases it. Errors from PostgreSQL reach you unchanged,
+   * with pg's `code`.
+   * @example await registry.query('auth', 'select * from users where id = $1', [id])
+   */
+  async query<R extends QueryResultRow = QueryResultRow>(service: S, text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+    const lease = await this.acquire(service);
+    try {
+      return await lease.query<R>(text, values);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /**
+   * Lends a client of `service` to `fn` and always releases it, even when `fn` throws. A connection that
+   * failed (backend terminated, socket closed) is destroyed instead of returned.
+   */
+  async withClient<T>(service: S, fn: (client: C, lease: Lease<C>) => Promise<T> | T): Promise<T> {
+    const lease = await this.acquire(service);
+    let failure: Error | undefined;
+    try {
+      return await fn(lease.client, lease);
+    } catch (error) {
+      if (isConnectionError(error)) failure = error as Error;
+      throw error;
+    } finally {
+      if (!lease.released) lease.release(failure);
+    }
+  }
+
+  /**
+   * Runs `fn` inside `BEGIN` … `COMMIT` on one connection of `service`; on any error it rolls back and rethrows.
+   * If the rollback itself fails, the connection is destroyed rather than reused in an unknown state.
+   */
+  transaction<T>(service: S, fn: (client: C, lease: Lease<C>) => Promise<T> | T): Promise<T> {
+    return this.withClient(service, async (client, lease) => {
+      await lease.query('BEGIN');
+      try {
+        const result = await fn(client, lease);
+        await lease.query('COMMIT');
+        return result;
+      } catch (error) {
+        try {
+          await lease.query('ROLLBACK');
+        } catch (rollbackError) {
+          if (!lease.released) lease.release(rollbackError instanceof Error ? rollbackError : new Error('ROLLBACK failed'));
+        }
+        throw error;
+      }
+    });
+  }
+
+  /** Snapshot of every service (fresh objects). */
+  stats(): RegistryStats<S>;
+  /** Snapshot of one service. */
+  stats(service: S): ServiceStats;
+  stats(service?: S): RegistryStats<S> | ServiceStats {
+    if (service !== undefined) return this.#pool(service).stats();
+    const services = {} as Record<S, ServiceStats>;
+    let connections = 0;
+    let inUse = 0;
+    let idle = 0;
+    let waiting = 0;
+    let max = 0;
+    for (const name of this.services) {
+      const s = this.#pool(name).stats();
+      services[name] = s;
+      connections += s.total;
+      inUse += s.inUse;
+      idle += s.idle;
+      waiting += s.waiting;
+      max += s.max;
+    }
+    return { at: this.#clock.wallNow(), services, totals: { connections, inUse, idle, waiting, max } };
+  }
+
+  /** The options a service runs with, defaults applied. */
+  serviceOptions(service: S): ResolvedServiceOptions {
+    return this.#pool(service).options;
+  }
+
+  /** True once {@link PoolRegistry.close} was called. */
+  get closed(): boolean {
+    return this.#closePromise !== null;
+  }
+
+  /**
+   * Closes every pool: new acquires reject with `ERR_POOL_CLOSED`, queued ones too; leases out get
+   * `timeoutMs` to come back, then every connection is ended. Idempotent: later calls return the same promise.
+   * Leaves no timer behind.
+   */
+  close(options: CloseOptions = {}): Promise<RegistryCloseReport> {
+    this.#closePromise ??= (async () => {
+      const timeoutMs = options.timeoutMs ?? 5_000;
+      const reports = await Promise.all([...this.#pools.values()].map((pool) => pool.close(timeoutMs)));
+      const report: RegistryCloseReport = { clean: reports.every((r) => r.clean), services: reports };
+      (this as unknown as SafeEmitter).emit('close', report);
+      return report;
+    })();
+    return this.#closePromise;
+  }
+}
+
+/**
+ * Creates a {@link PoolRegistry}: one isolated pool per service.
+ * @throws ConfigError `ERR_CONFIG`, listing every invalid option with its path.
+ * @example
+ * const registry = createPoolRegistry({
+ *   connection: process.env.DATABASE_URL,
+ *   applicationName: 'checkout-api',
+ *   services: servicePresets,
+ * });
+ * await registry.query('auth', 'select 1');
+ */
+export function createPoolRegistry<const Services extends Record<string, ServiceOptions>, C extends ClientLike = pg.Client>(
+  options: Omit<RegistryOptions<Extract<keyof Services, string>, C>, 'services'> & { readonly services: Services },
+): PoolRegistry<Extract<keyof Services, string>, C> {
+  return new PoolRegistry<Extract<keyof Services, string>, C>(options as RegistryOptions<Extract<keyof Services, string>, C>);
+}
