@@ -22,6 +22,7 @@ export type {
   RemoveEvent,
   LeakEvent,
   ConnectionErrorEvent,
+  ResizeEvent,
 } from './pool/events';
 export type { LatencySummary } from './stats/rolling-histogram';
 export { systemClock } from './clock';

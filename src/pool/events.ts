@@ -80,6 +80,15 @@ export interface ConnectionErrorEvent<S extends string = string> {
   readonly error: Error;
 }
 
+/** A service's limits changed at run time ({@link PoolRegistry.resize}). */
+export interface ResizeEvent<S extends string = string> {
+  readonly service: S;
+  readonly previous: { readonly size: number; readonly overflow: number };
+  readonly current: { readonly size: number; readonly overflow: number };
+  /** Free text from the caller, e.g. `'interference mitigation'`. */
+  readonly reason: string | undefined;
+}
+
 /** Events of one service's pool, as re-emitted by the registry. */
 export interface PoolEvents<S extends string = string> {
   connect: [ConnectEvent<S>];
@@ -91,6 +100,7 @@ export interface PoolEvents<S extends string = string> {
   remove: [RemoveEvent<S>];
   leak: [LeakEvent<S>];
   error: [ConnectionErrorEvent<S>];
+  resize: [ResizeEvent<S>];
 }
 
 /** Where a pool sends its events: the registry's emitter fits. Listeners are counted first, so nothing is allocated when nobody listens. */

@@ -1,6 +1,6 @@
 import { createPool, type Pool as GenericPool } from 'generic-pool';
 import type { Clock, TimerHandle } from '../clock';
-import { AcquireTimeoutError, ConnectTimeoutError, PoolClosedError, QueueFullError } from '../errors';
+import { AcquireTimeoutError, ConfigError, ConnectTimeoutError, PoolClosedError, QueueFullError, type ConfigProblem } from '../errors';
 import type { Redactor } from '../redact';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
 import { isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
@@ -126,7 +126,7 @@ function createBackoffMs(consecutiveFailures: number): number {
 export class ServicePool implements LeaseOwner {
   readonly name: string;
   readonly #config: ServicePoolConfig;
-  readonly #options: ResolvedServiceOptions;
+  #options: ResolvedServiceOptions;
   readonly #clock: Clock;
   readonly #events: PoolEventSink;
   readonly #gp: GenericPool<Connection>;
@@ -386,6 +386,10 @@ export class ServicePool implements LeaseOwner {
       if (fault !== null) {
         destroyed = true;
         this.#destroy(connection, fault);
+      } else if (this.#all.size > this.#max) {
+        // The service was shrunk while this lease was out: close the surplus instead of keeping it idle.
+        destroyed = true;
+        this.#destroy(connection, 'overflow');
       } else {
         connection.idleSince = now;
         this.#gp.release(connection).catch(noop);
@@ -563,7 +567,9 @@ export class ServicePool implements LeaseOwner {
       this.#reportLeaks();
       const now = this.#clock.now();
       let surplus = this.#all.size - this.#options.size;
-      let reapable = false;
+      // Beyond max (after a shrink), idle connections go at once rather than after idleTimeoutMs.
+      let overMax = this.#all.size - this.#max;
+      let reapable = overMax > 0;
       for (const connection of this.#all) {
         if (connection.lease !== null) continue;
         if (this.#faultOf(connection) !== null || (surplus > 0 && now - connection.idleSince > this.#options.idleTimeoutMs)) {
@@ -583,9 +589,11 @@ export class ServicePool implements LeaseOwner {
           if (fault !== null) {
             this.#destroy(connection, fault);
             surplus--;
-          } else if (surplus > 0 && now - connection.idleSince > this.#options.idleTimeoutMs) {
+            overMax--;
+          } else if (overMax > 0 || (surplus > 0 && now - connection.idleSince > this.#options.idleTimeoutMs)) {
             this.#destroy(connection, 'overflow');
             surplus--;
+            overMax--;
           } else {
             this.#gp.release(connection).catch(noop);
           }
@@ -618,6 +626,38 @@ export class ServicePool implements LeaseOwner {
       lease.leakReported = true;
       this.#events.emit('leak', { service: this.name, connectionId: lease.connectionId, heldMs, acquiredAt: lease.acquiredStack ?? '' });
     }
+  }
+
+  /**
+   * Changes the service's limits at run time. Leases out are never interrupted: when the pool shrinks,
+   * surplus connections are closed as they come back (or, if idle, at the next maintenance run).
+   * @throws ConfigError `ERR_CONFIG` for a value that is not an integer >= 0, or a total of 0.
+   */
+  resize(limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void {
+    if (this.#state !== 'open') throw new PoolClosedError(this.name);
+    const problems: ConfigProblem[] = [];
+    for (const key of ['size', 'overflow'] as const) {
+      const value = limits[key];
+      if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > 10_000)) {
+        problems.push({ path: `${this.name}.${key}`, message: `expected an integer from 0 to 10000, got ${String(value)}` });
+      }
+    }
+    const size = limits.size ?? this.#options.size;
+    const overflow = limits.overflow ?? this.#options.overflow;
+    if (problems.length === 0 && size + overflow === 0) problems.push({ path: this.name, message: 'size + overflow must be at least 1, got 0' });
+    if (problems.length > 0) throw new ConfigError(problems);
+    const previous = { size: this.#options.size, overflow: this.#options.overflow };
+    this.#options = Object.freeze({ ...this.#options, size, overflow });
+    // generic-pool 3.9.0 (pinned exactly) has no public resize; its limits live in `_config`. Our admission gate
+    // enforces the new limit for new leases at once; generic-pool's max is the hard ceiling on connections.
+    const gpConfig = (this.#gp as unknown as { _config: { max: number; min: number } })._config;
+    gpConfig.max = size + overflow;
+    gpConfig.min = size;
+    if (this.#events.listenerCount('resize') > 0) {
+      this.#events.emit('resize', { service: this.name, previous, current: { size, overflow }, reason });
+    }
+    this.#pulse();
+    if (size + overflow < previous.size + previous.overflow || size > previous.size) this.#clock.setTimeout(() => void this.#maintain(), 0);
   }
 
   // ---- stats & lifecycle ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import pg from 'pg';
 import { systemClock, type Clock } from '../clock';
-import { PoolClosedError, UnknownServiceError } from '../errors';
+import { ConnectTimeoutError, PoolClosedError, UnknownServiceError } from '../errors';
 import { Redactor } from '../redact';
 import { isConnectionError, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
 import type { PoolEvents } from '../pool/events';
@@ -58,6 +58,9 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   readonly services: readonly S[];
   readonly #pools = new Map<string, ServicePool>();
   readonly #clock: Clock;
+  readonly #openClient: (label: string) => Promise<C>;
+  /** Sessions connect as `<applicationName>:<service>`; this is the prefix. */
+  readonly applicationName: string;
   #closePromise: Promise<RegistryCloseReport> | null = null;
 
   /** @internal use {@link createPoolRegistry} */
@@ -68,6 +71,27 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     const Client = (options.Client ?? pg.Client) as ClientConstructor;
     const applicationName = options.applicationName ?? REGISTRY_DEFAULTS.applicationName;
     const redactor = new Redactor(secretsOf(options.connection));
+    this.applicationName = applicationName;
+    const connectTimeoutMs = options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs;
+    this.#openClient = async (label) => {
+      const client = new Client(serviceClientConfig(options.connection, `${applicationName}:${label}`, 0, 0)) as unknown as C;
+      client.on('error', () => {}); // a dedicated client must never crash the host either
+      let timer: unknown;
+      try {
+        await Promise.race([
+          Promise.resolve(client.connect()),
+          new Promise((_, reject) => {
+            timer = this.#clock.setTimeout(() => reject(new ConnectTimeoutError(label, connectTimeoutMs)), connectTimeoutMs, true);
+          }),
+        ]);
+      } catch (error) {
+        Promise.resolve().then(() => client.end()).catch(() => {});
+        throw redactor.error(error);
+      } finally {
+        this.#clock.clearTimeout(timer);
+      }
+      return client;
+    };
     const names = Object.keys(options.services) as S[];
     this.services = Object.freeze(names);
     for (const service of names) {
@@ -207,6 +231,27 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   /** The options a service runs with, defaults applied. */
   serviceOptions(service: S): ResolvedServiceOptions {
     return this.#pool(service).options;
+  }
+
+  /**
+   * Changes a service's `size` and/or `overflow` at run time, without dropping leased connections, and emits
+   * `resize`. Shrinking closes surplus connections as they come back; growing admits waiters at once.
+   * @throws ConfigError `ERR_CONFIG` for invalid limits; `ERR_UNKNOWN_SERVICE`; `ERR_POOL_CLOSED` after close.
+   */
+  resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void {
+    if (this.#closePromise !== null) throw new PoolClosedError(String(service));
+    this.#pool(service).resize(limits, reason);
+  }
+
+  /**
+   * Opens one standalone client outside every service pool and the budget, connected as
+   * `<applicationName>:<label>`, with an `'error'` listener attached. For admin work, LISTEN/NOTIFY or
+   * diagnostics (the interference detector's server probe uses it). The caller ends it.
+   * @throws `ERR_CONNECT_TIMEOUT` or the connection error (password removed).
+   */
+  openClient(label = 'probe'): Promise<C> {
+    if (this.#closePromise !== null) return Promise.reject(new PoolClosedError(undefined));
+    return this.#openClient(label);
   }
 
   /** True once {@link PoolRegistry.close} was called. */
