@@ -52,7 +52,7 @@ export class ConfigChecker {
   /** A plain object; reports unknown keys (which catches typos from JavaScript callers). */
   object(path: string, value: unknown, knownKeys: readonly string[] | null): value is Record<string, unknown> {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      this.fail(path, 'an object', value);
+      this.fail(path === '' ? 'options' : path, 'an object', value);
       return false;
     }
     if (knownKeys !== null) {

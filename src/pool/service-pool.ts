@@ -7,6 +7,7 @@ import { isConnectionError, type ClientConfig, type ClientConstructor, type Clie
 import type { PoolEventSink, RemoveReason } from './events';
 import { Lease, type LeaseOwner } from './lease';
 import type { Priority, ResolvedServiceOptions } from './options';
+import { ensureMinimum, setLimits } from './generic-pool-internals';
 import { Queue } from './queue';
 
 /** Snapshot of one service's pool. A fresh object on every call. */
@@ -505,8 +506,8 @@ export class ServicePool implements LeaseOwner {
     const first = connection.broken === null;
     connection.broken ??= error;
     if (!first || !this.#all.has(connection)) return;
-    this.#errors++;
     if (connection.lease === null) {
+      this.#errors++; // a leased connection's failure is counted once, by the query that meets it
       // Failed while idle: report it and reap it now; the next acquire never sees it.
       if (this.#events.listenerCount('error') > 0) {
         this.#events.emit('error', { service: this.name, connectionId: connection.id, error: this.#config.redactor.error(error) });
@@ -599,16 +600,8 @@ export class ServicePool implements LeaseOwner {
           }
         }
       }
-      // generic-pool does not restore `min` after failed creates: ask for the shortfall, and give it straight back.
-      const shortfall = this.#options.size - this.#gp.size;
-      if (this.#state === 'open' && shortfall > 0 && this.#gp.pending === 0) {
-        for (let i = 0; i < shortfall; i++) {
-          this.#gp
-            .acquire()
-            .then((connection) => this.#gp.release(connection))
-            .catch(noop);
-        }
-      }
+      // generic-pool restores `min` only after a destroy, not after failed creates or a larger size.
+      if (this.#state === 'open' && this.#gp.size < this.#options.size) ensureMinimum(this.#gp as GenericPool<unknown>);
     } catch {
       // Maintenance must never throw into a timer.
     } finally {
@@ -648,11 +641,8 @@ export class ServicePool implements LeaseOwner {
     if (problems.length > 0) throw new ConfigError(problems);
     const previous = { size: this.#options.size, overflow: this.#options.overflow };
     this.#options = Object.freeze({ ...this.#options, size, overflow });
-    // generic-pool 3.9.0 (pinned exactly) has no public resize; its limits live in `_config`. Our admission gate
-    // enforces the new limit for new leases at once; generic-pool's max is the hard ceiling on connections.
-    const gpConfig = (this.#gp as unknown as { _config: { max: number; min: number } })._config;
-    gpConfig.max = size + overflow;
-    gpConfig.min = size;
+    // The admission gate enforces the new limit for new leases at once; generic-pool's max is the hard ceiling.
+    setLimits(this.#gp as GenericPool<unknown>, size + overflow, size);
     if (this.#events.listenerCount('resize') > 0) {
       this.#events.emit('resize', { service: this.name, previous, current: { size, overflow }, reason });
     }

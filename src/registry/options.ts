@@ -43,7 +43,7 @@ const MAX_APPLICATION_NAME = 63;
 /** Validates registry options, throwing one `ERR_CONFIG` that lists every problem. */
 export function checkRegistryOptions(options: unknown): void {
   const check = new ConfigChecker();
-  if (!check.object('options', options, REGISTRY_KEYS)) {
+  if (!check.object('', options, REGISTRY_KEYS)) {
     check.throwIfAny();
     return;
   }

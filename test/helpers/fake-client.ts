@@ -15,7 +15,7 @@ export class FakeServer {
   hangConnect = false;
   /** Number of connect() calls so far. */
   connectAttempts = 0;
-  onQuery: QueryHandler = (text) => result(text);
+  onQuery: QueryHandler = () => result();
 
   /** The constructor to pass as the registry's `Client` option. */
   readonly Client = this.#makeConstructor();
