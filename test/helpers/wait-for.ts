@@ -1,0 +1,12 @@
+/**
+ * Polls `probe` until it returns true or `timeoutMs` passes. Only for real-PostgreSQL suites, where the server's
+ * own clock is in play; unit tests use fake time instead.
+ */
+export async function waitFor(probe: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
