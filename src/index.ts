@@ -40,3 +40,20 @@ export {
   isBulkheadError,
 } from './errors';
 export type { ErrorCode, ConfigProblem } from './errors';
+export { createUsageTracker, UsageTracker } from './usage/usage-tracker';
+export type { UsageStats, UsageCloseOptions, UsageTrackerState } from './usage/usage-tracker';
+export { USAGE_DEFAULTS } from './usage/options';
+export type { UsageTrackerOptions, UsageSink, UsageWriteMode } from './usage/options';
+export { USAGE_BUCKETS } from './usage/bucket';
+export type { UsageBucket } from './usage/bucket';
+export type { UsageBatch, UsageRow } from './usage/batch';
+export type { UsageRegistry, UsageLease } from './usage/registry-port';
+export type {
+  UsageTrackerEvents,
+  UsageFlushEvent,
+  UsageFlushErrorEvent,
+  UsageDropEvent,
+  UsageDropReason,
+  UsageFlushReport,
+  UsageCloseReport,
+} from './usage/events';

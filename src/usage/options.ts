@@ -1,0 +1,142 @@
+import type { Clock } from '../clock';
+import { ConfigChecker } from '../options/check';
+import type { UsageBatch } from './batch';
+import { USAGE_BUCKETS, type UsageBucket } from './bucket';
+import type { UsageRegistry } from './registry-port';
+import { tableNameProblem } from './table-name';
+
+/**
+ * Writes one batch somewhere. It may be called again with the same batch (same `id`) after a failure, including a
+ * failure that happened after the write took effect (a lost reply): to count exactly once, remember `batch.id`
+ * with the write, atomically, and skip a batch already applied. Reject to have the batch retried later.
+ */
+export type UsageSink = (batch: UsageBatch) => Promise<void>;
+
+/** How the built-in PostgreSQL sink writes a chunk of rows. */
+export type UsageWriteMode = 'auto' | 'unnest' | 'values';
+
+/** Options of {@link createUsageTracker}. */
+export interface UsageTrackerOptions<S extends string = string> {
+  /** The registry whose pool the built-in sink writes through. Required unless `sink` is given. */
+  readonly registry?: UsageRegistry<S>;
+  /** The service (pool) of `registry` used for every write, e.g. `'usage'`. Required with `registry`. */
+  readonly service?: S;
+  /**
+   * Counters table of the built-in sink, optionally schema-qualified (`metrics.usage_counters`). Only letters,
+   * digits and `_` (not starting with a digit), at most 53 characters; quoted exactly as given. The ledger of
+   * applied batches is `<table>_ledger` in the same schema.
+   * @default 'usage_counters'
+   */
+  readonly table?: string;
+  /** Distinct pending keys that trigger a flush at once. Integer >= 1. @default 50 */
+  readonly batchSize?: number;
+  /** Time trigger: a flush runs this often while anything is pending, ms. The timer never keeps the process alive. @default 30000 */
+  readonly flushIntervalMs?: number;
+  /**
+   * Memory bound: at this many distinct pending keys, increments to pending keys still coalesce but new keys are
+   * dropped and counted (`drop` event, `stats().dropped`). At most one frozen batch waits for a retry besides, so
+   * at most twice this many keys are held. Integer >= 1. @default 100000
+   */
+  readonly maxPendingKeys?: number;
+  /** Width of the time bucket stored with each key, fixed at `increment` time (UTC). @default 'none' */
+  readonly bucket?: UsageBucket;
+  /** Writes batches elsewhere instead of the built-in PostgreSQL sink. */
+  readonly sink?: UsageSink;
+  /** First retry delay after a failed write, ms; doubles on each failure, with jitter. @default 1000 */
+  readonly retryBaseMs?: number;
+  /** Longest retry delay, ms. @default 60000 */
+  readonly retryMaxMs?: number;
+  /**
+   * Keys per statement of the built-in sink. Each statement binds 3 array parameters however many keys it
+   * carries (`'unnest'`), or 3 per key (`'values'`, capped so a statement never nears 65 535 parameters).
+   * Integer from 1 to 20000. @default 5000
+   */
+  readonly chunkSize?: number;
+  /**
+   * How the built-in sink writes: `'unnest'` (real PostgreSQL: one statement per chunk with array parameters),
+   * `'values'` (engines without multi-array `unnest`, such as pg-mem), or `'auto'`: probe the server once.
+   * @default 'auto'
+   */
+  readonly writeMode?: UsageWriteMode;
+  /** How long applied batch ids stay in the ledger, ms; a batch retried later than this could count twice. @default 86400000 (24 h) */
+  readonly ledgerRetentionMs?: number;
+  /** Time source (wall clock for buckets, monotonic for durations, timers); inject a fake one in tests. @default systemClock */
+  readonly clock?: Clock;
+  /** Random numbers in [0, 1) for retry jitter. @default Math.random */
+  readonly random?: () => number;
+}
+
+/** Defaults of {@link UsageTrackerOptions}. */
+export const USAGE_DEFAULTS = Object.freeze({
+  table: 'usage_counters',
+  batchSize: 50,
+  flushIntervalMs: 30_000,
+  maxPendingKeys: 100_000,
+  bucket: 'none' as UsageBucket,
+  retryBaseMs: 1_000,
+  retryMaxMs: 60_000,
+  chunkSize: 5_000,
+  writeMode: 'auto' as UsageWriteMode,
+  ledgerRetentionMs: 24 * 3_600_000,
+});
+
+const KEYS = [
+  'registry',
+  'service',
+  'table',
+  'batchSize',
+  'flushIntervalMs',
+  'maxPendingKeys',
+  'bucket',
+  'sink',
+  'retryBaseMs',
+  'retryMaxMs',
+  'chunkSize',
+  'writeMode',
+  'ledgerRetentionMs',
+  'clock',
+  'random',
+];
+
+/** Validates tracker options, throwing one `ERR_CONFIG` listing every problem. */
+export function checkUsageOptions(options: unknown): void {
+  const check = new ConfigChecker();
+  if (!check.object('options', options, KEYS)) {
+    check.throwIfAny();
+    return;
+  }
+  const o = options as Record<string, unknown>;
+  if (o.sink !== undefined && typeof o.sink !== 'function') check.fail('sink', 'an async function (batch) => Promise<void>', o.sink);
+  if (o.registry !== undefined || o.sink === undefined) {
+    const registry = o.registry as Record<string, unknown> | null | undefined;
+    if (typeof registry !== 'object' || registry === null || typeof registry.transaction !== 'function' || typeof registry.query !== 'function' || !Array.isArray(registry.services)) {
+      check.fail('registry', o.sink === undefined ? 'a pool registry (required without a custom sink)' : 'a pool registry', o.registry);
+    } else if (typeof o.service !== 'string' || !(registry.services as unknown[]).includes(o.service)) {
+      check.fail('service', `one of the registry's services (${(registry.services as unknown[]).map(String).join(', ')})`, o.service);
+    }
+  }
+  if (o.table !== undefined) {
+    const problem = tableNameProblem(o.table);
+    if (problem !== null) check.fail('table', problem, o.table);
+  }
+  check.integer('batchSize', o.batchSize, 1);
+  check.duration('flushIntervalMs', o.flushIntervalMs);
+  check.integer('maxPendingKeys', o.maxPendingKeys, 1);
+  check.oneOf('bucket', o.bucket, USAGE_BUCKETS);
+  check.duration('retryBaseMs', o.retryBaseMs);
+  check.duration('retryMaxMs', o.retryMaxMs);
+  const base = o.retryBaseMs ?? USAGE_DEFAULTS.retryBaseMs;
+  const max = o.retryMaxMs ?? USAGE_DEFAULTS.retryMaxMs;
+  if (typeof base === 'number' && typeof max === 'number' && base > max) check.problem('retryMaxMs', `must be >= retryBaseMs (${base}), got ${max}`);
+  check.integer('chunkSize', o.chunkSize, 1, 20_000);
+  check.oneOf('writeMode', o.writeMode, ['auto', 'unnest', 'values']);
+  check.duration('ledgerRetentionMs', o.ledgerRetentionMs);
+  if (o.clock !== undefined) {
+    const clock = o.clock as Record<string, unknown> | null;
+    if (typeof clock !== 'object' || clock === null || ['now', 'wallNow', 'setTimeout', 'clearTimeout'].some((k) => typeof clock[k] !== 'function')) {
+      check.fail('clock', 'an object with now, wallNow, setTimeout and clearTimeout functions', o.clock);
+    }
+  }
+  if (o.random !== undefined && typeof o.random !== 'function') check.fail('random', 'a function returning a number in [0, 1)', o.random);
+  check.throwIfAny();
+}

@@ -1,0 +1,142 @@
+import type { Clock } from '../clock';
+import { isBulkheadError } from '../errors';
+import { isConnectionError } from '../pool/client';
+import type { UsageBatch, UsageRow } from './batch';
+import type { UsageWriteMode } from './options';
+import type { UsageLease, UsageRegistry } from './registry-port';
+import type { TableNames } from './table-name';
+
+/** Most keys per statement in `'values'` mode: 3 parameters each, far below the protocol's 65 535. */
+const MAX_VALUES_ROWS = 1_000;
+/** Pruning the ledger is housekeeping: at most this often, ms. */
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+/** @internal Configuration of {@link PostgresSink}. */
+export interface PostgresSinkConfig<S extends string> {
+  readonly registry: UsageRegistry<S>;
+  readonly service: S;
+  readonly names: TableNames;
+  readonly chunkSize: number;
+  readonly writeMode: UsageWriteMode;
+  readonly ledgerRetentionMs: number;
+  readonly clock: Clock;
+}
+
+/**
+ * The built-in sink: writes a batch in ONE transaction on the usage service's pool, claiming the batch id in the
+ * ledger first (`INSERT … ON CONFLICT DO NOTHING RETURNING`). If the claim returns no row the batch was applied
+ * before (its reply was lost) and nothing else is written, so a retry never counts twice. A concurrent retry of the
+ * same id waits on the ledger row's lock until the first attempt commits or rolls back.
+ *
+ * Each chunk of rows is one upsert, `count = target.count + excluded.count`, rows in the batch's sorted order.
+ * `'unnest'` binds three arrays per statement (real PostgreSQL); `'values'` a VALUES list of at most 1000 rows
+ * (pg-mem, which lacks multi-array `unnest`). pg-mem ignores ROLLBACK, so there a batch is atomic only
+ * as far as the embedded engine's statements are; pg-mem lives in-process and cannot lose a reply.
+ * @internal
+ */
+export class PostgresSink<S extends string> {
+  readonly #config: PostgresSinkConfig<S>;
+  #mode: 'unnest' | 'values' | null;
+  #lastPruneAt = Number.NEGATIVE_INFINITY;
+
+  constructor(config: PostgresSinkConfig<S>) {
+    this.#config = config;
+    this.#mode = config.writeMode === 'auto' ? null : config.writeMode;
+  }
+
+  /** The write path in use, or null before the first probe. */
+  get mode(): 'unnest' | 'values' | null {
+    return this.#mode;
+  }
+
+  /** Creates the counters table, the ledger and its index if missing (concurrent callers are tolerated). */
+  async ensureSchema(): Promise<void> {
+    const { registry, service, names } = this.#config;
+    const statements = [
+      `CREATE TABLE IF NOT EXISTS ${names.counters} (key text NOT NULL, bucket timestamptz NOT NULL, count bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (key, bucket))`,
+      `CREATE TABLE IF NOT EXISTS ${names.ledger} (batch_id text PRIMARY KEY, applied_at timestamptz NOT NULL)`,
+      `CREATE INDEX IF NOT EXISTS ${names.ledgerIndex} ON ${names.ledger} (applied_at)`,
+    ];
+    for (const text of statements) {
+      try {
+        await registry.query(service, text);
+      } catch (error) {
+        // Two sessions creating the same table at once: one loses on the catalog's unique index; the object exists.
+        const code = (error as { code?: unknown }).code;
+        if (code !== '23505' && code !== '42P07') throw error;
+      }
+    }
+    await this.#detect();
+  }
+
+  /** Writes `batch` exactly once (see the class comment). Rejects when it could not confirm the write. */
+  async write(batch: UsageBatch): Promise<void> {
+    const mode = this.#mode ?? (await this.#detect());
+    const { registry, service, names, clock } = this.#config;
+    const appliedAt = new Date(clock.wallNow()).toISOString();
+    await registry.transaction(service, async (_client, lease) => {
+      const claim = await lease.query(`INSERT INTO ${names.ledger} (batch_id, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING batch_id`, [batch.id, appliedAt]);
+      if (claim.rows.length === 0) return; // applied by an earlier attempt whose reply was lost
+      if (mode === 'unnest') await this.#writeUnnest(lease, batch.rows);
+      else await this.#writeValues(lease, batch.rows);
+    });
+    await this.#pruneLedger();
+  }
+
+  async #writeUnnest(lease: UsageLease, rows: readonly UsageRow[]): Promise<void> {
+    const text =
+      `INSERT INTO ${this.#config.names.counters} AS target (key, bucket, count, updated_at) ` +
+      `SELECT u.k, u.b, u.c, now() FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS u(k, b, c) ` +
+      `ON CONFLICT (key, bucket) DO UPDATE SET count = target.count + excluded.count, updated_at = excluded.updated_at`;
+    for (let start = 0; start < rows.length; start += this.#config.chunkSize) {
+      const chunk = rows.slice(start, start + this.#config.chunkSize);
+      await lease.query(text, [chunk.map((r) => r.key), chunk.map((r) => r.bucket.toISOString()), chunk.map((r) => String(r.count))]);
+    }
+  }
+
+  async #writeValues(lease: UsageLease, rows: readonly UsageRow[]): Promise<void> {
+    const size = Math.min(this.#config.chunkSize, MAX_VALUES_ROWS);
+    for (let start = 0; start < rows.length; start += size) {
+      const chunk = rows.slice(start, start + size);
+      const values: unknown[] = [];
+      const tuples: string[] = [];
+      for (const row of chunk) {
+        const n = values.push(row.key, row.bucket, String(row.count));
+        tuples.push(`($${n - 2}, $${n - 1}, $${n}, now())`);
+      }
+      await lease.query(
+        `INSERT INTO ${this.#config.names.counters} AS target (key, bucket, count, updated_at) VALUES ${tuples.join(', ')} ` +
+          `ON CONFLICT (key, bucket) DO UPDATE SET count = target.count + excluded.count, updated_at = excluded.updated_at`,
+        values,
+      );
+    }
+  }
+
+  /** Probes once whether the server takes multi-array `unnest`; connection trouble is rethrown, not cached. */
+  async #detect(): Promise<'unnest' | 'values'> {
+    if (this.#mode !== null) return this.#mode;
+    const { registry, service } = this.#config;
+    try {
+      const result = await registry.query<{ n: number | string }>(service, 'SELECT count(*)::int AS n FROM unnest($1::text[], $2::bigint[]) AS u(k, c)', [['a', 'b'], ['1', '2']]);
+      this.#mode = Number(result.rows[0]?.n) === 2 ? 'unnest' : 'values';
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      if (isConnectionError(error) || isBulkheadError(error) || (typeof code === 'string' && !code.startsWith('42'))) throw error;
+      this.#mode = 'values';
+    }
+    return this.#mode;
+  }
+
+  /** Deletes ledger entries older than the retention; failures are ignored (the next write tries again). */
+  async #pruneLedger(): Promise<void> {
+    const { registry, service, names, clock, ledgerRetentionMs } = this.#config;
+    const now = clock.wallNow();
+    if (now - this.#lastPruneAt < Math.min(PRUNE_EVERY_MS, ledgerRetentionMs)) return;
+    this.#lastPruneAt = now;
+    try {
+      await registry.query(service, `DELETE FROM ${names.ledger} WHERE applied_at < $1`, [new Date(now - ledgerRetentionMs).toISOString()]);
+    } catch {
+      // housekeeping only: an old ledger row costs a little space, never a wrong count
+    }
+  }
+}

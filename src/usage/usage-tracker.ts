@@ -1,0 +1,404 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'eventemitter3';
+import { systemClock, type Clock, type TimerHandle } from '../clock';
+import { InvalidArgumentError } from '../errors';
+import { describe } from '../options/check';
+import type { UsageBatch, UsageRow } from './batch';
+import { BUCKET_MS } from './bucket';
+import type { UsageCloseReport, UsageDropReason, UsageFlushReport, UsageTrackerEvents } from './events';
+import { checkUsageOptions, USAGE_DEFAULTS, type UsageSink, type UsageTrackerOptions } from './options';
+import { PendingMap } from './pending-map';
+import { PostgresSink } from './postgres-sink';
+import { tableNames } from './table-name';
+
+/** Lifecycle of a tracker. */
+export type UsageTrackerState = 'open' | 'closing' | 'closed';
+
+/** Snapshot of a tracker (a fresh object on every call). Counts of increments are sums of `by`. */
+export interface UsageStats {
+  readonly state: UsageTrackerState;
+  /** Distinct (key, bucket) pairs waiting for the next flush. */
+  readonly pendingKeys: number;
+  readonly pendingIncrements: number;
+  /** Rows of the frozen batch being written or waiting for a retry (0 when none). */
+  readonly frozenKeys: number;
+  readonly frozenIncrements: number;
+  /** Batches, rows and increments written since creation. */
+  readonly flushedBatches: number;
+  readonly flushedRows: number;
+  readonly flushedIncrements: number;
+  /** Failed write attempts since creation. */
+  readonly failedWrites: number;
+  /** Batches that were written on a retry (attempt > 1). */
+  readonly retriedBatches: number;
+  /** Increment calls dropped (new keys at `maxPendingKeys`, or after close) and the amounts they carried. */
+  readonly droppedCalls: number;
+  readonly droppedIncrements: number;
+  /** Wall-clock time of the last successful write, ms since the epoch, or null. */
+  readonly lastFlushAt: number | null;
+  /** The last write error and when it happened (wall clock, ms since the epoch), or null. Cleared by a success. */
+  readonly lastError: { readonly message: string; readonly at: number } | null;
+  /** Write path of the built-in sink (`null` until probed), or `'custom'` with a custom sink. */
+  readonly writeMode: 'unnest' | 'values' | 'custom' | null;
+}
+
+/** Options of {@link UsageTracker.close}. */
+export interface UsageCloseOptions {
+  /** How long to keep trying to write what is left, ms. @default 10000 */
+  readonly timeoutMs?: number;
+}
+
+interface FrozenBatch {
+  readonly id: string;
+  readonly rows: readonly UsageRow[];
+  readonly increments: number;
+  attempts: number;
+}
+
+type SafeEmitter = { emit(event: string, ...args: unknown[]): boolean };
+
+/**
+ * Counts usage on the hot path and writes it in coalesced batches. Create it with {@link createUsageTracker}.
+ *
+ * `increment` is synchronous and costs a map update; it never touches the database, never awaits and never fails
+ * because of the database. Flushes take the pending counters at once (a swap), freeze them as a batch with an id
+ * and write that batch, retrying the same batch with bounded exponential backoff and jitter until it is written.
+ * At most one frozen batch exists; meanwhile new increments keep coalescing, bounded by `maxPendingKeys`.
+ *
+ * Counts are JS numbers (safe integers) in memory and `bigint` in PostgreSQL; pg returns `bigint` columns as
+ * strings (pg-mem as numbers), so read them with `count::text` or `Number(...)` up to 2^53.
+ */
+export class UsageTracker<S extends string = string> extends EventEmitter<UsageTrackerEvents> {
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #widthMs: number;
+  readonly #batchSize: number;
+  readonly #maxPendingKeys: number;
+  readonly #flushIntervalMs: number;
+  readonly #retryBaseMs: number;
+  readonly #retryMaxMs: number;
+  readonly #sink: UsageSink;
+  readonly #postgres: PostgresSink<S> | null;
+
+  #pending = new PendingMap();
+  #frozen: FrozenBatch | null = null;
+  #flushing: Promise<UsageFlushReport> | null = null;
+  #state: UsageTrackerState = 'open';
+  #closePromise: Promise<UsageCloseReport> | null = null;
+  #intervalTimer: TimerHandle | null = null;
+  #retryTimer: TimerHandle | null = null;
+  #sizeTriggerQueued = false;
+  #consecutiveFailures = 0;
+
+  #flushedBatches = 0;
+  #flushedRows = 0;
+  #flushedIncrements = 0;
+  #failedWrites = 0;
+  #retriedBatches = 0;
+  #droppedCalls = 0;
+  #droppedIncrements = 0;
+  #lastFlushAt: number | null = null;
+  #lastError: { message: string; at: number } | null = null;
+
+  /** @internal use {@link createUsageTracker} */
+  constructor(options: UsageTrackerOptions<S>) {
+    super();
+    checkUsageOptions(options);
+    const d = USAGE_DEFAULTS;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#widthMs = BUCKET_MS[options.bucket ?? d.bucket];
+    this.#batchSize = options.batchSize ?? d.batchSize;
+    this.#maxPendingKeys = options.maxPendingKeys ?? d.maxPendingKeys;
+    this.#flushIntervalMs = options.flushIntervalMs ?? d.flushIntervalMs;
+    this.#retryBaseMs = options.retryBaseMs ?? d.retryBaseMs;
+    this.#retryMaxMs = options.retryMaxMs ?? d.retryMaxMs;
+    if (options.sink !== undefined) {
+      this.#sink = options.sink;
+      this.#postgres = null;
+    } else {
+      const postgres = new PostgresSink<S>({
+        registry: options.registry!,
+        service: options.service!,
+        names: tableNames(options.table ?? d.table),
+        chunkSize: options.chunkSize ?? d.chunkSize,
+        writeMode: options.writeMode ?? d.writeMode,
+        ledgerRetentionMs: options.ledgerRetentionMs ?? d.ledgerRetentionMs,
+        clock: this.#clock,
+      });
+      this.#postgres = postgres;
+      this.#sink = (batch) => postgres.write(batch);
+    }
+    this.#armInterval();
+  }
+
+  /** Emits to each listener in its own try/catch; what a listener threw becomes a process warning. */
+  override emit<E extends EventEmitter.EventNames<UsageTrackerEvents>>(event: E, ...args: EventEmitter.EventArgs<UsageTrackerEvents, E>): boolean {
+    const listeners = this.listeners(event) as ((...a: unknown[]) => void)[];
+    if (listeners.length === 0) return false;
+    for (const listener of listeners) {
+      try {
+        listener.apply(this, args as unknown[]);
+      } catch (error) {
+        process.emitWarning(`pg-bulkhead: a usage '${String(event)}' listener threw: ${error instanceof Error ? error.message : String(error)}`, 'PgBulkheadListenerWarning');
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Adds `by` to `key` in the bucket of `at`. Synchronous and O(1); allocates nothing when the key is already
+   * pending. Never throws because of the database; a new key beyond `maxPendingKeys`, or any increment after
+   * `close()`, is dropped and counted (`drop` event, `stats().droppedCalls`).
+   * @param key non-empty string
+   * @param by positive safe integer. @default 1
+   * @param at when the usage happened: ms since the epoch or a Date; fixes the bucket. @default clock.wallNow()
+   * @throws InvalidArgumentError (`TypeError`, code `ERR_INVALID_ARGUMENT`) on a bad argument: a programming error.
+   */
+  increment(key: string, by = 1, at?: number | Date): void {
+    if (typeof key !== 'string' || key.length === 0) throw new InvalidArgumentError(`usage.increment: key: expected a non-empty string, got ${describe(key)}`);
+    if (typeof by !== 'number' || !Number.isSafeInteger(by) || by < 1) throw new InvalidArgumentError(`usage.increment: by: expected a positive safe integer, got ${describe(by)}`);
+    let index = 0;
+    if (at !== undefined || this.#widthMs !== 0) {
+      const ms = at === undefined ? this.#clock.wallNow() : typeof at === 'number' ? at : at instanceof Date ? at.getTime() : Number.NaN;
+      if (!Number.isFinite(ms)) throw new InvalidArgumentError(`usage.increment: at: expected a finite number of ms since the epoch or a valid Date, got ${describe(at)}`);
+      if (this.#widthMs !== 0) index = Math.floor(ms / this.#widthMs);
+    }
+    if (this.#pending.add(key, index, by)) return;
+    if (this.#state === 'closed') return this.#drop(key, by, 'closed');
+    if (this.#pending.size >= this.#maxPendingKeys) return this.#drop(key, by, 'max-pending-keys');
+    this.#pending.insert(key, index, by);
+    if (this.#pending.size >= this.#batchSize) this.#requestFlush();
+  }
+
+  /**
+   * Writes what is pending now (and first any frozen batch waiting for a retry). Calls made while a flush runs
+   * share it. Never rejects: a failure is reported in the result (and `flush-error`), and the batch is retried.
+   */
+  flush(): Promise<UsageFlushReport> {
+    if (this.#flushing !== null) return this.#flushing;
+    const run = async (): Promise<UsageFlushReport> => {
+      try {
+        return await this.#flushCycle();
+      } finally {
+        this.#flushing = null;
+        if (this.#state === 'open' && this.#retryTimer === null && this.#pending.size >= this.#batchSize) this.#requestFlush();
+      }
+    };
+    this.#flushing = run();
+    return this.#flushing;
+  }
+
+  /**
+   * Creates the counters table and the ledger of applied batches if missing, and probes the write path.
+   * Resolves at once with a custom sink. Unlike `increment` and `flush`, it rejects on database errors: it is setup.
+   */
+  async ensureSchema(): Promise<void> {
+    await this.#postgres?.ensureSchema();
+  }
+
+  /** A fresh snapshot of counters and state. */
+  stats(): UsageStats {
+    return {
+      state: this.#state,
+      pendingKeys: this.#pending.size,
+      pendingIncrements: this.#pending.increments,
+      frozenKeys: this.#frozen?.rows.length ?? 0,
+      frozenIncrements: this.#frozen?.increments ?? 0,
+      flushedBatches: this.#flushedBatches,
+      flushedRows: this.#flushedRows,
+      flushedIncrements: this.#flushedIncrements,
+      failedWrites: this.#failedWrites,
+      retriedBatches: this.#retriedBatches,
+      droppedCalls: this.#droppedCalls,
+      droppedIncrements: this.#droppedIncrements,
+      lastFlushAt: this.#lastFlushAt,
+      lastError: this.#lastError === null ? null : { ...this.#lastError },
+      writeMode: this.#postgres === null ? 'custom' : this.#postgres.mode,
+    };
+  }
+
+  /**
+   * Stops the timers, then keeps flushing (the frozen batch first, then everything pending, including increments
+   * made while closing) until all is written or `timeoutMs` has passed, retrying failures with backoff within
+   * that time. Reports exactly what could not be written. Idempotent: later calls return the same promise.
+   * Increments after the close completed are dropped and counted. Never rejects.
+   * @throws InvalidArgumentError when `timeoutMs` is not a finite number >= 0.
+   */
+  close(options: UsageCloseOptions = {}): Promise<UsageCloseReport> {
+    if (this.#closePromise === null) {
+      const timeoutMs = options.timeoutMs ?? 10_000;
+      if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+        throw new InvalidArgumentError(`usage.close: timeoutMs: expected a finite number of ms >= 0, got ${describe(timeoutMs)}`);
+      }
+      this.#closePromise = this.#close(timeoutMs);
+    }
+    return this.#closePromise;
+  }
+
+  #drop(key: string, by: number, reason: UsageDropReason): void {
+    this.#droppedCalls++;
+    this.#droppedIncrements += by;
+    this.emit('drop', { key, by, reason, droppedCalls: this.#droppedCalls });
+  }
+
+  /** The batch-size trigger: one flush, started after the current synchronous code, never inside `increment`. */
+  #requestFlush(): void {
+    if (this.#sizeTriggerQueued || this.#flushing !== null || this.#retryTimer !== null || this.#state !== 'open') return;
+    this.#sizeTriggerQueued = true;
+    queueMicrotask(this.#onSizeTrigger);
+  }
+
+  readonly #onSizeTrigger = (): void => {
+    this.#sizeTriggerQueued = false;
+    if (this.#state === 'open') void this.flush();
+  };
+
+  #armInterval(): void {
+    this.#intervalTimer = this.#clock.setTimeout(this.#onInterval, this.#flushIntervalMs);
+  }
+
+  readonly #onInterval = (): void => {
+    this.#intervalTimer = null;
+    if (this.#state !== 'open') return;
+    // While a retry is scheduled, the backoff decides when to write next, not the interval.
+    if (this.#retryTimer === null && (this.#pending.size > 0 || this.#frozen !== null)) void this.flush();
+    this.#armInterval();
+  };
+
+  async #flushCycle(): Promise<UsageFlushReport> {
+    const started = this.#clock.now();
+    if (this.#retryTimer !== null) {
+      this.#clock.clearTimeout(this.#retryTimer);
+      this.#retryTimer = null;
+    }
+    let batches = 0;
+    let rows = 0;
+    let increments = 0;
+    let error: Error | null = null;
+    if (this.#frozen !== null) {
+      const batch = this.#frozen;
+      error = await this.#write(batch);
+      if (error === null) {
+        batches++;
+        rows += batch.rows.length;
+        increments += batch.increments;
+      }
+    }
+    if (error === null && this.#pending.size > 0 && this.#state !== 'closed') {
+      // The swap: increments from here on go to a fresh map and wait for the next flush.
+      const taken = this.#pending;
+      this.#pending = new PendingMap();
+      const batch: FrozenBatch = { id: randomUUID(), rows: Object.freeze(taken.rows(this.#widthMs)), increments: taken.increments, attempts: 0 };
+      this.#frozen = batch;
+      error = await this.#write(batch);
+      if (error === null) {
+        batches++;
+        rows += batch.rows.length;
+        increments += batch.increments;
+      }
+    }
+    return { ok: error === null, batches, rows, increments, error, durationMs: this.#clock.now() - started };
+  }
+
+  /** One attempt at the frozen batch. Returns the error, or null once the batch is written and released. */
+  async #write(batch: FrozenBatch): Promise<Error | null> {
+    batch.attempts++;
+    const attempt = batch.attempts;
+    const started = this.#clock.now();
+    try {
+      await this.#sink({ id: batch.id, rows: batch.rows, increments: batch.increments, attempt });
+    } catch (thrown) {
+      const error = thrown instanceof Error ? thrown : new Error(`usage sink failed: ${String(thrown)}`);
+      this.#consecutiveFailures++;
+      this.#failedWrites++;
+      this.#lastError = { message: error.message, at: this.#clock.wallNow() };
+      let retryInMs: number | null = null;
+      if (this.#state === 'open') {
+        retryInMs = this.#backoffMs();
+        this.#retryTimer = this.#clock.setTimeout(this.#onRetry, retryInMs);
+      }
+      this.emit('flush-error', { batchId: batch.id, rows: batch.rows.length, increments: batch.increments, attempt, error, retryInMs });
+      return error;
+    }
+    if (this.#frozen === batch) this.#frozen = null;
+    this.#consecutiveFailures = 0;
+    this.#flushedBatches++;
+    this.#flushedRows += batch.rows.length;
+    this.#flushedIncrements += batch.increments;
+    if (attempt > 1) this.#retriedBatches++;
+    this.#lastFlushAt = this.#clock.wallNow();
+    this.#lastError = null;
+    this.emit('flush', { batchId: batch.id, rows: batch.rows.length, increments: batch.increments, attempt, durationMs: this.#clock.now() - started });
+    return null;
+  }
+
+  readonly #onRetry = (): void => {
+    this.#retryTimer = null;
+    if (this.#state === 'open') void this.flush();
+  };
+
+  /** Exponential in consecutive failures, capped at retryMaxMs, with "equal jitter": a random half of the delay. */
+  #backoffMs(): number {
+    const exponent = Math.min(this.#consecutiveFailures - 1, 30);
+    const ceiling = Math.min(this.#retryMaxMs, this.#retryBaseMs * 2 ** exponent);
+    return Math.round(ceiling / 2 + (this.#random() * ceiling) / 2);
+  }
+
+  async #close(timeoutMs: number): Promise<UsageCloseReport> {
+    this.#state = 'closing';
+    for (const timer of [this.#intervalTimer, this.#retryTimer]) if (timer !== null) this.#clock.clearTimeout(timer);
+    this.#intervalTimer = null;
+    this.#retryTimer = null;
+    const deadline = this.#clock.now() + timeoutMs;
+    let batches = 0;
+    let rows = 0;
+    let increments = 0;
+    let error: Error | null = null;
+    while (this.#frozen !== null || this.#pending.size > 0) {
+      const report = await this.#within(this.flush(), deadline);
+      if (report === null) break;
+      batches += report.batches;
+      rows += report.rows;
+      increments += report.increments;
+      if (report.error !== null) {
+        error = report.error;
+        await this.#within(null, Math.min(deadline, this.#clock.now() + this.#backoffMs()));
+        if (this.#clock.now() >= deadline) break;
+      }
+    }
+    this.#state = 'closed';
+    const unwritten = [...(this.#frozen?.rows ?? []), ...this.#pending.rows(this.#widthMs)];
+    const unwrittenIncrements = (this.#frozen?.increments ?? 0) + this.#pending.increments;
+    this.#frozen = null;
+    this.#pending = new PendingMap();
+    const report: UsageCloseReport = { clean: unwritten.length === 0, batches, rows, increments, unwritten, unwrittenIncrements, error };
+    (this as unknown as SafeEmitter).emit('close', report);
+    return report;
+  }
+
+  /** Resolves with `promise`'s value, or null at `deadline` (monotonic ms); `null` promise: just waits. */
+  #within<T>(promise: Promise<T> | null, deadline: number): Promise<T | null> {
+    return new Promise((resolve) => {
+      const timer = this.#clock.setTimeout(() => resolve(null), Math.max(0, deadline - this.#clock.now()), true);
+      promise?.then((value) => {
+        this.#clock.clearTimeout(timer);
+        resolve(value);
+      });
+    });
+  }
+}
+
+/**
+ * Creates a {@link UsageTracker}: counters on the hot path, written in coalesced, exactly-once batches through
+ * one service's pool (or a custom `sink`).
+ * @throws ConfigError `ERR_CONFIG`, listing every invalid option (an unsafe `table` name included).
+ * @example
+ * const usage = createUsageTracker({ registry, service: 'usage', table: 'usage_counters', bucket: 'hour' });
+ * await usage.ensureSchema();
+ * usage.increment('ext:42:calls');
+ * await usage.close({ timeoutMs: 10_000 });
+ */
+export function createUsageTracker<S extends string>(options: UsageTrackerOptions<S>): UsageTracker<S> {
+  return new UsageTracker<S>(options);
+}
