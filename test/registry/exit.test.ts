@@ -1,0 +1,43 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { adminClient, countBackends, pgUrl } from '../helpers/pg';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+function run(script: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', script], { cwd: root, env: { ...process.env, ...env }, timeout: 20_000 }, (error, stdout) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, ms: Date.now() - started });
+    });
+  });
+}
+
+describe('the host process can exit', () => {
+  it('without close(): no background timer keeps it alive', async () => {
+    const { code, stdout } = await run('test/fixtures/exit-without-close.ts');
+    expect(stdout.trim()).toBe('done');
+    expect(code).toBe(0); // killed by the 20 s timeout otherwise
+  });
+
+  it('after close(): nothing is left running (pg-mem)', async () => {
+    const { code, stdout } = await run('test/fixtures/exit-after-close.ts', { DATABASE_URL: '' });
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout.trim())).toEqual({ clean: true, handles: [] });
+  });
+
+  it.skipIf(pgUrl === '')('after close(): no socket, no timer, no backend left (real PostgreSQL)', async () => {
+    const app = `exit-${process.pid}`;
+    const { code, stdout } = await run('test/fixtures/exit-after-close.ts', { DATABASE_URL: pgUrl, APP_NAME: app });
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout.trim())).toEqual({ clean: true, handles: [] });
+    const admin = await adminClient();
+    try {
+      expect(await countBackends(admin, `${app}:auth`)).toBe(0);
+      expect(await countBackends(admin, `${app}:llm`)).toBe(0);
+    } finally {
+      await admin.end();
+    }
+  });
+});
