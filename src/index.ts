@@ -57,3 +57,21 @@ export type {
   UsageFlushReport,
   UsageCloseReport,
 } from './usage/events';
+export { createInterferenceDetector, InterferenceDetector } from './detector/interference-detector';
+export type { DetectorRegistry, DetectorEvents, ServiceLatencyHistograms } from './detector/interference-detector';
+export { DETECTOR_DEFAULTS } from './detector/options';
+export type { DetectorOptions, DetectorThresholds, MitigationMode, ResolvedDetectorOptions } from './detector/options';
+export type {
+  Incident,
+  Signal,
+  SignalKind,
+  Aggressor,
+  Recommendation,
+  Severity,
+  MitigationAction,
+  HealthStatus,
+  ServiceHealth,
+  HealthReport,
+} from './detector/incident';
+export type { LatencyHistogram } from './detector/latency-buckets';
+export type { ProbeClient } from './detector/server-probe';

@@ -1,0 +1,146 @@
+import type { Priority } from '../pool/options';
+
+/** What a signal measured. */
+export type SignalKind =
+  /** p95 query time above `slowQueryMs`. */
+  | 'slow-queries'
+  /** More than `failures` errors plus acquire timeouts within the window. */
+  | 'failures'
+  /** Utilization (`inUse / max`) above `utilization`. */
+  | 'exhaustion'
+  /** A lower-priority service holds more than `monopolyShare` of all connections while a protected one waits. */
+  | 'monopolization'
+  /** A protected service's mean acquire wait in the short window rose above its own baseline. */
+  | 'wait-rise'
+  /** (server probe) The victim's sessions wait on locks held by another service's sessions. */
+  | 'lock-blocking'
+  /** (server probe) An aggressor's session sits `idle in transaction` longer than `idleInTransactionMs`. */
+  | 'idle-in-transaction';
+
+/** One piece of evidence: what was measured, against which threshold. */
+export interface Signal<S extends string = string> {
+  readonly kind: SignalKind;
+  /** The service the figure belongs to (the victim, or the aggressor for monopolization and idle transactions). */
+  readonly service: S;
+  /** The measured value, in `unit`. */
+  readonly value: number;
+  /** The threshold it was compared with, in `unit`. */
+  readonly threshold: number;
+  readonly unit: 'ms' | 'count' | 'ratio';
+  /** One line a person can read, e.g. `auth p95 query time 1520 ms > 1000 ms`. Never contains SQL text. */
+  readonly message: string;
+}
+
+/** A service that holds what the victim needs. */
+export interface Aggressor<S extends string = string> {
+  readonly service: S;
+  readonly priority: Priority;
+  /** Connections it holds (leased), when the incident was last updated. */
+  readonly inUse: number;
+  /** Its share of all connections (`inUse / capacity`), 0..1. */
+  readonly share: number;
+  /** Sessions of the victim it blocks on locks (server probe), 0 without one. */
+  readonly blockedSessions: number;
+}
+
+/** A concrete change to make. */
+export interface Recommendation<S extends string = string> {
+  readonly service: S;
+  /** The option to change, when there is one. */
+  readonly option?: 'size' | 'overflow' | 'idleInTransactionTimeoutMs' | 'statementTimeoutMs';
+  /** Its current value. */
+  readonly from?: number;
+  /** The suggested value. */
+  readonly to?: number;
+  /** e.g. `lower llm overflow from 15 to 8`. */
+  readonly text: string;
+}
+
+/** Severity of an incident: `critical` marks a protected service failing or blocked outright. */
+export type Severity = 'warning' | 'critical';
+
+/** Interference seen on one victim service. One incident per victim is open at a time; it is updated in place. */
+export interface Incident<S extends string = string> {
+  /** Unique within the detector, e.g. `auth-3`. */
+  readonly id: string;
+  readonly victim: S;
+  readonly victimProtected: boolean;
+  readonly aggressors: readonly Aggressor<S>[];
+  /** The evidence of the latest evaluation that found any (the last noisy one, once calm). */
+  readonly signals: readonly Signal<S>[];
+  /** Every signal kind seen during the incident. */
+  readonly kinds: readonly SignalKind[];
+  /** The highest severity reached. */
+  readonly severity: Severity;
+  readonly recommendations: readonly Recommendation<S>[];
+  /** Wall-clock ms since the epoch. */
+  readonly startedAt: number;
+  /** Wall-clock ms of the last evaluation that found a signal. */
+  readonly updatedAt: number;
+  /** Wall-clock ms it closed, or null while open. */
+  readonly endedAt: number | null;
+  /** Evaluations so far that found a signal. */
+  readonly occurrences: number;
+  /** Mitigations applied for it (auto mode). */
+  readonly mitigations: readonly MitigationAction<S>[];
+}
+
+/** What `mitigation: 'auto'` did. */
+export interface MitigationAction<S extends string = string> {
+  /** `shrink` lowered the aggressor's overflow; `restore` put back the original after recovery. */
+  readonly action: 'shrink' | 'restore';
+  readonly service: S;
+  /** The incident (victim) it was for. */
+  readonly incidentId: string;
+  readonly victim: S;
+  readonly previous: { readonly size: number; readonly overflow: number };
+  readonly current: { readonly size: number; readonly overflow: number };
+  /** Wall-clock ms. */
+  readonly at: number;
+}
+
+/** Status of a service or of the whole registry. */
+export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
+
+/** Health of one service: the figures, the status and why. */
+export interface ServiceHealth<S extends string = string> {
+  readonly service: S;
+  readonly status: HealthStatus;
+  readonly priority: Priority;
+  readonly protected: boolean;
+  /** `inUse / max`, 0..1. */
+  readonly utilization: number;
+  readonly inUse: number;
+  readonly max: number;
+  readonly waiting: number;
+  /** p95 acquire wait over the registry's window, ms. */
+  readonly acquireWaitP95Ms: number;
+  /** p95 query time over the registry's window, ms. */
+  readonly queryTimeP95Ms: number;
+  /** Errors within the detector's window. */
+  readonly errors: number;
+  /** Acquire timeouts within the detector's window. */
+  readonly timeouts: number;
+  /**
+   * `open` while connecting keeps failing (3 or more consecutive failures; the pool backs off), else `closed`.
+   * Derived from `consecutiveConnectFailures`: the registry exposes no breaker state of its own yet.
+   */
+  readonly circuit: 'open' | 'closed';
+  readonly consecutiveConnectFailures: number;
+  /** Ids of open incidents with this service as victim or aggressor. */
+  readonly incidents: readonly string[];
+  /** Why the status is not healthy, one short line each. */
+  readonly reasons: readonly string[];
+}
+
+/** The detector's verdict: overall status, per service, and the open incidents. */
+export interface HealthReport<S extends string = string> {
+  /** The worst status of any service. */
+  readonly status: HealthStatus;
+  /** Wall-clock ms of the evaluation. */
+  readonly at: number;
+  readonly services: { readonly [K in S]: ServiceHealth<S> };
+  readonly incidents: readonly Incident<S>[];
+  /** `ok` when the last probe worked; `unavailable` on pg-mem / without privileges; `idle` when not needed or off. */
+  readonly serverProbe: 'ok' | 'unavailable' | 'idle' | 'off';
+}

@@ -1,0 +1,691 @@
+import { EventEmitter } from 'eventemitter3';
+import { systemClock, type Clock, type TimerHandle } from '../clock';
+import type { Priority, ResolvedServiceOptions } from '../pool/options';
+import { PRIORITIES } from '../pool/options';
+import type { ServiceStats } from '../pool/service-pool';
+import type { RegistryEvents, RegistryStats } from '../registry/pool-registry';
+import type {
+  Aggressor,
+  HealthReport,
+  HealthStatus,
+  Incident,
+  MitigationAction,
+  Recommendation,
+  ServiceHealth,
+  Severity,
+  Signal,
+  SignalKind,
+} from './incident';
+import { LatencyBuckets, type LatencyHistogram } from './latency-buckets';
+import { resolveDetectorOptions, type DetectorOptions, type ResolvedDetectorOptions } from './options';
+import {
+  boundSlowQueries,
+  checkConnectivity,
+  CONTENTION_KINDS,
+  limitIdleTransactions,
+  lowerOverflow,
+  raiseSize,
+  recommendationKey,
+  shortenTransactions,
+  shrunkOverflow,
+} from './recommendations';
+import { ServerProbe, type ProbeClient, type ProbeResult } from './server-probe';
+
+/**
+ * What the detector needs from a registry: exactly the public API of {@link PoolRegistry} (which fits), so a
+ * scripted stand-in works in tests. `stats().budget.max`, when a registry reports a shared budget, is the
+ * capacity shares are measured against; otherwise `stats().totals.max`.
+ */
+export interface DetectorRegistry<S extends string = string> {
+  readonly services: readonly S[];
+  readonly applicationName: string;
+  stats(): RegistryStats<S> & { readonly budget?: { readonly max: number } };
+  serviceOptions(service: S): ResolvedServiceOptions;
+  resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void;
+  openClient(label?: string): Promise<ProbeClient>;
+  on<E extends 'acquire' | 'acquire-timeout' | 'release'>(event: E, listener: (...args: RegistryEvents<S>[E]) => void): unknown;
+  off<E extends 'acquire' | 'acquire-timeout' | 'release'>(event: E, listener: (...args: RegistryEvents<S>[E]) => void): unknown;
+}
+
+/** Events of an {@link InterferenceDetector}. Listeners run in their own try/catch. */
+export interface DetectorEvents<S extends string = string> {
+  /** An incident opened, or an open one escalated (a new signal kind, a new aggressor or a higher severity). */
+  interference: [Incident<S>];
+  /** An incident closed after `calmIntervals` calm evaluations. */
+  recovered: [Incident<S>];
+  /** `mitigation: 'auto'` shrank or restored a service's limits. */
+  mitigation: [MitigationAction<S>];
+}
+
+/** Latency histograms of one service since the detector was created, for metrics. */
+export interface ServiceLatencyHistograms {
+  /** Time callers waited for a connection (acquires and acquire timeouts), ms. */
+  readonly waitTime: LatencyHistogram;
+  /** Time connections were held by a lease, ms. */
+  readonly useTime: LatencyHistogram;
+}
+
+/** Cumulative counters of one service at one evaluation, plus the acquire waits seen since the previous one. */
+interface Sample {
+  readonly at: number;
+  readonly errors: Float64Array;
+  readonly timeouts: Float64Array;
+  readonly waitSum: Float64Array;
+  readonly waitCount: Float64Array;
+}
+
+interface OpenIncident<S extends string> {
+  readonly id: string;
+  readonly victim: S;
+  readonly victimProtected: boolean;
+  readonly startedAt: number;
+  aggressors: Map<S, Aggressor<S>>;
+  signals: Signal<S>[];
+  kinds: Set<SignalKind>;
+  severity: Severity;
+  recommendations: Map<string, Recommendation<S>>;
+  updatedAt: number;
+  endedAt: number | null;
+  occurrences: number;
+  calm: number;
+  mitigations: MitigationAction<S>[];
+}
+
+interface Mitigated<S extends string> {
+  readonly original: { readonly size: number; readonly overflow: number };
+  readonly applied: number;
+  readonly incidents: Map<string, OpenIncident<S>>;
+}
+
+interface Finding<S extends string> {
+  signals: Signal<S>[];
+  aggressors: Map<S, Aggressor<S>>;
+  recommendations: Recommendation<S>[];
+}
+
+type SafeEmitter = { emit(event: string, ...args: unknown[]): boolean };
+
+const CIRCUIT_OPEN_AFTER = 3;
+const SEVERITY_RANK: Record<Severity, number> = { warning: 0, critical: 1 };
+const STATUS_RANK: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
+
+/**
+ * Watches a registry for one service starving another and turns what it sees into {@link Incident}s.
+ * Create it with {@link createInterferenceDetector}.
+ *
+ * Cost: per acquire, acquire timeout and release it adds one O(1) update of fixed-size counters (the acquire-wait
+ * baseline and the exported histograms); everything else runs once per evaluation, over one `registry.stats()`
+ * snapshot. Memory is bounded: a ring of `windowMs / intervalMs` samples, one open incident per service, a
+ * `historySize` ring of closed ones.
+ */
+export class InterferenceDetector<S extends string = string> extends EventEmitter<DetectorEvents<S>> {
+  readonly #registry: DetectorRegistry<S>;
+  readonly #clock: Clock;
+  readonly #options: ResolvedDetectorOptions<S>;
+  readonly #index = new Map<S, number>();
+  readonly #protected: ReadonlySet<S>;
+  readonly #samples: Sample[] = [];
+  readonly #sampleCapacity: number;
+  readonly #waitSum: Float64Array;
+  readonly #waitCount: Float64Array;
+  readonly #waitHistograms: LatencyBuckets[];
+  readonly #useHistograms: LatencyBuckets[];
+  readonly #open = new Map<S, OpenIncident<S>>();
+  readonly #history: Incident<S>[] = [];
+  readonly #mitigated = new Map<S, Mitigated<S>>();
+  #probe: ServerProbe<S> | null = null;
+  #timer: TimerHandle | null = null;
+  #running = false;
+  #attached = false;
+  #checking: Promise<HealthReport<S>> | null = null;
+  #nextId = 1;
+  #last: HealthReport<S> | null = null;
+  #lastCounts: { errors: Float64Array; timeouts: Float64Array } | null = null;
+
+  /** @internal use {@link createInterferenceDetector} */
+  constructor(options: DetectorOptions<S> & { readonly registry: DetectorRegistry<S> }) {
+    super();
+    const registry = options.registry;
+    this.#registry = registry;
+    this.#options = resolveDetectorOptions(options, registry.services, (s) => registry.serviceOptions(s).priority);
+    this.#clock = options.clock ?? systemClock;
+    registry.services.forEach((s, i) => this.#index.set(s, i));
+    this.#protected = new Set(this.#options.protect);
+    const n = registry.services.length;
+    this.#waitSum = new Float64Array(n);
+    this.#waitCount = new Float64Array(n);
+    this.#waitHistograms = registry.services.map(() => new LatencyBuckets());
+    this.#useHistograms = registry.services.map(() => new LatencyBuckets());
+    // Two samples per interval at most are kept (see #sample), so the ring covers the window.
+    this.#sampleCapacity = Math.ceil((2 * this.#options.windowMs) / this.#options.intervalMs) + 2;
+    this.#attach();
+    this.#sample(this.#registry.stats(), this.#clock.now(), true);
+  }
+
+  /** The options in force, defaults applied. */
+  get options(): ResolvedDetectorOptions<S> {
+    return this.#options;
+  }
+
+  /** Emits to each listener in its own try/catch: a throwing listener never breaks the detector. */
+  override emit<E extends EventEmitter.EventNames<DetectorEvents<S>>>(event: E, ...args: EventEmitter.EventArgs<DetectorEvents<S>, E>): boolean {
+    const listeners = this.listeners(event) as ((...a: unknown[]) => void)[];
+    for (const listener of listeners) {
+      try {
+        listener.apply(this, args as unknown[]);
+      } catch (error) {
+        process.emitWarning(`pg-bulkhead: a detector '${String(event)}' listener threw: ${error instanceof Error ? error.message : String(error)}`, 'PgBulkheadListenerWarning');
+      }
+    }
+    return listeners.length > 0;
+  }
+
+  // ---- event accounting: O(1) per event ------------------------------------------------------------------
+
+  readonly #onAcquire = (event: { service: S; waitMs: number }): void => this.#recordWait(event.service, event.waitMs);
+  readonly #onTimeout = (event: { service: S; waitedMs: number }): void => this.#recordWait(event.service, event.waitedMs);
+  readonly #onRelease = (event: { service: S; heldMs: number }): void => {
+    const i = this.#index.get(event.service);
+    if (i !== undefined) (this.#useHistograms[i] as LatencyBuckets).record(event.heldMs);
+  };
+
+  #recordWait(service: S, ms: number): void {
+    const i = this.#index.get(service);
+    if (i === undefined) return;
+    this.#waitSum[i] = (this.#waitSum[i] as number) + ms;
+    this.#waitCount[i] = (this.#waitCount[i] as number) + 1;
+    (this.#waitHistograms[i] as LatencyBuckets).record(ms);
+  }
+
+  #attach(): void {
+    if (this.#attached) return;
+    this.#attached = true;
+    this.#registry.on('acquire', this.#onAcquire);
+    this.#registry.on('acquire-timeout', this.#onTimeout);
+    this.#registry.on('release', this.#onRelease);
+  }
+
+  #detach(): void {
+    if (!this.#attached) return;
+    this.#attached = false;
+    this.#registry.off('acquire', this.#onAcquire);
+    this.#registry.off('acquire-timeout', this.#onTimeout);
+    this.#registry.off('release', this.#onRelease);
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------------------
+
+  /** Evaluates every `intervalMs` until {@link InterferenceDetector.stop}. The timer is unref'd. Idempotent. */
+  start(): this {
+    if (this.#running) return this;
+    this.#running = true;
+    this.#attach();
+    this.#schedule();
+    return this;
+  }
+
+  #schedule(): void {
+    if (!this.#running) return;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = null;
+      this.check()
+        .catch(() => {})
+        .finally(() => this.#schedule());
+    }, this.#options.intervalMs);
+  }
+
+  /**
+   * Stops the timer, detaches from the registry, ends the probe's client and puts back any limits auto
+   * mitigation changed. Idempotent; `start()` may be called again afterwards.
+   */
+  async stop(): Promise<void> {
+    this.#running = false;
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#detach();
+    const checking = this.#checking;
+    if (checking !== null) await checking.catch(() => {});
+    for (const service of [...this.#mitigated.keys()]) this.#restore(service, null);
+    const probe = this.#probe;
+    this.#probe = null;
+    if (probe !== null) await probe.close();
+  }
+
+  /** True between start() and stop(). */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  // ---- public views ----------------------------------------------------------------------------------------
+
+  /** Evaluates now (one `registry.stats()` snapshot, plus the server probe if a signal fired) and returns the health report. Concurrent calls share one evaluation. */
+  check(): Promise<HealthReport<S>> {
+    this.#checking ??= this.#evaluate().finally(() => {
+      this.#checking = null;
+    });
+    return this.#checking;
+  }
+
+  /** The report of the last evaluation (evaluating once, synchronously and without the probe, if none ran yet). */
+  health(): HealthReport<S> {
+    return this.#last ?? this.#report(this.#registry.stats(), this.#clock.wallNow(), new Map());
+  }
+
+  /** Open incidents, oldest first. */
+  incidents(): Incident<S>[] {
+    return [...this.#open.values()].map((r) => snapshot(r));
+  }
+
+  /** Closed incidents, oldest first; at most `historySize`. */
+  history(): Incident<S>[] {
+    return [...this.#history];
+  }
+
+  /** Recommendations of the open incidents, without duplicates. */
+  recommendations(): Recommendation<S>[] {
+    const all = new Map<string, Recommendation<S>>();
+    for (const incident of this.#open.values()) for (const [key, r] of incident.recommendations) all.set(key, r);
+    return [...all.values()];
+  }
+
+  /** Since-start histograms of acquire wait and connection use time per service, for {@link toPrometheus}. */
+  latencyHistograms(): { readonly [K in S]: ServiceLatencyHistograms } {
+    const out = {} as Record<S, ServiceLatencyHistograms>;
+    for (const [service, i] of this.#index) {
+      out[service] = { waitTime: (this.#waitHistograms[i] as LatencyBuckets).snapshot(), useTime: (this.#useHistograms[i] as LatencyBuckets).snapshot() };
+    }
+    return out;
+  }
+
+  // ---- evaluation ----------------------------------------------------------------------------------------
+
+  /** Pushes a sample at most twice per interval, so check() called in a loop cannot flood the ring. */
+  #sample(stats: RegistryStats<S>, now: number, force = false): void {
+    const last = this.#samples[this.#samples.length - 1];
+    const n = this.#registry.services.length;
+    const errors = new Float64Array(n);
+    const timeouts = new Float64Array(n);
+    for (const [service, i] of this.#index) {
+      const s = stats.services[service];
+      errors[i] = s.errors;
+      timeouts[i] = s.timeouts;
+    }
+    this.#lastCounts = { errors, timeouts };
+    if (!force && last !== undefined && now - last.at < this.#options.intervalMs / 2) return;
+    this.#samples.push({ at: now, errors, timeouts, waitSum: this.#waitSum.slice(), waitCount: this.#waitCount.slice() });
+    this.#waitSum.fill(0);
+    this.#waitCount.fill(0);
+    while (this.#samples.length > this.#sampleCapacity) this.#samples.shift();
+  }
+
+  /** Errors and timeouts of `service` within the window (current cumulative minus the oldest sample in it). */
+  #windowCounts(i: number, now: number): { errors: number; timeouts: number } {
+    const since = now - this.#options.windowMs;
+    let base: Sample | undefined;
+    for (const s of this.#samples) {
+      if (s.at >= since) {
+        base = s;
+        break;
+      }
+    }
+    base ??= this.#samples[this.#samples.length - 1];
+    const current = this.#lastCounts;
+    if (base === undefined || current === null) return { errors: 0, timeouts: 0 };
+    return { errors: (current.errors[i] as number) - (base.errors[i] as number), timeouts: (current.timeouts[i] as number) - (base.timeouts[i] as number) };
+  }
+
+  /** Mean acquire wait in the short window and in the rest of the long one, with sample counts. */
+  #waitWindows(i: number, now: number): { short: { mean: number; count: number }; baseline: { mean: number; count: number } } {
+    let shortSum = 0;
+    let shortCount = 0;
+    let baseSum = 0;
+    let baseCount = 0;
+    const shortSince = now - this.#options.shortWindowMs;
+    const longSince = now - this.#options.windowMs;
+    for (const s of this.#samples) {
+      if (s.at < longSince) continue;
+      // A sample holds the waits recorded *before* its time: the first one in the window started earlier.
+      if (s.at > shortSince) {
+        shortSum += s.waitSum[i] as number;
+        shortCount += s.waitCount[i] as number;
+      } else {
+        baseSum += s.waitSum[i] as number;
+        baseCount += s.waitCount[i] as number;
+      }
+    }
+    return {
+      short: { mean: shortCount === 0 ? 0 : shortSum / shortCount, count: shortCount },
+      baseline: { mean: baseCount === 0 ? 0 : baseSum / baseCount, count: baseCount },
+    };
+  }
+
+  async #evaluate(): Promise<HealthReport<S>> {
+    const stats = this.#registry.stats();
+    const now = this.#clock.now();
+    this.#sample(stats, now);
+    const t = this.#options.thresholds;
+    const capacity = Math.max(1, stats.budget?.max ?? stats.totals.max);
+    const findings = new Map<S, Finding<S>>();
+    const finding = (service: S): Finding<S> => {
+      let f = findings.get(service);
+      if (f === undefined) {
+        f = { signals: [], aggressors: new Map(), recommendations: [] };
+        findings.set(service, f);
+      }
+      return f;
+    };
+
+    for (const [victim, i] of this.#index) {
+      const s = stats.services[victim];
+      const options = this.#registry.serviceOptions(victim);
+      const isProtected = this.#protected.has(victim);
+      const add = (signal: Signal<S>, recommendation?: Recommendation<S> | null): void => {
+        const f = finding(victim);
+        f.signals.push(signal);
+        if (recommendation) f.recommendations.push(recommendation);
+      };
+      if (s.queryTime.count > 0 && s.queryTime.p95 > t.slowQueryMs) {
+        add(signal('slow-queries', victim, s.queryTime.p95, t.slowQueryMs, 'ms', `${victim} p95 query time ${ms(s.queryTime.p95)} > ${ms(t.slowQueryMs)}`), boundSlowQueries(victim, options, s.queryTime.p95));
+      }
+      const window = this.#windowCounts(i, now);
+      const failures = window.errors + window.timeouts;
+      if (failures > t.failures) {
+        add(
+          signal('failures', victim, failures, t.failures, 'count', `${victim} had ${window.errors} errors and ${window.timeouts} acquire timeouts in ${ms(this.#options.windowMs)} (more than ${t.failures})`),
+          s.consecutiveConnectFailures > 0 ? checkConnectivity(victim, s.consecutiveConnectFailures) : null,
+        );
+      }
+      if (s.utilization > t.utilization) {
+        add(signal('exhaustion', victim, s.utilization, t.utilization, 'ratio', `${victim} uses ${s.inUse} of ${s.max} connections (${pct(s.utilization)} > ${pct(t.utilization)}), ${s.waiting} waiting`));
+      }
+      if (!isProtected) continue;
+      const starving = s.waiting > 0 || (s.acquireWait.count > 0 && s.acquireWait.p95 > t.acquireWaitMs) || window.timeouts > 0;
+      const waits = this.#waitWindows(i, now);
+      const riseThreshold = Math.max(waits.baseline.mean * t.waitRiseRatio, waits.baseline.mean + t.waitRiseMinMs);
+      if (waits.short.count >= t.minSamples && waits.baseline.count >= t.minSamples && waits.short.mean > riseThreshold) {
+        add(signal('wait-rise', victim, waits.short.mean, riseThreshold, 'ms', `${victim} mean acquire wait ${ms(waits.short.mean)} over the last ${ms(this.#options.shortWindowMs)}, baseline ${ms(waits.baseline.mean)} (threshold ${ms(riseThreshold)})`));
+      }
+      for (const aggressor of this.#registry.services) {
+        if (aggressor === victim || rank(stats.services[aggressor].priority) <= rank(s.priority)) continue;
+        const a = stats.services[aggressor];
+        const share = a.inUse / capacity;
+        if (starving && share > t.monopolyShare) {
+          add(
+            signal('monopolization', aggressor, share, t.monopolyShare, 'ratio', `${aggressor} (${a.priority}) holds ${a.inUse} of ${capacity} connections (${pct(share)} > ${pct(t.monopolyShare)}) while ${victim} waits (${s.waiting} waiting, p95 wait ${ms(s.acquireWait.p95)})`),
+          );
+        }
+      }
+    }
+
+    // The blocking view is not free: ask the server only when something already looks wrong on the client.
+    let probeResult: ProbeResult<S> | null = null;
+    if (this.#options.serverProbe && findings.size > 0) {
+      this.#probe ??= new ServerProbe<S>(() => this.#registry.openClient('detector'), this.#registry.applicationName, this.#registry.services);
+      probeResult = await this.#probe.sample(t.idleInTransactionMs);
+    }
+    const idleByService = new Map<S, { sessions: number; longestMs: number }>();
+    for (const idle of probeResult?.idleInTransaction ?? []) idleByService.set(idle.service, idle);
+    for (const pair of probeResult?.blocking ?? []) {
+      const f = finding(pair.victim);
+      const a = stats.services[pair.aggressor];
+      f.signals.push(signal('lock-blocking', pair.aggressor, pair.sessions, 0, 'count', `${pair.sessions} ${pair.victim} session(s) wait on locks held by ${pair.aggressor}`));
+      f.aggressors.set(pair.aggressor, { service: pair.aggressor, priority: a.priority, inUse: a.inUse, share: a.inUse / capacity, blockedSessions: pair.sessions });
+      f.recommendations.push(shortenTransactions(pair.aggressor, pair.victim));
+    }
+
+    // Aggressors by share, and the recommendations that follow from the whole picture.
+    for (const [victim, f] of findings) {
+      const s = stats.services[victim];
+      const contention = f.signals.some((x) => CONTENTION_KINDS.has(x.kind));
+      if (this.#protected.has(victim) && contention) {
+        for (const aggressor of this.#registry.services) {
+          if (aggressor === victim || rank(stats.services[aggressor].priority) <= rank(s.priority)) continue;
+          const a = stats.services[aggressor];
+          const share = a.inUse / capacity;
+          if (share < t.aggressorShare && !f.signals.some((x) => x.kind === 'monopolization' && x.service === aggressor)) continue;
+          if (!f.aggressors.has(aggressor)) f.aggressors.set(aggressor, { service: aggressor, priority: a.priority, inUse: a.inUse, share, blockedSessions: 0 });
+          const lower = lowerOverflow(aggressor, this.#originalOptions(aggressor));
+          if (lower !== null) f.recommendations.push(lower);
+        }
+        if (f.signals.some((x) => x.kind !== 'lock-blocking' && x.kind !== 'slow-queries')) f.recommendations.push(raiseSize(victim, this.#registry.serviceOptions(victim), s.waiting));
+      }
+      for (const aggressor of [...f.aggressors.keys(), victim]) {
+        const idle = idleByService.get(aggressor);
+        if (idle === undefined) continue;
+        f.signals.push(signal('idle-in-transaction', aggressor, idle.longestMs, t.idleInTransactionMs, 'ms', `${idle.sessions} ${aggressor} session(s) idle in transaction, longest ${ms(idle.longestMs)} (> ${ms(t.idleInTransactionMs)})`));
+        f.recommendations.push(limitIdleTransactions(aggressor, this.#registry.serviceOptions(aggressor), t.idleInTransactionMs));
+      }
+    }
+
+    const wall = this.#clock.wallNow();
+    this.#updateIncidents(findings, wall);
+    const report = this.#report(stats, wall, findings);
+    this.#last = report;
+    return report;
+  }
+
+  /** A service's options before auto mitigation changed them, so recommendations quote the configured numbers. */
+  #originalOptions(service: S): ResolvedServiceOptions {
+    const options = this.#registry.serviceOptions(service);
+    const mitigated = this.#mitigated.get(service);
+    return mitigated === undefined ? options : { ...options, ...mitigated.original };
+  }
+
+  #updateIncidents(findings: Map<S, Finding<S>>, wall: number): void {
+    for (const [victim, f] of findings) {
+      const isProtected = this.#protected.has(victim);
+      const severity: Severity = isProtected && f.signals.some((x) => x.kind === 'failures' || x.kind === 'lock-blocking' || x.kind === 'monopolization') ? 'critical' : 'warning';
+      let incident = this.#open.get(victim);
+      let escalated = false;
+      if (incident === undefined) {
+        incident = {
+          id: `${victim}-${this.#nextId++}`,
+          victim,
+          victimProtected: isProtected,
+          startedAt: wall,
+          aggressors: new Map(),
+          signals: [],
+          kinds: new Set(),
+          severity,
+          recommendations: new Map(),
+          updatedAt: wall,
+          endedAt: null,
+          occurrences: 0,
+          calm: 0,
+          mitigations: [],
+        };
+        this.#open.set(victim, incident);
+        escalated = true;
+      }
+      for (const x of f.signals) {
+        if (!incident.kinds.has(x.kind)) escalated = true;
+        incident.kinds.add(x.kind);
+      }
+      for (const [service, a] of f.aggressors) {
+        if (!incident.aggressors.has(service)) escalated = true;
+        incident.aggressors.set(service, a);
+      }
+      for (const r of f.recommendations) incident.recommendations.set(recommendationKey(r), r);
+      if (SEVERITY_RANK[severity] > SEVERITY_RANK[incident.severity]) {
+        incident.severity = severity;
+        escalated = true;
+      }
+      incident.signals = f.signals;
+      incident.updatedAt = wall;
+      incident.occurrences++;
+      incident.calm = 0;
+      if (this.#options.mitigation === 'auto') this.#mitigate(incident, f);
+      if (escalated) this.emit('interference', snapshot(incident));
+    }
+    for (const [victim, incident] of [...this.#open]) {
+      if (findings.has(victim)) continue;
+      incident.calm++;
+      if (incident.calm < this.#options.calmIntervals) continue;
+      this.#open.delete(victim);
+      incident.endedAt = wall;
+      for (const [service, mitigated] of [...this.#mitigated]) {
+        if (mitigated.incidents.delete(incident.id) && mitigated.incidents.size === 0) this.#restore(service, incident);
+      }
+      const closed = snapshot(incident);
+      this.#history.push(closed);
+      if (this.#history.length > this.#options.historySize) this.#history.shift();
+      this.emit('recovered', closed);
+    }
+  }
+
+  /** Shrinks the overflow of each monopolizing aggressor once, remembering the original to put back. */
+  #mitigate(incident: OpenIncident<S>, f: Finding<S>): void {
+    if (!incident.victimProtected) return;
+    for (const x of f.signals) {
+      if (x.kind !== 'monopolization') continue;
+      const service = x.service;
+      const existing = this.#mitigated.get(service);
+      if (existing !== undefined) {
+        existing.incidents.set(incident.id, incident);
+        continue;
+      }
+      const options = this.#registry.serviceOptions(service);
+      if (options.overflow === 0) continue;
+      const previous = { size: options.size, overflow: options.overflow };
+      const current = { size: options.size, overflow: shrunkOverflow(options.overflow) };
+      try {
+        this.#registry.resize(service, { overflow: current.overflow }, `pg-bulkhead detector: ${service} starves ${incident.victim} (incident ${incident.id})`);
+      } catch {
+        continue; // closed registry: nothing to mitigate
+      }
+      this.#mitigated.set(service, { original: previous, applied: current.overflow, incidents: new Map([[incident.id, incident]]) });
+      const action: MitigationAction<S> = { action: 'shrink', service, incidentId: incident.id, victim: incident.victim, previous, current, at: this.#clock.wallNow() };
+      incident.mitigations.push(action);
+      this.emit('mitigation', action);
+    }
+  }
+
+  /** Puts a mitigated service's overflow back, unless someone else changed it since. */
+  #restore(service: S, incident: OpenIncident<S> | null): void {
+    const mitigated = this.#mitigated.get(service);
+    if (mitigated === undefined) return;
+    this.#mitigated.delete(service);
+    let options: ResolvedServiceOptions;
+    try {
+      options = this.#registry.serviceOptions(service);
+      if (options.overflow !== mitigated.applied) return;
+      this.#registry.resize(service, { overflow: mitigated.original.overflow }, `pg-bulkhead detector: restore ${service} after recovery`);
+    } catch {
+      return; // registry closed
+    }
+    const first = incident ?? mitigated.incidents.values().next().value ?? null;
+    const action: MitigationAction<S> = {
+      action: 'restore',
+      service,
+      incidentId: first?.id ?? '',
+      victim: first?.victim ?? service,
+      previous: { size: options.size, overflow: options.overflow },
+      current: { size: options.size, overflow: mitigated.original.overflow },
+      at: this.#clock.wallNow(),
+    };
+    incident?.mitigations.push(action);
+    this.emit('mitigation', action);
+  }
+
+  #report(stats: RegistryStats<S>, wall: number, findings: Map<S, Finding<S>>): HealthReport<S> {
+    const services = {} as Record<S, ServiceHealth<S>>;
+    let overall: HealthStatus = 'healthy';
+    const now = this.#clock.now();
+    for (const [service, i] of this.#index) {
+      const s: ServiceStats = stats.services[service];
+      const reasons: string[] = [];
+      let status: HealthStatus = 'healthy';
+      const raise = (to: HealthStatus, why: string): void => {
+        reasons.push(why);
+        if (STATUS_RANK[to] > STATUS_RANK[status]) status = to;
+      };
+      const circuit = s.consecutiveConnectFailures >= CIRCUIT_OPEN_AFTER ? 'open' : 'closed';
+      if (circuit === 'open') raise('unhealthy', `${s.consecutiveConnectFailures} consecutive connection failures`);
+      for (const x of findings.get(service)?.signals ?? []) raise('degraded', x.message);
+      const incidents: string[] = [];
+      for (const incident of this.#open.values()) {
+        if (incident.victim === service) {
+          incidents.push(incident.id);
+          raise(incident.severity === 'critical' ? 'unhealthy' : 'degraded', `victim of incident ${incident.id} (${[...incident.kinds].join(', ')})`);
+        } else if (incident.aggressors.has(service)) {
+          incidents.push(incident.id);
+          raise('degraded', `aggressor in incident ${incident.id}`);
+        }
+      }
+      const window = this.#windowCounts(i, now);
+      services[service] = {
+        service,
+        status,
+        priority: s.priority,
+        protected: this.#protected.has(service),
+        utilization: s.utilization,
+        inUse: s.inUse,
+        max: s.max,
+        waiting: s.waiting,
+        acquireWaitP95Ms: s.acquireWait.p95,
+        queryTimeP95Ms: s.queryTime.p95,
+        errors: window.errors,
+        timeouts: window.timeouts,
+        circuit,
+        consecutiveConnectFailures: s.consecutiveConnectFailures,
+        incidents,
+        reasons: [...new Set(reasons)],
+      };
+      if (STATUS_RANK[status] > STATUS_RANK[overall]) overall = status;
+    }
+    return {
+      status: overall,
+      at: wall,
+      services,
+      incidents: this.incidents(),
+      serverProbe: !this.#options.serverProbe ? 'off' : (this.#probe?.status ?? 'idle'),
+    };
+  }
+}
+
+function rank(priority: Priority): number {
+  return PRIORITIES.indexOf(priority);
+}
+
+function signal<S extends string>(kind: SignalKind, service: S, value: number, threshold: number, unit: Signal['unit'], message: string): Signal<S> {
+  return { kind, service, value, threshold, unit, message };
+}
+
+function ms(value: number): string {
+  return `${value >= 10 ? Math.round(value) : Math.round(value * 10) / 10} ms`;
+}
+
+function pct(ratio: number): string {
+  return `${Math.round(ratio * 100)} %`;
+}
+
+function snapshot<S extends string>(r: OpenIncident<S>): Incident<S> {
+  return Object.freeze({
+    id: r.id,
+    victim: r.victim,
+    victimProtected: r.victimProtected,
+    aggressors: Object.freeze([...r.aggressors.values()].sort((a, b) => b.share - a.share)),
+    signals: Object.freeze([...r.signals]),
+    kinds: Object.freeze([...r.kinds]),
+    severity: r.severity,
+    recommendations: Object.freeze([...r.recommendations.values()]),
+    startedAt: r.startedAt,
+    updatedAt: r.updatedAt,
+    endedAt: r.endedAt,
+    occurrences: r.occurrences,
+    mitigations: Object.freeze([...r.mitigations]),
+  });
+}
+
+/**
+ * Creates an {@link InterferenceDetector} over a registry. It does nothing until `start()` (or `check()`),
+ * except count acquire waits and hold times.
+ * @throws ConfigError `ERR_CONFIG` listing every invalid option.
+ * @example
+ * const detector = createInterferenceDetector({ registry, protect: ['auth'], mitigation: 'auto' });
+ * detector.on('interference', (incident) => log.warn(incident));
+ * detector.start();
+ */
+export function createInterferenceDetector<S extends string>(options: DetectorOptions<S> & { readonly registry: DetectorRegistry<S> }): InterferenceDetector<S> {
+  return new InterferenceDetector<S>(options);
+}

@@ -1,0 +1,392 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createInterferenceDetector, type InterferenceDetector } from '../../src/detector/interference-detector';
+import type { Incident, MitigationAction } from '../../src/detector/incident';
+import { isBulkheadError } from '../../src/errors';
+import { FakeClock, latency, presetRegistry, ScriptedRegistry } from './scripted-registry';
+
+type Svc = 'auth' | 'extension' | 'llm' | 'usage';
+
+let detector: InterferenceDetector<Svc> | null = null;
+afterEach(async () => {
+  await detector?.stop();
+  detector = null;
+});
+
+function setup(options: Parameters<typeof createInterferenceDetector<Svc>>[0] extends infer O ? Omit<O, 'registry' | 'clock'> : never = {}) {
+  const registry = presetRegistry();
+  const clock = new FakeClock();
+  const d = createInterferenceDetector<Svc>({ registry, clock, intervalMs: 1_000, windowMs: 10_000, serverProbe: false, ...options });
+  detector = d;
+  const events = { interference: [] as Incident<Svc>[], recovered: [] as Incident<Svc>[], mitigation: [] as MitigationAction<Svc>[] };
+  d.on('interference', (i) => events.interference.push(i));
+  d.on('recovered', (i) => events.recovered.push(i));
+  d.on('mitigation', (a) => events.mitigation.push(a));
+  /** Moves time one interval and evaluates. */
+  const tick = async () => {
+    await clock.advance(1_000);
+    return d.check();
+  };
+  return { registry, clock, detector: d, events, tick };
+}
+
+function kindsOf(incident: Incident | undefined): string[] {
+  return incident === undefined ? [] : [...incident.kinds].sort();
+}
+
+describe('slow responses: p95 query time above slowQueryMs', () => {
+  it('fires above the threshold, with the value and threshold as evidence', async () => {
+    const { registry, detector, tick } = setup();
+    registry.set('llm', { queryTime: latency(1_500) });
+    const report = await tick();
+    const incident = detector.incidents().find((i) => i.victim === 'llm');
+    expect(kindsOf(incident)).toEqual(['slow-queries']);
+    expect(incident?.signals[0]).toMatchObject({ kind: 'slow-queries', service: 'llm', value: 1_500, threshold: 1_000, unit: 'ms' });
+    expect(incident?.recommendations.map((r) => r.text).join('\n')).toContain('set statementTimeoutMs on llm to 3000');
+    expect(report.services.llm.status).toBe('degraded');
+    expect(report.status).toBe('degraded');
+  });
+  it('stays quiet at or below it', async () => {
+    const { registry, detector, tick } = setup();
+    registry.set('llm', { queryTime: latency(1_000) });
+    const report = await tick();
+    expect(detector.incidents()).toEqual([]);
+    expect(report.status).toBe('healthy');
+  });
+});
+
+describe('repeated failures: errors plus acquire timeouts over the window', () => {
+  it('fires when more than `failures` happen within the window', async () => {
+    const { registry, detector, tick } = setup();
+    registry.set('auth', { errors: 2, timeouts: 2 });
+    await tick();
+    const incident = detector.incidents()[0];
+    expect(incident?.victim).toBe('auth');
+    expect(incident?.signals).toContainEqual(expect.objectContaining({ kind: 'failures', value: 4, threshold: 3 }));
+    // a protected service failing is critical, and so unhealthy
+    expect(incident?.severity).toBe('critical');
+    expect(detector.health().services.auth.status).toBe('unhealthy');
+  });
+  it('stays quiet at the threshold, and forgets failures older than the window', async () => {
+    const { registry, detector, tick } = setup({ calmIntervals: 1 });
+    registry.set('auth', { errors: 3 });
+    await tick();
+    expect(detector.incidents()).toEqual([]);
+    // failures that happened before the detector started do not count either
+    const late = setup({ calmIntervals: 1 });
+    late.registry.set('auth', { errors: 50 });
+    expect(late.detector.incidents()).toEqual([]);
+    // 4 failures, then the window moves past them: the incident closes
+    registry.set('auth', { errors: 7 });
+    await tick();
+    expect(detector.incidents().map((i) => i.victim)).toEqual(['auth']);
+    for (let i = 0; i < 11; i++) await tick();
+    expect(detector.incidents()).toEqual([]);
+    expect(detector.health().services.auth.errors).toBe(0);
+  });
+});
+
+describe('pool exhaustion: utilization above the threshold', () => {
+  it('fires above 0.8', async () => {
+    const { registry, detector, tick } = setup();
+    registry.set('usage', { inUse: 6, waiting: 4 }); // 6 of 6
+    await tick();
+    expect(kindsOf(detector.incidents()[0])).toEqual(['exhaustion']);
+    expect(detector.incidents()[0]?.signals[0]).toMatchObject({ value: 1, threshold: 0.8, unit: 'ratio' });
+  });
+  it('stays quiet at 0.8', async () => {
+    const { registry, detector, tick } = setup();
+    registry.set('auth', { inUse: 6 }); // 6 of 8 = 0.75
+    registry.set('usage', { inUse: 4 }); // 4 of 6 = 0.67
+    await tick();
+    expect(detector.incidents()).toEqual([]);
+  });
+});
+
+describe('monopolization: a lower-priority service holds most connections while a protected one waits', () => {
+  it('names the victim, the aggressor with its share, and concrete recommendations', async () => {
+    const { registry, detector, tick, events } = setup();
+    registry.budgetMax = 30;
+    registry.set('llm', { inUse: 18 });
+    registry.set('auth', { inUse: 3, waiting: 2, acquireWait: latency(400) });
+    await tick();
+    const incident = detector.incidents().find((i) => i.victim === 'auth');
+    expect(incident?.victimProtected).toBe(true);
+    expect(incident?.severity).toBe('critical');
+    expect(incident?.aggressors).toEqual([expect.objectContaining({ service: 'llm', inUse: 18, share: 18 / 30, priority: 'medium' })]);
+    expect(incident?.signals).toContainEqual(expect.objectContaining({ kind: 'monopolization', service: 'llm', value: 18 / 30, threshold: 0.5 }));
+    const texts = incident?.recommendations.map((r) => r.text) ?? [];
+    expect(texts).toContain('lower llm overflow from 15 to 8');
+    expect(texts).toContain('raise auth size from 3 to 5');
+    expect(incident?.recommendations).toContainEqual({ service: 'llm', option: 'overflow', from: 15, to: 8, text: 'lower llm overflow from 15 to 8' });
+    expect(events.interference.map((i) => i.victim)).toEqual(['auth']);
+    expect(detector.recommendations().map((r) => r.text)).toEqual(expect.arrayContaining(texts));
+    // recommend mode never changes the registry
+    expect(registry.resizes).toEqual([]);
+  });
+  it('uses totals.max as the capacity when the registry reports no budget', async () => {
+    const registry = new ScriptedRegistry({ auth: { size: 1, overflow: 2, priority: 'highest' }, llm: { size: 1, overflow: 7, priority: 'medium' } });
+    const d = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
+    registry.set('llm', { inUse: 6 });
+    registry.set('auth', { inUse: 1, waiting: 2 });
+    await d.check();
+    expect(d.incidents()[0]?.aggressors[0]).toMatchObject({ service: 'llm', share: 6 / 11 });
+    await d.stop();
+  });
+  it('stays quiet when the protected service is not waiting, or the share is small, or the hog has higher priority', async () => {
+    const { registry, detector, tick } = setup();
+    registry.budgetMax = 30;
+    registry.set('llm', { inUse: 18 });
+    await tick();
+    expect(detector.incidents()).toEqual([]);
+    registry.set('llm', { inUse: 10 });
+    registry.set('auth', { inUse: 3, waiting: 1 });
+    await tick();
+    expect(detector.incidents().flatMap((i) => i.kinds)).not.toContain('monopolization');
+    // extension (high) waiting while auth (highest) holds the connections is not monopolization
+    registry.set('auth', { inUse: 8, waiting: 0 });
+    registry.set('llm', { inUse: 0 });
+    registry.set('extension', { inUse: 5, waiting: 2 });
+    registry.budgetMax = 14;
+    await tick();
+    expect(detector.incidents().flatMap((i) => i.kinds)).not.toContain('monopolization');
+  });
+});
+
+describe("wait rise: a protected service's acquire wait above its own baseline", () => {
+  async function run(shortWaitMs: number, shortSamples: number) {
+    const ctx = setup({ shortWindowMs: 1_000, windowMs: 10_000, thresholds: { minSamples: 10 } });
+    for (let i = 0; i < 6; i++) {
+      for (let k = 0; k < 20; k++) ctx.registry.emit('acquire', { service: 'auth', connectionId: 1, waitMs: 2 });
+      await ctx.tick();
+    }
+    for (let k = 0; k < shortSamples; k++) ctx.registry.emit('acquire', { service: 'auth', connectionId: 1, waitMs: shortWaitMs });
+    await ctx.tick();
+    return ctx;
+  }
+  it('fires when the short-window mean rises well above the long-window baseline', async () => {
+    const { detector } = await run(120, 20);
+    const incident = detector.incidents().find((i) => i.victim === 'auth');
+    expect(kindsOf(incident)).toEqual(['wait-rise']);
+    expect(incident?.signals[0]).toMatchObject({ kind: 'wait-rise', value: 120, threshold: 52, unit: 'ms' });
+  });
+  it('stays quiet for a steady wait, for a small rise, and with too few samples', async () => {
+    expect((await run(2, 20)).detector.incidents()).toEqual([]);
+    await detector?.stop();
+    expect((await run(40, 20)).detector.incidents()).toEqual([]); // below baseline + waitRiseMinMs
+    await detector?.stop();
+    expect((await run(500, 9)).detector.incidents()).toEqual([]); // 9 samples < minSamples 10
+  });
+  it('counts acquire timeouts as waits', async () => {
+    const ctx = setup({ shortWindowMs: 2_000, thresholds: { minSamples: 5 } });
+    for (let i = 0; i < 5; i++) {
+      for (let k = 0; k < 10; k++) ctx.registry.emit('acquire', { service: 'auth', connectionId: 1, waitMs: 1 });
+      await ctx.tick();
+    }
+    for (let k = 0; k < 10; k++) ctx.registry.emit('acquire-timeout', { service: 'auth', waitedMs: 5_000, inUse: 8, max: 8, waiting: 3, lastError: undefined });
+    await ctx.tick();
+    expect(ctx.detector.incidents()[0]?.kinds).toContain('wait-rise');
+  });
+});
+
+describe('server probe: lock blocking and idle transactions', () => {
+  const rows = [
+    { pid: 10, application_name: 'app:auth', state: 'active', state_ms: 2_000, blocked_by: [20] },
+    { pid: 11, application_name: 'app:auth', state: 'active', state_ms: 1_500, blocked_by: '{20}' },
+    { pid: 20, application_name: 'app:llm', state: 'idle in transaction', state_ms: 9_000, blocked_by: [] },
+    { pid: 30, application_name: 'other:llm', state: 'idle in transaction', state_ms: 9_000, blocked_by: [] },
+  ];
+  it('names the blocking service and the idle transaction, and recommends idleInTransactionTimeoutMs', async () => {
+    const { registry, detector, tick } = setup({ serverProbe: true });
+    registry.probeRows = rows;
+    registry.set('auth', { inUse: 8, waiting: 1 }); // the client-side signal that triggers the probe
+    const report = await tick();
+    expect(report.serverProbe).toBe('ok');
+    const incident = detector.incidents().find((i) => i.victim === 'auth');
+    expect(kindsOf(incident)).toEqual(['exhaustion', 'idle-in-transaction', 'lock-blocking']);
+    expect(incident?.aggressors).toEqual([expect.objectContaining({ service: 'llm', blockedSessions: 2 })]);
+    expect(incident?.signals).toContainEqual(expect.objectContaining({ kind: 'idle-in-transaction', service: 'llm', value: 9_000, threshold: 5_000 }));
+    expect(incident?.recommendations).toContainEqual(expect.objectContaining({ service: 'llm', option: 'idleInTransactionTimeoutMs', from: 0, to: 5_000 }));
+    expect(incident?.severity).toBe('critical');
+    expect(JSON.stringify(incident)).not.toMatch(/app:|other:/);
+  });
+  it('does not query the server while every client-side figure is calm', async () => {
+    const { registry, tick } = setup({ serverProbe: true });
+    registry.probeRows = rows;
+    await tick();
+    await tick();
+    expect(registry.probeClients).toEqual([]);
+  });
+  it('degrades quietly to client-side signals when the probe fails (pg-mem, no privileges) and retries later', async () => {
+    const { registry, detector, tick } = setup({ serverProbe: true });
+    registry.set('auth', { inUse: 8, waiting: 1 });
+    const report = await tick();
+    expect(report.serverProbe).toBe('unavailable');
+    expect(kindsOf(detector.incidents()[0])).toEqual(['exhaustion']);
+    expect(registry.probeClients[0]?.ended).toBe(true);
+    registry.openClientError = new Error('permission denied');
+    await expect(tick()).resolves.toMatchObject({ serverProbe: 'unavailable' });
+  });
+  it('ends its client on stop', async () => {
+    const { registry, detector, tick } = setup({ serverProbe: true });
+    registry.probeRows = [];
+    registry.set('auth', { inUse: 8 });
+    await tick();
+    expect(registry.probeClients).toHaveLength(1);
+    expect(registry.probeClients[0]?.ended).toBe(false);
+    await detector.stop();
+    expect(registry.probeClients[0]?.ended).toBe(true);
+  });
+});
+
+describe('incident lifecycle', () => {
+  it('updates one open incident per victim instead of duplicating it, and re-emits only on escalation', async () => {
+    const { registry, detector, tick, events } = setup();
+    registry.set('auth', { inUse: 7 }); // 7/8 exhaustion, warning
+    await tick();
+    await tick();
+    expect(detector.incidents()).toHaveLength(1);
+    expect(detector.incidents()[0]?.occurrences).toBe(2);
+    expect(events.interference).toHaveLength(1);
+    registry.set('auth', { errors: 10 });
+    await tick();
+    expect(detector.incidents()).toHaveLength(1);
+    expect(events.interference).toHaveLength(2);
+    expect(events.interference[1]?.id).toBe(events.interference[0]?.id);
+    expect(events.interference[1]?.severity).toBe('critical');
+  });
+  it('closes only after calmIntervals calm evaluations (hysteresis) and emits recovered', async () => {
+    const { registry, detector, clock, tick, events } = setup({ calmIntervals: 3 });
+    registry.set('auth', { inUse: 8 });
+    await tick();
+    const startedAt = clock.wallNow();
+    registry.set('auth', { inUse: 1 });
+    await tick();
+    await tick();
+    registry.set('auth', { inUse: 8 }); // a relapse resets the calm count
+    await tick();
+    registry.set('auth', { inUse: 1 });
+    await tick();
+    await tick();
+    expect(detector.incidents()).toHaveLength(1);
+    expect(events.recovered).toEqual([]);
+    await tick();
+    expect(detector.incidents()).toEqual([]);
+    expect(events.recovered).toHaveLength(1);
+    expect(events.recovered[0]).toMatchObject({ victim: 'auth', startedAt, endedAt: clock.wallNow() });
+    expect(detector.history()).toEqual(events.recovered);
+    expect(detector.health().status).toBe('healthy');
+  });
+  it('keeps a bounded history ring of closed incidents', async () => {
+    const { registry, detector, tick } = setup({ calmIntervals: 1, historySize: 2 });
+    for (let n = 0; n < 5; n++) {
+      registry.set('auth', { inUse: 8 });
+      await tick();
+      registry.set('auth', { inUse: 0 });
+      await tick();
+    }
+    expect(detector.history().map((i) => i.id)).toEqual(['auth-4', 'auth-5']);
+  });
+});
+
+describe("mitigation: 'auto'", () => {
+  it("shrinks the aggressor's overflow through registry.resize, emits mitigation, and restores it after recovery", async () => {
+    const { registry, detector, tick, events } = setup({ mitigation: 'auto', calmIntervals: 2 });
+    registry.budgetMax = 30;
+    registry.set('llm', { inUse: 18 });
+    registry.set('auth', { inUse: 3, waiting: 2 });
+    await tick();
+    expect(registry.resizes).toEqual([{ service: 'llm', limits: { overflow: 8 }, reason: expect.stringContaining('starves auth') }]);
+    expect(events.mitigation).toEqual([expect.objectContaining({ action: 'shrink', service: 'llm', victim: 'auth', previous: { size: 8, overflow: 15 }, current: { size: 8, overflow: 8 } })]);
+    // still starving: no second shrink, and the recommendation keeps quoting the configured number
+    await tick();
+    expect(registry.resizes).toHaveLength(1);
+    expect(detector.recommendations().map((r) => r.text)).toContain('lower llm overflow from 15 to 8');
+    registry.set('llm', { inUse: 8 });
+    registry.set('auth', { inUse: 1, waiting: 0 });
+    await tick();
+    expect(registry.serviceOptions('llm').overflow).toBe(8);
+    await tick();
+    expect(registry.serviceOptions('llm').overflow).toBe(15);
+    expect(events.mitigation.map((a) => a.action)).toEqual(['shrink', 'restore']);
+    expect(events.recovered[0]?.mitigations.map((a) => a.action)).toEqual(['shrink', 'restore']);
+  });
+  it('does not restore over a limit somebody else changed meanwhile, and restores on stop', async () => {
+    const { registry, detector, tick, events } = setup({ mitigation: 'auto', calmIntervals: 1 });
+    registry.budgetMax = 30;
+    registry.set('llm', { inUse: 18 });
+    registry.set('auth', { waiting: 2 });
+    await tick();
+    registry.resize('llm', { overflow: 2 }, 'operator');
+    registry.set('auth', { waiting: 0 });
+    registry.set('llm', { inUse: 0 });
+    await tick();
+    expect(registry.serviceOptions('llm').overflow).toBe(2);
+    expect(events.mitigation.map((a) => a.action)).toEqual(['shrink']);
+
+    const again = setup({ mitigation: 'auto' });
+    again.registry.budgetMax = 30;
+    again.registry.set('llm', { inUse: 18 });
+    again.registry.set('auth', { waiting: 2 });
+    await again.tick();
+    expect(again.registry.serviceOptions('llm').overflow).toBe(8);
+    await again.detector.stop();
+    expect(again.registry.serviceOptions('llm').overflow).toBe(15);
+    void detector;
+  });
+});
+
+describe('start / stop', () => {
+  it('evaluates every intervalMs on an unref-ed timer and leaves nothing running after stop (idempotent)', async () => {
+    const { registry, clock, detector, events } = setup();
+    detector.start();
+    detector.start();
+    expect([...clock.timers.values()]).toEqual([expect.objectContaining({ keepAlive: false })]);
+    registry.set('auth', { inUse: 8 });
+    await clock.advance(999);
+    expect(events.interference).toEqual([]);
+    await clock.advance(1);
+    expect(events.interference).toHaveLength(1);
+    await clock.advance(1_000);
+    expect(detector.incidents()[0]?.occurrences).toBe(2);
+    await detector.stop();
+    await detector.stop();
+    expect(clock.timers.size).toBe(0);
+    expect(registry.listenerCount('acquire')).toBe(0);
+    expect(detector.running).toBe(false);
+  });
+  it('a throwing listener does not break evaluation', async () => {
+    const { registry, detector, tick } = setup();
+    detector.on('interference', () => {
+      throw new Error('boom');
+    });
+    registry.set('auth', { inUse: 8 });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    await expect(tick()).resolves.toBeDefined();
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    expect(detector.incidents()).toHaveLength(1);
+    expect(warnings.join()).toContain('boom');
+  });
+});
+
+describe('options', () => {
+  it('rejects invalid options all at once with their paths', () => {
+    const registry = presetRegistry();
+    try {
+      createInterferenceDetector({ registry, intervalMs: 0, protect: ['auht' as 'auth'], thresholds: { utilization: 2, failures: -1 }, mitigation: 'fix' as 'auto', bogus: 1 } as never);
+      expect.unreachable();
+    } catch (error) {
+      expect(isBulkheadError(error, 'ERR_CONFIG')).toBe(true);
+      const paths = (error as { problems: { path: string }[] }).problems.map((p) => p.path).sort();
+      expect(paths).toEqual(['bogus', 'intervalMs', 'mitigation', 'protect[0]', 'thresholds.failures', 'thresholds.utilization']);
+    }
+  });
+  it('protects the highest and high priority services by default', () => {
+    const d = createInterferenceDetector({ registry: presetRegistry(), clock: new FakeClock() });
+    expect(d.options.protect).toEqual(['auth', 'extension']);
+    expect(d.options.thresholds).toMatchObject({ slowQueryMs: 1_000, failures: 3, utilization: 0.8 });
+    void d.stop();
+  });
+});

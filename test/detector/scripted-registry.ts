@@ -1,0 +1,171 @@
+import { EventEmitter } from 'eventemitter3';
+import type { Clock, TimerHandle } from '../../src/clock';
+import type { ProbeClient } from '../../src/detector/server-probe';
+import { resolveServiceOptions, type Priority, type ResolvedServiceOptions } from '../../src/pool/options';
+import type { ServiceStats } from '../../src/pool/service-pool';
+import type { RegistryEvents, RegistryStats } from '../../src/registry/pool-registry';
+import type { LatencySummary } from '../../src/stats/rolling-histogram';
+
+/** A clock driven by hand: `advance(ms)` runs due timers in order. Records whether each timer keeps the process alive. */
+export class FakeClock implements Clock {
+  time = 0;
+  wall = 1_700_000_000_000;
+  readonly timers = new Map<number, { at: number; callback: () => void; keepAlive: boolean }>();
+  #next = 1;
+  now(): number {
+    return this.time;
+  }
+  wallNow(): number {
+    return this.wall + this.time;
+  }
+  setTimeout(callback: () => void, ms: number, keepAlive = false): TimerHandle {
+    const id = this.#next++;
+    this.timers.set(id, { at: this.time + ms, callback, keepAlive });
+    return id;
+  }
+  clearTimeout(handle: TimerHandle): void {
+    this.timers.delete(handle as number);
+  }
+  /** Moves time forward, running each due timer (and letting promises settle between them). */
+  async advance(ms: number): Promise<void> {
+    const target = this.time + ms;
+    for (;;) {
+      const due = [...this.timers.entries()].filter(([, t]) => t.at <= target).sort((a, b) => a[1].at - b[1].at)[0];
+      if (due === undefined) break;
+      this.timers.delete(due[0]);
+      this.time = Math.max(this.time, due[1].at);
+      due[1].callback();
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+    }
+    this.time = target;
+  }
+}
+
+const EMPTY: LatencySummary = Object.freeze({ count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0 });
+
+/** A summary with `count` samples whose p95 is `p95` (ms). */
+export function latency(p95: number, count = 100): LatencySummary {
+  return { count, p50: p95 / 2, p95, p99: p95, max: p95, mean: p95 / 2 };
+}
+
+/** The figures a test scripts for one service; the rest is derived. */
+export interface Script {
+  inUse: number;
+  waiting: number;
+  errors: number;
+  timeouts: number;
+  consecutiveConnectFailures: number;
+  acquireWait: LatencySummary;
+  queryTime: LatencySummary;
+}
+
+/**
+ * A registry stand-in whose statistics a test writes directly. It implements the same public API the detector
+ * uses (stats, serviceOptions, resize, openClient, events), so rules can be driven figure by figure.
+ */
+export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEvents<S>> {
+  readonly services: readonly S[];
+  readonly applicationName = 'app';
+  readonly script: Record<S, Script>;
+  readonly #options: Record<S, ResolvedServiceOptions>;
+  readonly resizes: { service: S; limits: { size?: number; overflow?: number }; reason: string | undefined }[] = [];
+  /** What openClient gives the probe: a client answering these rows, or a rejection. */
+  probeRows: Record<string, unknown>[] | Error = new Error('function pg_blocking_pids(integer) does not exist');
+  probeClients: { ended: boolean; queries: number }[] = [];
+  openClientError: Error | null = null;
+  /** Emulates a shared connection budget (`stats().budget.max`); null for none. */
+  budgetMax: number | null = null;
+
+  constructor(services: Record<S, { size: number; overflow: number; priority: Priority; idleInTransactionTimeoutMs?: number; statementTimeoutMs?: number }>) {
+    super();
+    this.services = Object.keys(services) as S[];
+    this.#options = {} as Record<S, ResolvedServiceOptions>;
+    this.script = {} as Record<S, Script>;
+    for (const s of this.services) {
+      this.#options[s] = resolveServiceOptions(services[s]);
+      this.script[s] = { inUse: 0, waiting: 0, errors: 0, timeouts: 0, consecutiveConnectFailures: 0, acquireWait: EMPTY, queryTime: EMPTY };
+    }
+  }
+
+  set(service: S, figures: Partial<Script>): void {
+    Object.assign(this.script[service], figures);
+  }
+
+  stats(): RegistryStats<S> & { budget?: { max: number } } {
+    const services = {} as Record<S, ServiceStats>;
+    let connections = 0;
+    let inUse = 0;
+    let waiting = 0;
+    let max = 0;
+    for (const s of this.services) {
+      const o = this.#options[s];
+      const f = this.script[s];
+      const m = o.size + o.overflow;
+      services[s] = {
+        service: s,
+        priority: o.priority,
+        guaranteedSize: o.size,
+        overflow: o.overflow,
+        max: m,
+        total: Math.max(o.size, f.inUse),
+        idle: Math.max(0, o.size - f.inUse),
+        inUse: f.inUse,
+        overflowInUse: Math.max(0, f.inUse - o.size),
+        waiting: f.waiting,
+        acquired: 0,
+        timeouts: f.timeouts,
+        queueRejections: 0,
+        errors: f.errors,
+        created: 0,
+        removed: 0,
+        consecutiveConnectFailures: f.consecutiveConnectFailures,
+        utilization: f.inUse / m,
+        windowMs: 60_000,
+        acquireWait: f.acquireWait,
+        queryTime: f.queryTime,
+        holdTime: EMPTY,
+      };
+      connections += services[s].total;
+      inUse += f.inUse;
+      waiting += f.waiting;
+      max += m;
+    }
+    const snapshot = { at: 0, services, totals: { connections, inUse, idle: connections - inUse, waiting, max } };
+    return this.budgetMax === null ? snapshot : { ...snapshot, budget: { max: this.budgetMax } };
+  }
+
+  serviceOptions(service: S): ResolvedServiceOptions {
+    return this.#options[service];
+  }
+
+  resize(service: S, limits: { size?: number; overflow?: number }, reason?: string): void {
+    this.resizes.push({ service, limits, reason });
+    this.#options[service] = Object.freeze({ ...this.#options[service], ...limits });
+  }
+
+  async openClient(): Promise<ProbeClient> {
+    if (this.openClientError !== null) throw this.openClientError;
+    const record = { ended: false, queries: 0 };
+    this.probeClients.push(record);
+    return {
+      query: async () => {
+        record.queries++;
+        if (this.probeRows instanceof Error) throw this.probeRows;
+        return { rows: this.probeRows };
+      },
+      end: async () => {
+        record.ended = true;
+      },
+    };
+  }
+}
+
+/** The five-service layout of the original design, smaller numbers. */
+export function presetRegistry(): ScriptedRegistry<'auth' | 'extension' | 'llm' | 'usage'> {
+  return new ScriptedRegistry({
+    auth: { size: 3, overflow: 5, priority: 'highest' },
+    extension: { size: 5, overflow: 10, priority: 'high' },
+    llm: { size: 8, overflow: 15, priority: 'medium' },
+    usage: { size: 2, overflow: 4, priority: 'low' },
+  });
+}
