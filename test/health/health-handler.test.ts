@@ -1,0 +1,135 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createInterferenceDetector, type InterferenceDetector } from '../../src/detector/interference-detector';
+import { createHealthHandler } from '../../src/health/health-handler';
+import { createPoolRegistry } from '../../src/registry/pool-registry';
+import { FakeClock, presetRegistry } from '../detector/scripted-registry';
+import { FakeServer } from '../helpers/fake-client';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+/** Serves the handler on an ephemeral port, as a host application would. */
+async function serve(handler: http.RequestListener): Promise<string> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanup.push(() => new Promise((resolve) => server.close(resolve)));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function scripted() {
+  const registry = presetRegistry();
+  const detector = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
+  cleanup.push(() => detector.stop());
+  return { registry, detector, handler: createHealthHandler({ registry, detector }) };
+}
+
+describe('createHealthHandler', () => {
+  it('answers 200 with JSON when healthy, with every service and its figures', async () => {
+    const { handler } = scripted();
+    const url = await serve(handler);
+    const response = await fetch(`${url}/health`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    const body = await response.json();
+    expect(body.status).toBe('healthy');
+    expect(Object.keys(body.services)).toEqual(['auth', 'extension', 'llm', 'usage']);
+    expect(body.services.auth).toMatchObject({ status: 'healthy', utilization: 0, waiting: 0, acquireWaitP95Ms: 0, queryTimeP95Ms: 0, errors: 0, circuit: 'closed', incidents: [] });
+  });
+
+  it('answers 200 when degraded and 503 when unhealthy', async () => {
+    const { registry, handler } = scripted();
+    const url = await serve(handler);
+    registry.set('llm', { inUse: 23 }); // exhausted, not protected: degraded
+    let response = await fetch(url);
+    expect(response.status).toBe(200);
+    expect((await response.json()).status).toBe('degraded');
+    registry.set('auth', { errors: 10 }); // a protected service failing: unhealthy
+    response = await fetch(url);
+    expect(response.status).toBe(503);
+    const body = await response.json();
+    expect(body.status).toBe('unhealthy');
+    expect(body.incidents.map((i: { victim: string }) => i.victim).sort()).toEqual(['auth', 'llm']);
+  });
+
+  it('narrows to one service with ?service=, its status deciding the code; 404 for an unknown one', async () => {
+    const { registry, handler } = scripted();
+    const url = await serve(handler);
+    registry.set('auth', { errors: 10 });
+    const auth = await fetch(`${url}/?service=auth`);
+    expect(auth.status).toBe(503);
+    const authBody = await auth.json();
+    expect(Object.keys(authBody.services)).toEqual(['auth']);
+    expect(authBody.incidents).toHaveLength(1);
+    const llm = await fetch(`${url}/?service=llm`);
+    expect(llm.status).toBe(200);
+    expect((await llm.json()).incidents).toEqual([]);
+    const unknown = await fetch(`${url}/?service=nope`);
+    expect(unknown.status).toBe(404);
+    expect((await fetch(url, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('serves the last evaluation while the detector runs, so polling does not advance hysteresis', async () => {
+    const registry = presetRegistry();
+    const clock = new FakeClock();
+    const detector: InterferenceDetector<'auth' | 'extension' | 'llm' | 'usage'> = createInterferenceDetector({ registry, clock, serverProbe: false, intervalMs: 1_000 });
+    cleanup.push(() => detector.stop());
+    detector.start();
+    registry.set('auth', { inUse: 8 });
+    await clock.advance(1_000);
+    registry.set('auth', { inUse: 0 });
+    const url = await serve(createHealthHandler({ registry, detector }));
+    for (let i = 0; i < 5; i++) expect((await fetch(url)).status).toBe(200);
+    expect(detector.incidents()).toHaveLength(1);
+    expect((await (await fetch(url)).json()).services.auth.status).toBe('degraded');
+  });
+
+  it('never reveals connection strings, passwords, host or user names, or SQL text', async () => {
+    const server = new FakeServer();
+    server.onQuery = (text) => {
+      if (text.includes('secret_table')) throw Object.assign(new Error(`relation "secret_table" does not exist in: ${text}`), { code: '42P01' });
+      return { command: 'SELECT', rowCount: 0, oid: 0, rows: [], fields: [] };
+    };
+    const registry = createPoolRegistry({
+      connection: 'postgres://alice_admin:Hunter2Password@db-primary.internal.example:5432/payments',
+      Client: server.Client,
+      services: { auth: { size: 1, overflow: 0, priority: 'highest' }, llm: { size: 1, overflow: 1 } },
+    });
+    cleanup.push(() => registry.close({ timeoutMs: 100 }));
+    const detector = createInterferenceDetector({ registry, thresholds: { failures: 1 }, serverProbe: false });
+    cleanup.push(() => detector.stop());
+    for (let i = 0; i < 3; i++) await registry.query('auth', 'select password_hash from secret_table where user_name = $1', ['bob']).catch(() => {});
+    const url = await serve(createHealthHandler({ registry, detector }));
+    const response = await fetch(url);
+    const text = await response.text();
+    expect(response.status).toBe(503);
+    expect(JSON.parse(text).services.auth.errors).toBe(3);
+    for (const secret of ['Hunter2Password', 'alice_admin', 'db-primary', 'payments', 'postgres://', 'secret_table', 'password_hash', 'select ', 'bob']) {
+      expect(text).not.toContain(secret);
+    }
+  });
+
+  it('mounts as express and fastify do: a sub-path url, and fastify handing over the raw objects', async () => {
+    const { handler } = scripted();
+    // express strips the mount path from req.url; fastify passes request.raw / reply.raw after reply.hijack().
+    const written: { status?: number; headers: Record<string, string>; body?: string } = { headers: {} };
+    const res = {
+      statusCode: 0,
+      setHeader(name: string, value: string) {
+        written.headers[name] = value;
+      },
+      end(body?: string) {
+        written.status = this.statusCode;
+        written.body = body;
+      },
+    };
+    await handler({ url: '/?service=usage', method: 'GET' }, res);
+    expect(written.status).toBe(200);
+    expect(Object.keys(JSON.parse(written.body ?? '{}').services)).toEqual(['usage']);
+    await handler({ url: '/', method: 'HEAD' }, res);
+    expect(written.body).toBeUndefined();
+  });
+});
