@@ -6,7 +6,7 @@
  *   DATABASE_URL=postgres://… npm run demo   # the same story on a real server
  *   npm run demo -- --quick           # shorter phases (used by the tests)
  */
-import { createPoolRegistry, isBulkheadError, type ClientConstructor, type ServiceOptions } from '../src/index';
+import { createPoolRegistry, isBulkheadError, type ClientConstructor, type ClientLike, type PoolRegistry } from '../src/index';
 
 const quick = process.argv.includes('--quick');
 const phaseMs = quick ? 1_200 : 4_000;
@@ -34,7 +34,7 @@ function percentile(sorted: number[], q: number): number {
 }
 
 /** Runs auth lookups at a steady rate and an LLM flood against `authService` / `llmService` of one registry. */
-async function phase<S extends string>(name: string, registry: ReturnType<typeof createPoolRegistry<Record<S, ServiceOptions>>>, authService: S, llmService: S): Promise<PhaseResult> {
+async function phase<S extends string>(name: string, registry: PoolRegistry<S, ClientLike>, authService: S, llmService: S): Promise<PhaseResult> {
   const stopAt = Date.now() + phaseMs;
   const authTimes: number[] = [];
   let authFailed = 0;
