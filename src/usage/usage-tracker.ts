@@ -4,7 +4,7 @@ import { systemClock, type Clock, type TimerHandle } from '../clock';
 import { InvalidArgumentError } from '../errors';
 import { describe } from '../options/check';
 import type { UsageBatch, UsageRow } from './batch';
-import { BUCKET_MS } from './bucket';
+import { BUCKET_MS, bucketIndex } from './bucket';
 import type { UsageCloseReport, UsageDropReason, UsageFlushReport, UsageTrackerEvents } from './events';
 import { checkUsageOptions, USAGE_DEFAULTS, type UsageSink, type UsageTrackerOptions } from './options';
 import { PendingMap } from './pending-map';
@@ -86,6 +86,9 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
   #state: UsageTrackerState = 'open';
   #closePromise: Promise<UsageCloseReport> | null = null;
   #intervalTimer: TimerHandle | null = null;
+  /** Index of the current time bucket, kept by a timer set to each boundary (see `increment`). */
+  #currentBucket = 0;
+  #bucketTimer: TimerHandle | null = null;
   #retryTimer: TimerHandle | null = null;
   #sizeTriggerQueued = false;
   #consecutiveFailures = 0;
@@ -130,6 +133,7 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
       this.#sink = (batch) => postgres.write(batch);
     }
     this.#armInterval();
+    if (this.#widthMs !== 0) this.#onBucketBoundary();
   }
 
   /** Emits to each listener in its own try/catch; what a listener threw becomes a process warning. */
@@ -152,17 +156,20 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
    * `close()`, is dropped and counted (`drop` event, `stats().droppedCalls`).
    * @param key non-empty string
    * @param by positive safe integer. @default 1
-   * @param at when the usage happened: ms since the epoch or a Date; fixes the bucket. @default clock.wallNow()
+   * @param at when the usage happened: ms since the epoch or a Date; fixes the bucket exactly. Without it the
+   *   current bucket is used, which a timer advances at each boundary: reading the clock on every call would
+   *   allocate (`Date.now()` returns a boxed number), so at a boundary an increment may land in the previous
+   *   bucket for as long as the event loop is late to run that timer (normally under a millisecond).
    * @throws InvalidArgumentError (`TypeError`, code `ERR_INVALID_ARGUMENT`) on a bad argument: a programming error.
    */
   increment(key: string, by = 1, at?: number | Date): void {
     if (typeof key !== 'string' || key.length === 0) throw new InvalidArgumentError(`usage.increment: key: expected a non-empty string, got ${describe(key)}`);
     if (typeof by !== 'number' || !Number.isSafeInteger(by) || by < 1) throw new InvalidArgumentError(`usage.increment: by: expected a positive safe integer, got ${describe(by)}`);
-    let index = 0;
-    if (at !== undefined || this.#widthMs !== 0) {
-      const ms = at === undefined ? this.#clock.wallNow() : typeof at === 'number' ? at : at instanceof Date ? at.getTime() : Number.NaN;
+    let index = this.#currentBucket;
+    if (at !== undefined) {
+      const ms = typeof at === 'number' ? at : at instanceof Date ? at.getTime() : Number.NaN;
       if (!Number.isFinite(ms)) throw new InvalidArgumentError(`usage.increment: at: expected a finite number of ms since the epoch or a valid Date, got ${describe(at)}`);
-      if (this.#widthMs !== 0) index = Math.floor(ms / this.#widthMs);
+      index = bucketIndex(this.#widthMs, ms);
     }
     if (this.#pending.add(key, index, by)) return;
     if (this.#state === 'closed') return this.#drop(key, by, 'closed');
@@ -252,6 +259,15 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
   readonly #onSizeTrigger = (): void => {
     this.#sizeTriggerQueued = false;
     if (this.#state === 'open') void this.flush();
+  };
+
+  /** Moves to the bucket the wall clock is in now and sets a timer for the next boundary (again if it fired early). */
+  readonly #onBucketBoundary = (): void => {
+    this.#bucketTimer = null;
+    if (this.#state === 'closed') return;
+    const now = this.#clock.wallNow();
+    this.#currentBucket = bucketIndex(this.#widthMs, now);
+    this.#bucketTimer = this.#clock.setTimeout(this.#onBucketBoundary, (this.#currentBucket + 1) * this.#widthMs - now);
   };
 
   #armInterval(): void {
@@ -368,6 +384,8 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
       }
     }
     this.#state = 'closed';
+    if (this.#bucketTimer !== null) this.#clock.clearTimeout(this.#bucketTimer);
+    this.#bucketTimer = null;
     const unwritten = [...(this.#frozen?.rows ?? []), ...this.#pending.rows(this.#widthMs)];
     const unwrittenIncrements = (this.#frozen?.increments ?? 0) + this.#pending.increments;
     this.#frozen = null;

@@ -131,6 +131,25 @@ describe('buckets', () => {
     expect([...sink.totals.keys()]).toEqual(['late@2024-01-01T10:00:00.000Z']);
   });
 
+  it('without `at`, moves to the next bucket when the clock crosses the boundary', async () => {
+    vi.setSystemTime(Date.UTC(2024, 0, 1, 10, 59, 59, 998));
+    const sink = new FakeSink();
+    const usage = tracker(sink, { bucket: 'hour' });
+    usage.increment('k');
+    await vi.advanceTimersByTimeAsync(1); // 10:59:59.999
+    usage.increment('k');
+    await vi.advanceTimersByTimeAsync(1); // 11:00:00.000
+    usage.increment('k', 10);
+    await vi.advanceTimersByTimeAsync(3_600_000); // 12:00:00.000
+    usage.increment('k', 100);
+    await usage.flush();
+    expect(Object.fromEntries(sink.totals)).toEqual({
+      'k@2024-01-01T10:00:00.000Z': 2,
+      'k@2024-01-01T11:00:00.000Z': 10,
+      'k@2024-01-01T12:00:00.000Z': 100,
+    });
+  });
+
   it("'none' puts every increment in the epoch bucket", async () => {
     const sink = new FakeSink();
     const usage = tracker(sink);
