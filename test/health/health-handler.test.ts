@@ -12,6 +12,11 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
+/** Test bodies are read loosely. */
+async function json(response: Response): Promise<any> {
+  return response.json();
+}
+
 /** Serves the handler on an ephemeral port, as a host application would. */
 async function serve(handler: http.RequestListener): Promise<string> {
   const server = http.createServer(handler);
@@ -34,7 +39,7 @@ describe('createHealthHandler', () => {
     const response = await fetch(`${url}/health`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
-    const body = await response.json();
+    const body = await json(response);
     expect(body.status).toBe('healthy');
     expect(Object.keys(body.services)).toEqual(['auth', 'extension', 'llm', 'usage']);
     expect(body.services.auth).toMatchObject({ status: 'healthy', utilization: 0, waiting: 0, acquireWaitP95Ms: 0, queryTimeP95Ms: 0, errors: 0, circuit: 'closed', incidents: [] });
@@ -46,11 +51,11 @@ describe('createHealthHandler', () => {
     registry.set('llm', { inUse: 23 }); // exhausted, not protected: degraded
     let response = await fetch(url);
     expect(response.status).toBe(200);
-    expect((await response.json()).status).toBe('degraded');
+    expect((await json(response)).status).toBe('degraded');
     registry.set('auth', { errors: 10 }); // a protected service failing: unhealthy
     response = await fetch(url);
     expect(response.status).toBe(503);
-    const body = await response.json();
+    const body = await json(response);
     expect(body.status).toBe('unhealthy');
     expect(body.incidents.map((i: { victim: string }) => i.victim).sort()).toEqual(['auth', 'llm']);
   });
@@ -61,12 +66,12 @@ describe('createHealthHandler', () => {
     registry.set('auth', { errors: 10 });
     const auth = await fetch(`${url}/?service=auth`);
     expect(auth.status).toBe(503);
-    const authBody = await auth.json();
+    const authBody = await json(auth);
     expect(Object.keys(authBody.services)).toEqual(['auth']);
     expect(authBody.incidents).toHaveLength(1);
     const llm = await fetch(`${url}/?service=llm`);
     expect(llm.status).toBe(200);
-    expect((await llm.json()).incidents).toEqual([]);
+    expect((await json(llm)).incidents).toEqual([]);
     const unknown = await fetch(`${url}/?service=nope`);
     expect(unknown.status).toBe(404);
     expect((await fetch(url, { method: 'POST' })).status).toBe(405);
@@ -84,7 +89,7 @@ describe('createHealthHandler', () => {
     const url = await serve(createHealthHandler({ registry, detector }));
     for (let i = 0; i < 5; i++) expect((await fetch(url)).status).toBe(200);
     expect(detector.incidents()).toHaveLength(1);
-    expect((await (await fetch(url)).json()).services.auth.status).toBe('degraded');
+    expect((await json(await fetch(url))).services.auth.status).toBe('degraded');
   });
 
   it('never reveals connection strings, passwords, host or user names, or SQL text', async () => {
