@@ -77,3 +77,5 @@ export type { LatencyHistogram } from './detector/latency-buckets';
 export type { ProbeClient } from './detector/server-probe';
 export { createHealthHandler } from './health/health-handler';
 export type { HealthHandlerOptions, HealthRequest, HealthResponse, HealthSource, HealthBody } from './health/health-handler';
+export { toPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus';
+export type { PrometheusOptions, MetricsRegistry, MetricsDetector, MetricsUsageSource } from './metrics/prometheus';

@@ -133,6 +133,7 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
   readonly #open = new Map<S, OpenIncident<S>>();
   readonly #history: Incident<S>[] = [];
   readonly #mitigated = new Map<S, Mitigated<S>>();
+  readonly #opened = new Map<S, number>();
   #probe: ServerProbe<S> | null = null;
   #timer: TimerHandle | null = null;
   #running = false;
@@ -286,6 +287,13 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     const all = new Map<string, Recommendation<S>>();
     for (const incident of this.#open.values()) for (const [key, r] of incident.recommendations) all.set(key, r);
     return [...all.values()];
+  }
+
+  /** Incidents opened since the detector was created, per victim (a counter: it never goes down). */
+  openedIncidents(): { readonly [K in S]: number } {
+    const out = {} as Record<S, number>;
+    for (const service of this.#registry.services) out[service] = this.#opened.get(service) ?? 0;
+    return out;
   }
 
   /** Since-start histograms of acquire wait and connection use time per service, for {@link toPrometheus}. */
@@ -495,6 +503,7 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
           mitigations: [],
         };
         this.#open.set(victim, incident);
+        this.#opened.set(victim, (this.#opened.get(victim) ?? 0) + 1);
         escalated = true;
       }
       for (const x of f.signals) {
