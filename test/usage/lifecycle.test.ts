@@ -1,0 +1,46 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { createPoolRegistry } from '../../src/registry/pool-registry';
+import type { Clock } from '../../src/clock';
+import { systemClock } from '../../src/clock';
+import { createUsageTracker } from '../../src/usage/usage-tracker';
+import { memoryDatabase } from '../helpers/pg-mem';
+
+describe('lifecycle', () => {
+  it('its timers never keep the process alive', () => {
+    const file = fileURLToPath(new URL('./fixtures/exit-without-close.ts', import.meta.url));
+    const child = spawnSync(process.execPath, ['--import', 'tsx', file], { timeout: 20_000, encoding: 'utf8' });
+    expect(child.error).toBeUndefined();
+    expect(child.stdout).toBe('started\n');
+    expect(child.status).toBe(0);
+  });
+
+  it('prunes ledger entries older than ledgerRetentionMs', async () => {
+    let wall = Date.UTC(2024, 0, 1);
+    const clock: Clock = { ...systemClock, wallNow: () => wall };
+    const { Client } = memoryDatabase();
+    const registry = createPoolRegistry({ Client, services: { usage: { size: 1, overflow: 0 } } });
+    const usage = createUsageTracker({ registry, service: 'usage', clock, ledgerRetentionMs: 3_600_000 });
+    await usage.ensureSchema();
+    const ledger = async (): Promise<number> => Number((await registry.query<{ n: number }>('usage', 'select count(*)::int as n from usage_counters_ledger')).rows[0]?.n);
+    usage.increment('a');
+    await usage.flush();
+    wall += 30 * 60_000;
+    usage.increment('a');
+    await usage.flush();
+    expect(await ledger()).toBe(2); // both younger than an hour (and pruning runs at most every 10 min)
+    wall += 31 * 60_000; // T + 61 min: the first entry (T) is past the retention, the second (T + 30 min) is not
+    usage.increment('a');
+    await usage.flush();
+    expect(await ledger()).toBe(2);
+    wall += 60 * 60_000; // T + 121 min: T + 30 min is pruned; T + 61 min is exactly 60 min old and stays
+    usage.increment('a');
+    await usage.flush();
+    expect(await ledger()).toBe(2);
+    const counters = await registry.query<{ count: number }>('usage', 'select count from usage_counters');
+    expect(counters.rows.map((r) => Number(r.count))).toEqual([4]); // pruning never touches the counters
+    await usage.close({ timeoutMs: 1_000 });
+    await registry.close();
+  });
+});
