@@ -91,10 +91,19 @@ export class ServerProbe<S extends string> {
     const pairs = new Map<string, { victim: S; aggressor: S; sessions: number }>();
     const idle = new Map<S, { service: S; sessions: number; longestMs: number }>();
     for (const session of sessions.values()) {
+      // Follow the chain: a session queued behind another waiter of its own service is still blocked by the
+      // service at the head of the chain (PostgreSQL reports only the direct blockers).
       const seen = new Set<S>();
-      for (const pid of session.blockedBy) {
+      const visited = new Set<number>([session.pid]);
+      const stack = [...session.blockedBy];
+      while (stack.length > 0) {
+        const pid = stack.pop() as number;
+        if (visited.has(pid)) continue;
+        visited.add(pid);
         const blocker = sessions.get(pid);
-        if (blocker === undefined || blocker.service === session.service || seen.has(blocker.service)) continue;
+        if (blocker === undefined) continue;
+        stack.push(...blocker.blockedBy);
+        if (blocker.service === session.service || seen.has(blocker.service)) continue;
         seen.add(blocker.service);
         const key = `${session.service}\u0000${blocker.service}`;
         const pair = pairs.get(key) ?? { victim: session.service, aggressor: blocker.service, sessions: 0 };

@@ -191,7 +191,7 @@ describe("wait rise: a protected service's acquire wait above its own baseline",
 describe('server probe: lock blocking and idle transactions', () => {
   const rows = [
     { pid: 10, application_name: 'app:auth', state: 'active', state_ms: 2_000, blocked_by: [20] },
-    { pid: 11, application_name: 'app:auth', state: 'active', state_ms: 1_500, blocked_by: '{20}' },
+    { pid: 11, application_name: 'app:auth', state: 'active', state_ms: 1_500, blocked_by: '{10}' }, // queued behind pid 10
     { pid: 20, application_name: 'app:llm', state: 'idle in transaction', state_ms: 9_000, blocked_by: [] },
     { pid: 30, application_name: 'other:llm', state: 'idle in transaction', state_ms: 9_000, blocked_by: [] },
   ];
