@@ -122,10 +122,10 @@ export interface ServiceHealth<S extends string = string> {
   /** Acquire timeouts within the detector's window. */
   readonly timeouts: number;
   /**
-   * `open` while connecting keeps failing (3 or more consecutive failures; the pool backs off), else `closed`.
-   * Derived from `consecutiveConnectFailures`: the registry exposes no breaker state of its own yet.
+   * The pool's connection circuit breaker state when the registry reports one (`stats().circuit`); otherwise
+   * derived: `open` after 3 or more consecutive connection failures, else `closed`.
    */
-  readonly circuit: 'open' | 'closed';
+  readonly circuit: 'open' | 'half-open' | 'closed';
   readonly consecutiveConnectFailures: number;
   /** Ids of open incidents with this service as victim or aggressor. */
   readonly incidents: readonly string[];

@@ -33,13 +33,13 @@ import { ServerProbe, type ProbeClient, type ProbeResult } from './server-probe'
 
 /**
  * What the detector needs from a registry: exactly the public API of {@link PoolRegistry} (which fits), so a
- * scripted stand-in works in tests. `stats().budget.max`, when a registry reports a shared budget, is the
- * capacity shares are measured against; otherwise `stats().totals.max`.
+ * scripted stand-in works in tests. `stats().budget.total`, when the registry reports a shared connection budget,
+ * is the capacity shares are measured against; otherwise `stats().totals.max`.
  */
 export interface DetectorRegistry<S extends string = string> {
   readonly services: readonly S[];
   readonly applicationName: string;
-  stats(): RegistryStats<S> & { readonly budget?: { readonly max: number } };
+  stats(): RegistryStats<S>;
   serviceOptions(service: S): ResolvedServiceOptions;
   resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void;
   openClient(label?: string): Promise<ProbeClient>;
@@ -372,7 +372,9 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     const now = this.#clock.now();
     this.#sample(stats, now);
     const t = this.#options.thresholds;
-    const capacity = Math.max(1, stats.budget?.max ?? stats.totals.max);
+    // Read structurally: the shared budget is reported by newer registries only.
+    const budgetTotal = (stats as { budget?: { total?: unknown } }).budget?.total;
+    const capacity = Math.max(1, typeof budgetTotal === 'number' ? budgetTotal : stats.totals.max);
     const findings = new Map<S, Finding<S>>();
     const finding = (service: S): Finding<S> => {
       let f = findings.get(service);
@@ -608,8 +610,11 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
         reasons.push(why);
         if (STATUS_RANK[to] > STATUS_RANK[status]) status = to;
       };
-      const circuit = s.consecutiveConnectFailures >= CIRCUIT_OPEN_AFTER ? 'open' : 'closed';
-      if (circuit === 'open') raise('unhealthy', `${s.consecutiveConnectFailures} consecutive connection failures`);
+      const reported = (s as { circuit?: unknown }).circuit;
+      const circuit: ServiceHealth['circuit'] =
+        reported === 'open' || reported === 'half-open' || reported === 'closed' ? reported : s.consecutiveConnectFailures >= CIRCUIT_OPEN_AFTER ? 'open' : 'closed';
+      if (circuit === 'open') raise('unhealthy', `circuit open: ${s.consecutiveConnectFailures} consecutive connection failures`);
+      else if (circuit === 'half-open') raise('degraded', 'circuit half-open: probing the database');
       for (const x of findings.get(service)?.signals ?? []) raise('degraded', x.message);
       const incidents: string[] = [];
       for (const incident of this.#open.values()) {

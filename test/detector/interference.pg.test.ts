@@ -11,7 +11,7 @@ afterEach(async () => {
 });
 
 /** Calls check() every `intervalMs` (real time) until `done` returns true or `timeoutMs` passes; returns the checks made. */
-async function evaluateUntil(detector: InterferenceDetector<string>, intervalMs: number, timeoutMs: number, done: () => boolean): Promise<number> {
+async function evaluateUntil<S extends string>(detector: InterferenceDetector<S>, intervalMs: number, timeoutMs: number, done: () => boolean, describe: () => unknown = () => ''): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let checks = 0;
   while (Date.now() < deadline) {
@@ -20,7 +20,7 @@ async function evaluateUntil(detector: InterferenceDetector<string>, intervalMs:
     if (done()) return checks;
     await sleep(intervalMs);
   }
-  throw new Error(`condition not reached within ${timeoutMs} ms (${checks} checks)`);
+  throw new Error(`condition not reached within ${timeoutMs} ms (${checks} checks): ${JSON.stringify(describe())}`);
 }
 
 describePg('interference detector on a real PostgreSQL', () => {
@@ -95,7 +95,7 @@ describePg('interference detector on a real PostgreSQL', () => {
     await evaluateUntil(detector, intervalMs, 8_000, () => {
       const auth = registry.stats('auth');
       return auth.acquireWait.count >= 10 && auth.acquireWait.p95 < 100 && auth.waiting === 0;
-    });
+    }, () => ({ auth: registry.stats('auth'), llm: registry.stats('llm'), mitigations }));
     expect(bursting).toBe(true);
     expect(registry.stats('llm').inUse).toBeGreaterThanOrEqual(4);
 
@@ -103,7 +103,7 @@ describePg('interference detector on a real PostgreSQL', () => {
     bursting = false;
     authRunning = false;
     await Promise.all(loops);
-    await evaluateUntil(detector, intervalMs, 8_000, () => recovered.some((i) => i.victim === 'auth'));
+    await evaluateUntil(detector, intervalMs, 8_000, () => recovered.some((i) => i.victim === 'auth'), () => detector.health());
     expect(recovered.find((i) => i.victim === 'auth')?.endedAt).not.toBeNull();
     expect(registry.serviceOptions('llm').overflow).toBe(7);
     expect(mitigations.map((a) => a.action)).toEqual(['shrink', 'restore']);

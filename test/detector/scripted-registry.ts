@@ -73,7 +73,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
   probeRows: Record<string, unknown>[] | Error = new Error('function pg_blocking_pids(integer) does not exist');
   probeClients: { ended: boolean; queries: number }[] = [];
   openClientError: Error | null = null;
-  /** Emulates a shared connection budget (`stats().budget.max`); null for none. */
+  /** Emulates a shared connection budget (`stats().budget.total`); null for none. */
   budgetMax: number | null = null;
 
   constructor(services: Record<S, { size: number; overflow: number; priority: Priority; idleInTransactionTimeoutMs?: number; statementTimeoutMs?: number }>) {
@@ -91,7 +91,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
     Object.assign(this.script[service], figures);
   }
 
-  stats(): RegistryStats<S> & { budget?: { max: number } } {
+  stats(): RegistryStats<S> {
     const services = {} as Record<S, ServiceStats>;
     let connections = 0;
     let inUse = 0;
@@ -124,14 +124,19 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         acquireWait: f.acquireWait,
         queryTime: f.queryTime,
         holdTime: EMPTY,
-      };
+        // fields of registries with a shared budget and a breaker; harmless for older ones
+        circuit: 'closed' as const,
+        sharedInUse: 0,
+        waitingForShared: 0,
+      } as ServiceStats;
       connections += services[s].total;
       inUse += f.inUse;
       waiting += f.waiting;
       max += m;
     }
     const snapshot = { at: 0, services, totals: { connections, inUse, idle: connections - inUse, waiting, max } };
-    return this.budgetMax === null ? snapshot : { ...snapshot, budget: { max: this.budgetMax } };
+    // A registry with a shared budget reports it as `budget.total`.
+    return (this.budgetMax === null ? snapshot : { ...snapshot, budget: { total: this.budgetMax } }) as RegistryStats<S>;
   }
 
   serviceOptions(service: S): ResolvedServiceOptions {
