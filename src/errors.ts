@@ -132,6 +132,22 @@ export class ConnectTimeoutError extends BulkheadError {
   }
 }
 
+/**
+ * The service's circuit is open: connecting to PostgreSQL failed repeatedly, so acquires that need a new
+ * connection fail at once instead of waiting out their timeout. `cause` is the last connection error.
+ */
+export class DatabaseUnavailableError extends BulkheadError {
+  declare readonly code: 'ERR_DATABASE_UNAVAILABLE';
+  /** Time until the next connection attempt, ms. */
+  readonly retryInMs: number;
+  constructor(service: string, retryInMs: number, cause: unknown) {
+    const why = cause instanceof Error ? `: ${cause.message}` : '';
+    super('ERR_DATABASE_UNAVAILABLE', `${service}: database unavailable, next attempt in ${Math.max(0, Math.round(retryInMs))} ms${why}`, { service, cause });
+    this.name = 'DatabaseUnavailableError';
+    this.retryInMs = retryInMs;
+  }
+}
+
 /** A programming error in arguments (wrong type or range); a `TypeError` so it reads as one. */
 export class InvalidArgumentError extends TypeError {
   readonly code = 'ERR_INVALID_ARGUMENT' as const;

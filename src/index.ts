@@ -23,7 +23,11 @@ export type {
   LeakEvent,
   ConnectionErrorEvent,
   ResizeEvent,
+  CircuitEvent,
+  ServerCheckReport,
 } from './pool/events';
+export type { BudgetStats } from './budget/budget';
+export type { CircuitState, BreakerOptions } from './pool/circuit-breaker';
 export type { LatencySummary } from './stats/rolling-histogram';
 export { systemClock } from './clock';
 export type { Clock, TimerHandle } from './clock';
@@ -36,6 +40,7 @@ export {
   PoolClosedError,
   LeaseReleasedError,
   ConnectTimeoutError,
+  DatabaseUnavailableError,
   InvalidArgumentError,
   isBulkheadError,
 } from './errors';

@@ -89,6 +89,37 @@ export interface ResizeEvent<S extends string = string> {
   readonly reason: string | undefined;
 }
 
+/** A service's connection circuit changed state. */
+export interface CircuitEvent<S extends string = string> {
+  readonly service: S;
+  readonly from: 'closed' | 'open' | 'half-open';
+  readonly to: 'closed' | 'open' | 'half-open';
+  /** When opening: time until the next connection attempt, ms. */
+  readonly retryInMs: number | undefined;
+  /** The connection error that opened it (password removed). */
+  readonly lastError: Error | undefined;
+}
+
+/** What {@link PoolRegistry.checkServer} found. */
+export interface ServerCheckReport {
+  /** The server's `max_connections`. */
+  readonly maxConnections: number;
+  /** The server's `superuser_reserved_connections` (not usable by ordinary roles). */
+  readonly superuserReservedConnections: number;
+  /** Sessions on the server now (every application, ours included). */
+  readonly currentConnections: number;
+  /** Of those, the ones this registry opened (its application_name prefix). */
+  readonly ownConnections: number;
+  /** Connections this registry may open (`maxConnections` of the registry). */
+  readonly budget: number;
+  /** Room for this registry: max - reserved - sessions of other applications. */
+  readonly available: number;
+  /** True when the registry's whole budget fits in what is available. */
+  readonly fits: boolean;
+  /** A sentence for a person, when it does not fit. */
+  readonly warning: string | undefined;
+}
+
 /** Events of one service's pool, as re-emitted by the registry. */
 export interface PoolEvents<S extends string = string> {
   connect: [ConnectEvent<S>];
@@ -101,6 +132,7 @@ export interface PoolEvents<S extends string = string> {
   leak: [LeakEvent<S>];
   error: [ConnectionErrorEvent<S>];
   resize: [ResizeEvent<S>];
+  circuit: [CircuitEvent<S>];
 }
 
 /** Where a pool sends its events: the registry's emitter fits. Listeners are counted first, so nothing is allocated when nobody listens. */

@@ -1,14 +1,16 @@
 import { createPool, type Pool as GenericPool } from 'generic-pool';
 import type { Clock, TimerHandle } from '../clock';
-import { AcquireTimeoutError, ConfigError, ConnectTimeoutError, PoolClosedError, QueueFullError, type ConfigProblem } from '../errors';
+import { AcquireTimeoutError, ConfigError, ConnectTimeoutError, DatabaseUnavailableError, PoolClosedError, QueueFullError, type ConfigProblem } from '../errors';
 import type { Redactor } from '../redact';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
+import { CircuitBreaker, type BreakerOptions, type CircuitState } from './circuit-breaker';
 import { isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
 import type { PoolEventSink, RemoveReason } from './events';
 import { Lease, type LeaseOwner } from './lease';
 import type { Priority, ResolvedServiceOptions } from './options';
 import { ensureMinimum, setLimits } from './generic-pool-internals';
 import { Queue } from './queue';
+import type { SlotBroker } from './slots';
 
 /** Snapshot of one service's pool. A fresh object on every call. */
 export interface ServiceStats {
@@ -44,6 +46,12 @@ export interface ServiceStats {
   readonly removed: number;
   /** Consecutive failed connection attempts (0 once one succeeds). */
   readonly consecutiveConnectFailures: number;
+  /** State of the connection circuit breaker. */
+  readonly circuit: CircuitState;
+  /** Shared budget slots held (connections beyond `size`, open or being opened). */
+  readonly sharedInUse: number;
+  /** Connection attempts waiting for a shared budget slot. */
+  readonly waitingForShared: number;
   /** `inUse / max`, 0..1. */
   readonly utilization: number;
   /** Length of the rolling window of the latency summaries, ms. */
@@ -77,6 +85,8 @@ export interface ServicePoolConfig {
   readonly clock: Clock;
   readonly events: PoolEventSink;
   readonly redactor: Redactor;
+  readonly slots: SlotBroker;
+  readonly breaker: Required<BreakerOptions>;
 }
 
 interface Connection {
@@ -107,12 +117,8 @@ type PoolState = 'open' | 'closing' | 'closed';
 let nextConnectionId = 1;
 const noop = (): void => {};
 
-/** Creation backoff after consecutive connect failures: 50 ms doubling to 2 s, with full jitter. */
-function createBackoffMs(consecutiveFailures: number): number {
-  if (consecutiveFailures === 0) return 0;
-  const ceiling = Math.min(2_000, 50 * 2 ** Math.min(consecutiveFailures - 1, 10));
-  return ceiling / 2 + Math.random() * (ceiling / 2);
-}
+/** Thrown by a create that gave up waiting for a shared slot; not a connection failure. */
+class NoSlotError extends Error {}
 
 /**
  * One service's bulkhead: its own connections (kept by generic-pool), its own wait queue, timeout and limits.
@@ -141,10 +147,19 @@ export class ServicePool implements LeaseOwner {
   /** Permits out: leases plus acquires that hold a permit and are getting a connection. */
   #permits = 0;
   #obtaining = 0;
+  /** Acquires waiting on generic-pool for a connection that has to be opened (failed fast if the circuit opens). */
+  readonly #obtainingWaiters = new Set<Waiter>();
   #maintenanceTimer: TimerHandle | null = null;
   #maintaining = false;
   #lastConnectError: Error | undefined;
-  #consecutiveFailures = 0;
+  readonly #breaker: CircuitBreaker;
+  readonly #slots: SlotBroker;
+  /** Connections being opened right now. */
+  #creating = 0;
+  /** Shared budget slots held: always max(0, open + opening - size) once reconciled. */
+  #sharedHeld = 0;
+  /** Idle connections being closed for another service (preemption). */
+  #preempting = 0;
   #closePromise: Promise<PoolCloseReport> | null = null;
   #drainWaiter: (() => void) | null = null;
   // counters
@@ -164,6 +179,13 @@ export class ServicePool implements LeaseOwner {
     this.#waitTime = new RollingHistogram(config.clock, config.windowMs);
     this.#queryTime = new RollingHistogram(config.clock, config.windowMs);
     this.#holdTime = new RollingHistogram(config.clock, config.windowMs);
+    this.#slots = config.slots;
+    this.#breaker = new CircuitBreaker(config.clock, config.breaker, (t) => {
+      if (this.#events.listenerCount('circuit') > 0) {
+        this.#events.emit('circuit', { service: this.name, from: t.from, to: t.to, retryInMs: t.retryInMs, lastError: this.#lastConnectError });
+      }
+      if (t.to === 'open') this.#failFastObtaining();
+    });
     const max = this.#options.size + this.#options.overflow;
     this.#gp = createPool<Connection>(
       { create: () => this.#create(), destroy: (connection) => this.#destroyConnection(connection) },
@@ -240,13 +262,30 @@ export class ServicePool implements LeaseOwner {
     try {
       for (;;) {
         let connection: Connection;
+        const mustOpen = this.#gp.available <= this.#gp.pending;
+        if (mustOpen && this.#breaker.rejecting) {
+          // The database is away: fail now with the cause rather than at the deadline.
+          this.#permits--;
+          this.#settleReject(waiter, this.#unavailableError());
+          this.#pulse();
+          return;
+        }
         try {
           // Only arm a deadline when a connection has to be opened: the common path allocates no timer.
-          if (waiter.timer === null && this.#gp.available <= this.#gp.pending) {
+          if (waiter.timer === null && mustOpen) {
             const remaining = Math.max(0, waiter.start + this.#options.acquireTimeoutMs - this.#clock.now());
             waiter.timer = this.#clock.setTimeout(() => this.#timeout(waiter), remaining, true);
           }
-          connection = await this.#gp.acquire();
+          if (mustOpen) {
+            this.#obtainingWaiters.add(waiter);
+            try {
+              connection = await this.#gp.acquire();
+            } finally {
+              this.#obtainingWaiters.delete(waiter);
+            }
+          } else {
+            connection = await this.#gp.acquire();
+          }
         } catch (error) {
           // generic-pool's backstop timeout, or it is draining because we are closing.
           if (waiter.state === 'obtaining') {
@@ -347,7 +386,7 @@ export class ServicePool implements LeaseOwner {
     this.#timeouts++;
     const inUse = this.#leases.size;
     const waiting = this.#waitingCount();
-    const lastError = this.#consecutiveFailures > 0 ? this.#lastConnectError : undefined;
+    const lastError = this.#breaker.consecutiveFailures > 0 ? this.#lastConnectError : undefined;
     if (this.#events.listenerCount('acquire-timeout') > 0) {
       this.#events.emit('acquire-timeout', { service: this.name, waitedMs, inUse, max: this.#max, waiting, lastError });
     }
@@ -394,6 +433,8 @@ export class ServicePool implements LeaseOwner {
       } else {
         connection.idleSince = now;
         this.#gp.release(connection).catch(noop);
+        // An idle connection beyond our size holds a shared slot another service may be waiting for.
+        if (this.#all.size > this.#options.size) this.#slots.poke();
       }
     } else {
       destroyed = true; // forcibly closed by close() after its timeout
@@ -420,11 +461,78 @@ export class ServicePool implements LeaseOwner {
 
   // ---- connections -------------------------------------------------------------------------------------
 
+  /**
+   * generic-pool's factory.create: the single place connections are born. Waits for the circuit breaker
+   * (which also throttles retries: generic-pool would otherwise retry a failed create at once, forever), takes a
+   * shared budget slot when the connection goes beyond the guaranteed size, then connects.
+   */
   async #create(): Promise<Connection> {
-    // Throttle after failures: generic-pool retries a failed create at once, forever, while anyone waits.
-    const backoff = createBackoffMs(this.#consecutiveFailures);
-    if (backoff > 0) await this.#sleep(backoff);
-    if (this.#state === 'closed') throw new PoolClosedError(this.name);
+    this.#creating++;
+    try {
+      let delay = this.#breaker.delayBeforeAttempt();
+      while (delay > 0) {
+        await this.#sleep(delay);
+        if (this.#state !== 'open') throw new PoolClosedError(this.name);
+        // A pause between failures in the closed state is served once; an open circuit is waited out until its probe.
+        if (this.#breaker.state === 'closed') break;
+        delay = this.#breaker.delayBeforeAttempt();
+      }
+      if (this.#state !== 'open') {
+        // generic-pool keeps creating for requests still queued in it while it drains; a create that failed at
+        // once would make that a tight loop. Failing after a pause bounds it until those requests time out.
+        await this.#sleep(100);
+        throw new PoolClosedError(this.name);
+      }
+      await this.#takeSlotIfNeeded();
+      return await this.#connect();
+    } catch (error) {
+      if (error instanceof NoSlotError) this.#breaker.success(); // not a connection failure: let the next attempt start at once
+      throw error;
+    } finally {
+      this.#creating--;
+      this.#reconcileSlots();
+    }
+  }
+
+  /** Connections beyond `size` each hold a shared slot; take one for this new connection if it needs it. */
+  async #takeSlotIfNeeded(): Promise<void> {
+    const needed = Math.max(0, this.#all.size + this.#creating - this.#options.size);
+    if (this.#sharedHeld >= needed) return;
+    if (this.#slots.tryTake()) {
+      this.#sharedHeld++;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      let cancel: () => void = () => {};
+      const timer = this.#clock.setTimeout(() => {
+        cancel();
+        reject(new NoSlotError('no shared slot'));
+      }, this.#options.acquireTimeoutMs);
+      cancel = this.#slots.request(() => {
+        this.#clock.clearTimeout(timer);
+        this.#sharedHeld++;
+        resolve();
+      });
+    });
+    // The wait may have outlived the demand (the caller timed out, or an idle connection came back).
+    if (this.#gp.pending === 0 || this.#state !== 'open') throw new NoSlotError('no longer needed');
+  }
+
+  /** Gives back shared slots that no connection needs any more (after a close, a failed create, a larger size). */
+  #reconcileSlots(): void {
+    const needed = Math.max(0, this.#all.size + this.#creating - this.#options.size);
+    if (this.#sharedHeld > needed) {
+      const excess = this.#sharedHeld - needed;
+      this.#sharedHeld = needed;
+      this.#slots.release(excess);
+    } else if (this.#sharedHeld < needed && this.#creating === 0) {
+      // The size was lowered under open connections: they are overflow now and must be counted.
+      this.#slots.forceTake(needed - this.#sharedHeld);
+      this.#sharedHeld = needed;
+    }
+  }
+
+  async #connect(): Promise<Connection> {
     const started = this.#clock.now();
     let client: ClientLike;
     try {
@@ -464,7 +572,7 @@ export class ServicePool implements LeaseOwner {
         .catch(noop);
       throw new PoolClosedError(this.name);
     }
-    this.#consecutiveFailures = 0;
+    this.#breaker.success();
     this.#created++;
     this.#all.add(connection);
     connection.idleSince = this.#clock.now();
@@ -474,13 +582,48 @@ export class ServicePool implements LeaseOwner {
     return connection;
   }
 
+  #unavailableError(): DatabaseUnavailableError {
+    const retryInMs = Math.max(0, this.#breaker.delayEstimate());
+    return new DatabaseUnavailableError(this.name, retryInMs, this.#lastConnectError);
+  }
+
+  /** When the circuit opens, acquires waiting on a new connection fail now instead of at their deadline. */
+  #failFastObtaining(): void {
+    for (const waiter of this.#obtainingWaiters) {
+      if (waiter.state !== 'obtaining') continue;
+      this.#permits--;
+      this.#settleReject(waiter, this.#unavailableError());
+    }
+    this.#obtainingWaiters.clear();
+    this.#pulse();
+  }
+
+  /**
+   * Closes one idle connection beyond the guaranteed size so another service can have its shared slot.
+   * @returns true if one is being closed.
+   */
+  preemptIdle(): boolean {
+    if (this.#state !== 'open' || this.#gp.pending > 0) return false;
+    const surplusIdle = Math.min(this.#gp.available, this.#all.size - this.#options.size) - this.#preempting;
+    if (surplusIdle <= 0) return false;
+    this.#preempting++;
+    this.#gp
+      .acquire()
+      .then((connection) => this.#destroy(connection, 'idle'))
+      .catch(noop)
+      .finally(() => {
+        this.#preempting--;
+      });
+    return true;
+  }
+
   #connectFailed(error: unknown): Error {
     const safe = this.#config.redactor.error(error);
     this.#lastConnectError = safe;
-    this.#consecutiveFailures++;
     this.#errors++;
+    this.#breaker.failure();
     if (this.#events.listenerCount('connect-error') > 0) {
-      this.#events.emit('connect-error', { service: this.name, error: safe, consecutiveFailures: this.#consecutiveFailures });
+      this.#events.emit('connect-error', { service: this.name, error: safe, consecutiveFailures: this.#breaker.consecutiveFailures });
     }
     return safe;
   }
@@ -527,6 +670,7 @@ export class ServicePool implements LeaseOwner {
     const reason: RemoveReason = connection.removeReason ?? (this.#state === 'open' ? 'overflow' : 'closed');
     if (this.#all.delete(connection)) {
       this.#removed++;
+      this.#reconcileSlots();
       if (this.#events.listenerCount('remove') > 0) {
         this.#events.emit('remove', { service: this.name, connectionId: connection.id, reason, ageMs: this.#clock.now() - connection.createdAt });
       }
@@ -566,6 +710,7 @@ export class ServicePool implements LeaseOwner {
     this.#maintaining = true;
     try {
       this.#reportLeaks();
+      if (this.#all.size > this.#options.size && this.#gp.available > 0) this.#slots.poke();
       const now = this.#clock.now();
       let surplus = this.#all.size - this.#options.size;
       // Beyond max (after a shrink), idle connections go at once rather than after idleTimeoutMs.
@@ -673,7 +818,10 @@ export class ServicePool implements LeaseOwner {
       errors: this.#errors,
       created: this.#created,
       removed: this.#removed,
-      consecutiveConnectFailures: this.#consecutiveFailures,
+      consecutiveConnectFailures: this.#breaker.consecutiveFailures,
+      circuit: this.#breaker.state,
+      sharedInUse: this.#sharedHeld,
+      waitingForShared: this.#slots.waiting(),
       utilization: max === 0 ? 0 : inUse / max,
       windowMs: this.#waitTime.windowMs,
       acquireWait: this.#waitTime.summary(),
@@ -702,19 +850,18 @@ export class ServicePool implements LeaseOwner {
       this.#drainWaiter = done;
     });
     this.#drainWaiter = null;
+    this.#state = 'closed';
+    // drain() first: from here generic-pool stops refilling `min`, so destroying the forced leases below opens
+    // nothing new. Then clear(), because drain alone leaves idle connections open.
+    const draining = this.#gp.drain().then(() => this.#gp.clear());
     const forcedLeases = this.#leases.size;
     for (const connection of this.#leases.values()) {
       connection.lease = null;
       this.#destroy(connection, 'closed');
     }
     this.#leases.clear();
-    this.#state = 'closed';
-    // drain() then clear(): generic-pool's drain alone leaves idle connections open.
     const drained = await this.#until(Math.max(deadline, this.#clock.now() + 1_000), (done) => {
-      this.#gp
-        .drain()
-        .then(() => this.#gp.clear())
-        .then(done, done);
+      draining.then(done, done);
     });
     clean = clean && drained && forcedLeases === 0;
     return { service: this.name, forcedLeases, clean };

@@ -1,7 +1,8 @@
 import type { Clock } from '../clock';
 import { ConfigChecker } from '../options/check';
 import type { ClientConfig, ClientConstructor, ClientLike } from '../pool/client';
-import { checkServiceOptions, type ServiceOptions } from '../pool/options';
+import { BREAKER_DEFAULTS, type BreakerOptions } from '../pool/circuit-breaker';
+import { checkServiceOptions, SERVICE_DEFAULTS, type ServiceOptions } from '../pool/options';
 
 /** Options of {@link createPoolRegistry}. */
 export interface RegistryOptions<S extends string = string, C extends ClientLike = ClientLike> {
@@ -24,6 +25,25 @@ export interface RegistryOptions<S extends string = string, C extends ClientLike
   readonly maintenanceIntervalMs?: number;
   /** Time source; inject a fake one in tests. @default systemClock */
   readonly clock?: Clock;
+  /**
+   * Most connections the registry opens in total, across services. Each service's `size` is reserved out of it;
+   * the rest are shared slots that services borrow, one per overflow connection, up to their own `overflow`.
+   * Must be at least the sum of the sizes. @default the sum of every service's `size + overflow`
+   */
+  readonly maxConnections?: number;
+  /**
+   * Shared slots that only `high` and `highest` services may take (headroom), so a burst of lower-priority work
+   * can never take the last overflow slots. Integer from 0 to `maxConnections - sum of sizes`.
+   * @default 10 % of the shared slots, rounded up, when any service is `high` or `highest`; otherwise 0
+   */
+  readonly reserve?: number;
+  /**
+   * A request waiting for a shared slot is promoted one priority level per `priorityAgingMs` waited, so that
+   * low-priority work is not starved forever while capacity keeps freeing. `0` disables aging. @default 1000
+   */
+  readonly priorityAgingMs?: number;
+  /** Circuit breaker on connection creation, per service. */
+  readonly breaker?: BreakerOptions;
 }
 
 /** Registry-level defaults. */
@@ -32,9 +52,49 @@ export const REGISTRY_DEFAULTS = Object.freeze({
   connectTimeoutMs: 10_000,
   windowMs: 60_000,
   maintenanceIntervalMs: 1_000,
+  priorityAgingMs: 1_000,
+  /** Share of the shared slots kept as headroom for high/highest services, when any exists. */
+  reserveShare: 0.1,
+  breaker: BREAKER_DEFAULTS,
 });
 
-const REGISTRY_KEYS = ['connection', 'Client', 'applicationName', 'services', 'connectTimeoutMs', 'windowMs', 'maintenanceIntervalMs', 'clock'];
+const REGISTRY_KEYS = [
+  'connection',
+  'Client',
+  'applicationName',
+  'services',
+  'connectTimeoutMs',
+  'windowMs',
+  'maintenanceIntervalMs',
+  'clock',
+  'maxConnections',
+  'reserve',
+  'priorityAgingMs',
+  'breaker',
+];
+
+/** The budget a registry runs with, defaults applied. */
+export interface ResolvedBudget {
+  readonly maxConnections: number;
+  readonly reserve: number;
+}
+
+/** Applies the budget defaults (options must be valid). */
+export function resolveBudget(services: Record<string, ServiceOptions>, maxConnections: number | undefined, reserve: number | undefined): ResolvedBudget {
+  let sizes = 0;
+  let all = 0;
+  let anyHigh = false;
+  for (const options of Object.values(services)) {
+    const size = options.size ?? SERVICE_DEFAULTS.size;
+    sizes += size;
+    all += size + (options.overflow ?? SERVICE_DEFAULTS.overflow);
+    const priority = options.priority ?? SERVICE_DEFAULTS.priority;
+    if (priority === 'highest' || priority === 'high') anyHigh = true;
+  }
+  const total = maxConnections ?? all;
+  const shared = total - sizes;
+  return { maxConnections: total, reserve: reserve ?? (anyHigh ? Math.ceil(shared * REGISTRY_DEFAULTS.reserveShare) : 0) };
+}
 const SERVICE_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 /** PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes. */
@@ -72,6 +132,18 @@ export function checkRegistryOptions(options: unknown): void {
       check.fail('clock', 'an object with now, wallNow, setTimeout and clearTimeout functions', o.clock);
     }
   }
+  check.integer('maxConnections', o.maxConnections, 1);
+  check.integer('reserve', o.reserve, 0);
+  check.duration('priorityAgingMs', o.priorityAgingMs, true);
+  if (o.breaker !== undefined && check.object('breaker', o.breaker, Object.keys(BREAKER_DEFAULTS))) {
+    const b = o.breaker;
+    check.integer('breaker.failureThreshold', b.failureThreshold, 1);
+    check.duration('breaker.initialBackoffMs', b.initialBackoffMs);
+    check.duration('breaker.maxBackoffMs', b.maxBackoffMs);
+    if (typeof b.initialBackoffMs === 'number' && typeof b.maxBackoffMs === 'number' && b.maxBackoffMs < b.initialBackoffMs) {
+      check.problem('breaker.maxBackoffMs', `must be >= breaker.initialBackoffMs (${b.initialBackoffMs}), got ${b.maxBackoffMs}`);
+    }
+  }
   if (check.object('services', o.services, null)) {
     const names = Object.keys(o.services);
     if (names.length === 0) check.problem('services', 'expected at least one service, got none');
@@ -83,6 +155,18 @@ export function checkRegistryOptions(options: unknown): void {
         check.problem(path, `"${appName}:${name}" is longer than PostgreSQL's ${MAX_APPLICATION_NAME}-byte application_name`);
       }
       checkServiceOptions(check, path, o.services[name]);
+    }
+    if (check.problems.length === 0) {
+      // Cross-option constraints, once every service is valid.
+      const services = o.services as Record<string, ServiceOptions>;
+      const sizes = names.map((n) => `${n} ${services[n]?.size ?? SERVICE_DEFAULTS.size}`);
+      const sum = names.reduce((acc, n) => acc + (services[n]?.size ?? SERVICE_DEFAULTS.size), 0);
+      const budget = resolveBudget(services, o.maxConnections as number | undefined, o.reserve as number | undefined);
+      if (budget.maxConnections < sum) {
+        check.problem('maxConnections', `${budget.maxConnections} cannot hold the guaranteed sizes (${sizes.join(' + ')} = ${sum})`);
+      } else if (o.reserve !== undefined && budget.reserve > budget.maxConnections - sum) {
+        check.problem('reserve', `${budget.reserve} is more than the ${budget.maxConnections - sum} shared slots (maxConnections ${budget.maxConnections} - sizes ${sum})`);
+      }
     }
   }
   check.throwIfAny();

@@ -1,19 +1,23 @@
 import { EventEmitter } from 'eventemitter3';
 import pg from 'pg';
 import { systemClock, type Clock } from '../clock';
-import { ConnectTimeoutError, PoolClosedError, UnknownServiceError } from '../errors';
+import { ConfigError, ConnectTimeoutError, PoolClosedError, UnknownServiceError } from '../errors';
 import { Redactor } from '../redact';
 import { isConnectionError, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
-import type { PoolEvents } from '../pool/events';
+import type { PoolEvents, ServerCheckReport } from '../pool/events';
 import type { Lease } from '../pool/lease';
-import { resolveServiceOptions, type ResolvedServiceOptions, type ServiceOptions } from '../pool/options';
+import { PRIORITIES, resolveServiceOptions, type ResolvedServiceOptions, type ServiceOptions } from '../pool/options';
 import { ServicePool, type PoolCloseReport, type ServiceStats } from '../pool/service-pool';
-import { checkRegistryOptions, REGISTRY_DEFAULTS, secretsOf, serviceClientConfig, type RegistryOptions } from './options';
+import { Budget, type BudgetStats } from '../budget/budget';
+import type { SlotBroker } from '../pool/slots';
+import { checkRegistryOptions, REGISTRY_DEFAULTS, resolveBudget, secretsOf, serviceClientConfig, type RegistryOptions } from './options';
 
 /** Events of a {@link PoolRegistry}. Every payload is one object carrying `service`. */
 export interface RegistryEvents<S extends string = string> extends PoolEvents<S> {
   /** The registry finished closing. */
   close: [RegistryCloseReport];
+  /** {@link PoolRegistry.checkServer} found that the budget does not fit on the server. */
+  'server-warning': [ServerCheckReport];
 }
 
 /** Snapshot of the whole registry: one {@link ServiceStats} per service plus totals. */
@@ -30,6 +34,8 @@ export interface RegistryStats<S extends string = string> {
     /** Sum of every service's `size + overflow`. */
     readonly max: number;
   };
+  /** The shared connection budget. */
+  readonly budget: BudgetStats;
 }
 
 /** Result of {@link PoolRegistry.close}. */
@@ -58,6 +64,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   readonly services: readonly S[];
   readonly #pools = new Map<string, ServicePool>();
   readonly #clock: Clock;
+  readonly #budget: Budget;
   readonly #openClient: (label: string) => Promise<C>;
   /** Sessions connect as `<applicationName>:<service>`; this is the prefix. */
   readonly applicationName: string;
@@ -94,8 +101,23 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     };
     const names = Object.keys(options.services) as S[];
     this.services = Object.freeze(names);
-    for (const service of names) {
-      const resolved = resolveServiceOptions(options.services[service] as ServiceOptions);
+    const resolvedAll = names.map((service) => resolveServiceOptions(options.services[service] as ServiceOptions));
+    const budget = resolveBudget(options.services as Record<string, ServiceOptions>, options.maxConnections, options.reserve);
+    this.#budget = new Budget({
+      total: budget.maxConnections,
+      reserve: budget.reserve,
+      agingMs: options.priorityAgingMs ?? REGISTRY_DEFAULTS.priorityAgingMs,
+      clock: this.#clock,
+      members: names.map((service, i) => ({ service, size: resolvedAll[i]!.size, overflow: resolvedAll[i]!.overflow, priority: resolvedAll[i]!.priority })),
+    });
+    // Make room for an entitled waiter by closing an idle overflow connection elsewhere, lowest priority first.
+    this.#budget.setPreemptor((forService) => {
+      const candidates = [...this.#pools.values()].filter((p) => p.name !== forService).sort((a, b) => PRIORITIES.indexOf(b.options.priority) - PRIORITIES.indexOf(a.options.priority));
+      return candidates.some((pool) => pool.preemptIdle());
+    });
+    const breaker = { ...REGISTRY_DEFAULTS.breaker, ...options.breaker };
+    for (const [i, service] of names.entries()) {
+      const resolved = resolvedAll[i]!;
       this.#pools.set(
         service,
         new ServicePool({
@@ -109,6 +131,8 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
           clock: this.#clock,
           events: this as unknown as ConstructorParameters<typeof ServicePool>[0]['events'],
           redactor,
+          slots: this.#slotsFor(service),
+          breaker,
         }),
       );
     }
@@ -129,6 +153,18 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       }
     }
     return true;
+  }
+
+  #slotsFor(service: string): SlotBroker {
+    const budget = this.#budget;
+    return {
+      tryTake: () => budget.tryTake(service),
+      request: (grant) => budget.request(service, grant),
+      release: (count) => budget.release(service, count),
+      forceTake: (count) => budget.forceTake(service, count),
+      poke: () => budget.poke(),
+      waiting: () => budget.stats().waitingByService[service] ?? 0,
+    };
   }
 
   #pool(service: S): ServicePool {
@@ -225,7 +261,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       waiting += s.waiting;
       max += s.max;
     }
-    return { at: this.#clock.wallNow(), services, totals: { connections, inUse, idle, waiting, max } };
+    return { at: this.#clock.wallNow(), services, totals: { connections, inUse, idle, waiting, max }, budget: this.#budget.stats() };
   }
 
   /** The options a service runs with, defaults applied. */
@@ -240,7 +276,15 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    */
   resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void {
     if (this.#closePromise !== null) throw new PoolClosedError(String(service));
-    this.#pool(service).resize(limits, reason);
+    const pool = this.#pool(service);
+    if (limits.size !== undefined && Number.isInteger(limits.size) && limits.size >= 0) {
+      const guaranteed = this.#budget.guaranteedWith(service, limits.size);
+      if (guaranteed > this.#budget.total) {
+        throw new ConfigError([{ path: `${service}.size`, message: `${limits.size} would reserve ${guaranteed} connections, more than maxConnections ${this.#budget.total}` }]);
+      }
+    }
+    pool.resize(limits, reason);
+    this.#budget.update(service, { size: pool.options.size, overflow: pool.options.overflow });
   }
 
   /**
@@ -252,6 +296,47 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   openClient(label = 'probe'): Promise<C> {
     if (this.#closePromise !== null) return Promise.reject(new PoolClosedError(undefined));
     return this.#openClient(label);
+  }
+
+  /**
+   * Reads the server's `max_connections`, `superuser_reserved_connections` and current sessions, and reports
+   * whether this registry's budget (`maxConnections`) fits. Emits `server-warning` when it does not.
+   * Uses a short-lived client outside every pool, so it works even when the pools are saturated.
+   * @throws the connection or query error (pg-mem does not implement these settings).
+   */
+  async checkServer(): Promise<ServerCheckReport> {
+    const client = await this.openClient('check');
+    try {
+      const { rows } = await client.query(
+        `select current_setting('max_connections')::int as max,
+                current_setting('superuser_reserved_connections')::int as reserved,
+                (select count(*) from pg_stat_activity where backend_type = 'client backend')::int as current,
+                (select count(*) from pg_stat_activity where backend_type = 'client backend' and application_name like $1)::int as own`,
+        [`${this.applicationName.replace(/[\\%_]/g, (c) => `\\${c}`)}:%`],
+      );
+      const row = rows[0] as { max: number; reserved: number; current: number; own: number };
+      // Our own check session is not part of the budget, nor of other applications' load.
+      const others = Math.max(0, row.current - row.own - 1);
+      const available = row.max - row.reserved - others;
+      const budget = this.#budget.total;
+      const fits = budget <= available;
+      const report: ServerCheckReport = {
+        maxConnections: row.max,
+        superuserReservedConnections: row.reserved,
+        currentConnections: row.current,
+        ownConnections: row.own,
+        budget,
+        available,
+        fits,
+        warning: fits
+          ? undefined
+          : `the registry may open ${budget} connections but the server has room for ${available} (max_connections ${row.max} - ${row.reserved} superuser reserved - ${others} used by other applications): lower maxConnections or raise max_connections`,
+      };
+      if (!fits) (this as unknown as SafeEmitter).emit('server-warning', report);
+      return report;
+    } finally {
+      await Promise.resolve(client.end()).catch(() => {});
+    }
   }
 
   /** True once {@link PoolRegistry.close} was called. */

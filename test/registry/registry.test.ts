@@ -139,7 +139,8 @@ describe('waiting: timeout and queue cap', () => {
   it('names the last connection error when connecting is what failed, and does not spin', async () => {
     const server = new FakeServer();
     server.refuse = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-    const registry = track(createPoolRegistry({ Client: server.Client, services: { auth: { size: 0, overflow: 1, acquireTimeoutMs: 1_000 } } }));
+    // a breaker that never opens, so the acquire waits out its timeout
+    const registry = track(createPoolRegistry({ Client: server.Client, breaker: { failureThreshold: 1_000 }, services: { auth: { size: 0, overflow: 1, acquireTimeoutMs: 1_000 } } }));
     const outcome = registry.acquire('auth').catch((e: unknown) => e);
     await settle(1_000);
     const error = (await outcome) as Error;

@@ -1,0 +1,123 @@
+import type { Clock } from '../clock';
+
+/** State of a service's connection circuit. */
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/** Circuit breaker options (registry option `breaker`, applied to every service). */
+export interface BreakerOptions {
+  /** Consecutive failed connection attempts that open the circuit. Integer >= 1. @default 3 */
+  readonly failureThreshold?: number;
+  /** Wait before the first probe after the circuit opens, ms; doubles after each failed probe. @default 500 */
+  readonly initialBackoffMs?: number;
+  /** Longest wait between probes, ms. @default 5000 */
+  readonly maxBackoffMs?: number;
+}
+
+export const BREAKER_DEFAULTS = Object.freeze({ failureThreshold: 3, initialBackoffMs: 500, maxBackoffMs: 5_000 });
+
+/** A change of circuit state, as reported in the `circuit` event. */
+export interface CircuitTransition {
+  readonly from: CircuitState;
+  readonly to: CircuitState;
+  /** When open: time until the next probe, ms. */
+  readonly retryInMs: number | undefined;
+}
+
+/**
+ * Circuit breaker on connection creation. `closed`: connect normally (with a short, growing pause between
+ * consecutive failures, so a failing create can never spin). After `failureThreshold` failures it is `open`:
+ * acquires that need a new connection fail fast, and no connection is attempted until the backoff (exponential,
+ * with jitter, bounded by `maxBackoffMs`) has passed. Then one attempt is let through (`half-open`): success
+ * closes the circuit, failure opens it again with a longer backoff.
+ */
+export class CircuitBreaker {
+  readonly #clock: Clock;
+  readonly #threshold: number;
+  readonly #initialMs: number;
+  readonly #maxMs: number;
+  readonly #onTransition: (transition: CircuitTransition) => void;
+  #state: CircuitState = 'closed';
+  #failures = 0;
+  #backoffMs: number;
+  #retryAt = 0;
+  #probing = false;
+
+  constructor(clock: Clock, options: Required<BreakerOptions>, onTransition: (transition: CircuitTransition) => void) {
+    this.#clock = clock;
+    this.#threshold = options.failureThreshold;
+    this.#initialMs = options.initialBackoffMs;
+    this.#maxMs = options.maxBackoffMs;
+    this.#backoffMs = options.initialBackoffMs;
+    this.#onTransition = onTransition;
+  }
+
+  get state(): CircuitState {
+    return this.#state;
+  }
+
+  get consecutiveFailures(): number {
+    return this.#failures;
+  }
+
+  /** True while acquires that need a new connection should fail fast: open and not yet due for a probe, or a probe in flight. */
+  get rejecting(): boolean {
+    if (this.#state === 'closed') return false;
+    if (this.#state === 'half-open') return this.#probing;
+    return this.#clock.now() < this.#retryAt;
+  }
+
+  /** Time until the next connection attempt may start, ms (0 when closed). */
+  delayEstimate(): number {
+    if (this.#state === 'closed') return 0;
+    return Math.max(0, this.#retryAt - this.#clock.now());
+  }
+
+  /**
+   * How long a connection attempt must wait before it may start, ms (0 = now). When it returns 0 in the
+   * open state, the caller's attempt becomes the probe.
+   */
+  delayBeforeAttempt(): number {
+    const now = this.#clock.now();
+    if (this.#state === 'closed') {
+      if (this.#failures === 0) return 0;
+      // Below the threshold: 50 ms doubling, full jitter — enough to break generic-pool's retry loop.
+      const ceiling = Math.min(this.#initialMs, 50 * 2 ** Math.min(this.#failures - 1, 10));
+      return ceiling / 2 + Math.random() * (ceiling / 2);
+    }
+    if (this.#probing) return Math.max(50, this.#retryAt - now);
+    if (now < this.#retryAt) return this.#retryAt - now;
+    if (this.#state === 'open') this.#transition('half-open', undefined);
+    this.#probing = true;
+    return 0;
+  }
+
+  /** A connection was opened. */
+  success(): void {
+    this.#failures = 0;
+    this.#probing = false;
+    this.#backoffMs = this.#initialMs;
+    if (this.#state !== 'closed') this.#transition('closed', undefined);
+  }
+
+  /** A connection attempt failed. */
+  failure(): void {
+    this.#failures++;
+    const wasProbe = this.#probing;
+    this.#probing = false;
+    if (this.#state === 'closed' && this.#failures < this.#threshold) return;
+    if (this.#state !== 'closed' && !wasProbe) return; // a straggler from before the circuit opened
+    const base = this.#state === 'closed' ? this.#initialMs : Math.min(this.#maxMs, this.#backoffMs * 2);
+    this.#backoffMs = base;
+    // Jitter: 75–100 % of the backoff, so services and processes do not probe in lockstep.
+    const wait = base * (0.75 + Math.random() * 0.25);
+    this.#retryAt = this.#clock.now() + wait;
+    this.#transition('open', wait);
+  }
+
+  #transition(to: CircuitState, retryInMs: number | undefined): void {
+    const from = this.#state;
+    if (from === to && to !== 'open') return;
+    this.#state = to;
+    this.#onTransition({ from, to, retryInMs });
+  }
+}

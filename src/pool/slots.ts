@@ -1,0 +1,31 @@
+/**
+ * A pool's view of the shared connection budget: the registry binds one per service. A slot is needed for
+ * every connection beyond the service's guaranteed size.
+ */
+export interface SlotBroker {
+  /** Takes a shared slot at once if one is free for this service; true if taken. */
+  tryTake(): boolean;
+  /** Queues for a slot; `grant` runs when it is taken for us. Returns a cancel function. */
+  request(grant: () => void): () => void;
+  /** Gives slots back. */
+  release(count: number): void;
+  /** Takes slots beyond capacity (after a size decrease), to be given back as the surplus closes. */
+  forceTake(count: number): void;
+  /** Lets waiters elsewhere ask for an idle connection of ours (called when we have idle surplus). */
+  poke(): void;
+  /** Requests of this service waiting for a slot. */
+  waiting(): number;
+}
+
+/** A broker with unlimited slots: a registry without a shared budget. */
+export const UNLIMITED_SLOTS: SlotBroker = Object.freeze({
+  tryTake: () => true,
+  request: (grant: () => void) => {
+    grant();
+    return () => {};
+  },
+  release: () => {},
+  forceTake: () => {},
+  poke: () => {},
+  waiting: () => 0,
+});

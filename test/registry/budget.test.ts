@@ -1,0 +1,173 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, createPoolRegistry, type CircuitEvent, type PoolRegistry, type RemoveEvent, type ServiceOptions } from '../../src/index';
+import { FakeServer } from '../helpers/fake-client';
+import { advance, useFakeTime } from '../helpers/fake-time';
+import { vi } from 'vitest';
+
+let open: PoolRegistry<string, never>[] = [];
+beforeEach(() => {
+  useFakeTime();
+  open = [];
+});
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(open.map((r) => r.close({ timeoutMs: 10 })));
+});
+
+function setup<const S extends Record<string, ServiceOptions>>(services: S, extra: Record<string, unknown> = {}) {
+  const server = new FakeServer();
+  const registry = createPoolRegistry({ Client: server.Client, applicationName: 'app', maintenanceIntervalMs: 100, services, ...extra });
+  open.push(registry as unknown as PoolRegistry<string, never>);
+  return { server, registry };
+}
+
+describe('shared connection budget', () => {
+  it('rejects a budget smaller than the guaranteed sizes, with the numbers', () => {
+    const { Client } = new FakeServer();
+    try {
+      createPoolRegistry({ Client, maxConnections: 10, services: { auth: { size: 3 }, llm: { size: 8 } } });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems).toEqual([{ path: 'maxConnections', message: '10 cannot hold the guaranteed sizes (auth 3 + llm 8 = 11)' }]);
+    }
+    expect(() => createPoolRegistry({ Client, maxConnections: 12, reserve: 5, services: { auth: { size: 3 }, llm: { size: 8 } } })).toThrowError(/reserve: 5 is more than the 1 shared slots/);
+  });
+
+  it('defaults to the sum of size + overflow, with 10 % headroom when a service is high priority', async () => {
+    const { registry } = setup({ auth: { size: 3, overflow: 5, priority: 'highest' }, llm: { size: 8, overflow: 15 } });
+    expect(registry.stats().budget).toMatchObject({ total: 31, guaranteed: 11, shared: 20, reserve: 2, sharedInUse: 0 });
+    const { registry: flat } = setup({ a: { size: 1, overflow: 1 }, b: { size: 1, overflow: 1 } });
+    expect(flat.stats().budget).toMatchObject({ total: 4, reserve: 0 });
+  });
+
+  it('headroom: while llm has borrowed all it may, auth still gets an overflow connection at once', async () => {
+    const { server, registry } = setup(
+      { auth: { size: 1, overflow: 2, priority: 'highest' }, llm: { size: 2, overflow: 8, acquireTimeoutMs: 60_000 } },
+      { maxConnections: 8, reserve: 2 },
+    );
+    // llm floods: it gets 2 guaranteed + 3 shared (5 shared minus the 2 in reserve), the rest wait
+    const llm = Array.from({ length: 12 }, () => registry.acquire('llm'));
+    await advance(10);
+    expect(registry.stats('llm')).toMatchObject({ inUse: 5, sharedInUse: 3 });
+    // 5 more llm connections would need slots: they wait in the budget, behind nobody
+    expect(registry.stats().budget).toMatchObject({ sharedInUse: 3, waitingByService: { auth: 0, llm: 5 } });
+    // auth needs more than its size: its guaranteed connection, then two from the reserve, without waiting
+    const started = performance.now();
+    const auth = await Promise.all([registry.acquire('auth'), registry.acquire('auth'), registry.acquire('auth')]);
+    expect(performance.now() - started).toBeLessThan(5);
+    expect(registry.stats('auth')).toMatchObject({ inUse: 3, sharedInUse: 2 });
+    expect(server.open().length).toBe(8);
+    for (const lease of auth) lease.release();
+    for (const lease of await Promise.all(llm.slice(0, 5))) lease.release();
+    await advance(10);
+    for (const lease of await Promise.all(llm.slice(5, 10))) lease.release();
+    await advance(10);
+    for (const lease of await Promise.all(llm.slice(10))) lease.release();
+    expect(server.open().length).toBeLessThanOrEqual(8);
+  });
+
+  it('guaranteed connections are never lent: a service always has its size, whatever the others do', async () => {
+    const { registry } = setup({ auth: { size: 2, overflow: 0, priority: 'highest' }, llm: { size: 1, overflow: 5 } }, { maxConnections: 4, reserve: 0 });
+    const llm = Array.from({ length: 10 }, () => registry.acquire('llm'));
+    await advance(10);
+    expect(registry.stats('llm').inUse).toBe(2); // 1 guaranteed + the 1 shared slot
+    const auth = await Promise.all([registry.acquire('auth'), registry.acquire('auth')]);
+    expect(auth).toHaveLength(2);
+    auth.forEach((l) => l.release());
+    for (const p of llm) (await p).release();
+  });
+
+  it('closes an idle connection of another service to make room for an entitled waiter (no idle-timeout wait)', async () => {
+    const { server, registry } = setup(
+      { auth: { size: 1, overflow: 2, priority: 'highest', acquireTimeoutMs: 2_000 }, llm: { size: 1, overflow: 3, idleTimeoutMs: 600_000 } },
+      { maxConnections: 5, reserve: 0 },
+    );
+    const removed: RemoveEvent[] = [];
+    registry.on('remove', (e) => removed.push(e));
+    // llm bursts and leaves 3 idle overflow connections holding every shared slot
+    const burst = await Promise.all([1, 2, 3, 4].map(() => registry.acquire('llm')));
+    burst.forEach((l) => l.release());
+    expect(registry.stats().budget.sharedInUse).toBe(3);
+    const auth = await Promise.all([registry.acquire('auth'), registry.acquire('auth')]);
+    await advance(0);
+    expect(auth).toHaveLength(2);
+    expect(removed).toEqual([expect.objectContaining({ service: 'llm', reason: 'idle' })]);
+    expect(registry.stats().budget.sharedInUseByService).toEqual({ auth: 1, llm: 2 });
+    expect(server.open().length).toBeLessThanOrEqual(5);
+    auth.forEach((l) => l.release());
+  });
+
+  it('serves the higher-priority service first when both wait for shared slots', async () => {
+    const { registry } = setup(
+      {
+        bg: { size: 1, overflow: 3, priority: 'low', acquireTimeoutMs: 60_000 },
+        ext: { size: 0, overflow: 3, priority: 'high', acquireTimeoutMs: 60_000 },
+        hog: { size: 0, overflow: 3, priority: 'medium', acquireTimeoutMs: 60_000, idleTimeoutMs: 600_000 },
+      },
+      { maxConnections: 4, reserve: 0, priorityAgingMs: 0 },
+    );
+    const hog = await Promise.all([1, 2, 3].map(() => registry.acquire('hog')));
+    const order: string[] = [];
+    const bg = registry.acquire('bg').then((l) => (order.push('bg-guaranteed'), l));
+    const bg2 = registry.acquire('bg').then((l) => (order.push('bg'), l));
+    await advance(1);
+    const ext = registry.acquire('ext').then((l) => (order.push('ext'), l));
+    await advance(1);
+    expect(order).toEqual(['bg-guaranteed']);
+    hog[0]!.release(); // idle hog connection: preempted, its slot goes to ext first
+    await advance(1);
+    hog[1]!.release();
+    await advance(1);
+    expect(order).toEqual(['bg-guaranteed', 'ext', 'bg']);
+    for (const l of await Promise.all([bg, bg2, ext])) l.release();
+    hog[2]!.release();
+  });
+
+  it('resize grows and shrinks within the budget; a size beyond it is refused', () => {
+    const { registry } = setup({ auth: { size: 2, overflow: 1 }, llm: { size: 2, overflow: 4 } }, { maxConnections: 6 });
+    expect(() => registry.resize('llm', { size: 5 })).toThrowError(/5 would reserve 7 connections, more than maxConnections 6/);
+    registry.resize('llm', { size: 3, overflow: 1 });
+    expect(registry.stats().budget).toMatchObject({ guaranteed: 5, shared: 1 });
+  });
+});
+
+describe('circuit breaker and recovery', () => {
+  it('fails fast with ERR_DATABASE_UNAVAILABLE while the database is down, without spinning, and heals by itself', async () => {
+    const { server, registry } = setup({ auth: { size: 2, overflow: 2, acquireTimeoutMs: 10_000 } }, { breaker: { failureThreshold: 3, initialBackoffMs: 500, maxBackoffMs: 4_000 } });
+    const circuit: CircuitEvent[] = [];
+    registry.on('circuit', (e) => circuit.push(e));
+    await advance(10);
+    expect(server.open('app:auth')).toHaveLength(2);
+    // the server goes away: connections are killed and new ones refused
+    server.refuse = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    server.terminateAll();
+    await advance(2_000);
+    expect(circuit[0]).toMatchObject({ service: 'auth', from: 'closed', to: 'open', lastError: { code: 'ECONNREFUSED' } });
+    const started = performance.now();
+    const error = await registry.acquire('auth').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_DATABASE_UNAVAILABLE', service: 'auth', cause: { code: 'ECONNREFUSED' } });
+    expect(performance.now() - started).toBeLessThan(1); // fast, not after the 10 s timeout
+    // a minute down: probes back off exponentially up to 4 s, never a tight loop
+    const attemptsBefore = server.connectAttempts;
+    await advance(60_000);
+    const attempts = server.connectAttempts - attemptsBefore;
+    expect(attempts).toBeGreaterThanOrEqual(10);
+    expect(attempts).toBeLessThanOrEqual(60_000 / 3_000 + 2);
+    // the server is back: without any call from the host, the circuit closes within one backoff and size is refilled
+    server.refuse = null;
+    await advance(4_100);
+    expect(circuit.at(-1)).toMatchObject({ to: 'closed' });
+    expect(server.open('app:auth')).toHaveLength(2);
+    expect(registry.stats('auth')).toMatchObject({ circuit: 'closed', consecutiveConnectFailures: 0, total: 2 });
+    expect((await registry.query('auth', 'select 1')).command).toBe('SELECT');
+  });
+
+  it('a waiter already waiting for a new connection fails when the circuit opens', async () => {
+    const { server, registry } = setup({ auth: { size: 0, overflow: 1, acquireTimeoutMs: 30_000 } }, { breaker: { failureThreshold: 2, initialBackoffMs: 1_000, maxBackoffMs: 1_000 } });
+    server.refuse = Object.assign(new Error('the database system is shutting down'), { code: '57P03' });
+    const outcome = registry.acquire('auth').catch((e: unknown) => e);
+    await advance(500);
+    expect(await outcome).toMatchObject({ code: 'ERR_DATABASE_UNAVAILABLE', cause: { code: '57P03' } });
+  });
+});
