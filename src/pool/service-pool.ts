@@ -160,6 +160,8 @@ export class ServicePool implements LeaseOwner {
   #sharedHeld = 0;
   /** Idle connections being closed for another service (preemption). */
   #preempting = 0;
+  /** Creates waiting for a shared slot; calling one gives up that wait. */
+  readonly #slotWaits = new Set<() => void>();
   #closePromise: Promise<PoolCloseReport> | null = null;
   #drainWaiter: (() => void) | null = null;
   // counters
@@ -503,13 +505,18 @@ export class ServicePool implements LeaseOwner {
       return;
     }
     await new Promise<void>((resolve, reject) => {
-      let cancel: () => void = () => {};
-      const timer = this.#clock.setTimeout(() => {
-        cancel();
-        reject(new NoSlotError('no shared slot'));
-      }, this.#options.acquireTimeoutMs);
-      cancel = this.#slots.request(() => {
+      let cancelTicket: () => void = () => {};
+      const giveUp = (): void => {
         this.#clock.clearTimeout(timer);
+        this.#slotWaits.delete(giveUp);
+        cancelTicket();
+        reject(new NoSlotError('no shared slot'));
+      };
+      const timer = this.#clock.setTimeout(giveUp, this.#options.acquireTimeoutMs);
+      this.#slotWaits.add(giveUp);
+      cancelTicket = this.#slots.request(() => {
+        this.#clock.clearTimeout(timer);
+        this.#slotWaits.delete(giveUp);
         this.#sharedHeld++;
         resolve();
       });
@@ -710,6 +717,8 @@ export class ServicePool implements LeaseOwner {
     this.#maintaining = true;
     try {
       this.#reportLeaks();
+      // A create waiting for a shared slot that nobody waits for any more would only hold a slot for nothing.
+      if (this.#slotWaits.size > 0 && this.#gp.pending === 0) for (const giveUp of [...this.#slotWaits]) giveUp();
       if (this.#all.size > this.#options.size && this.#gp.available > 0) this.#slots.poke();
       const now = this.#clock.now();
       let surplus = this.#all.size - this.#options.size;
@@ -851,6 +860,7 @@ export class ServicePool implements LeaseOwner {
     });
     this.#drainWaiter = null;
     this.#state = 'closed';
+    for (const giveUp of [...this.#slotWaits]) giveUp();
     // drain() first: from here generic-pool stops refilling `min`, so destroying the forced leases below opens
     // nothing new. Then clear(), because drain alone leaves idle connections open.
     const draining = this.#gp.drain().then(() => this.#gp.clear());

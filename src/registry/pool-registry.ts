@@ -311,11 +311,12 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
         `select current_setting('max_connections')::int as max,
                 current_setting('superuser_reserved_connections')::int as reserved,
                 (select count(*) from pg_stat_activity where backend_type = 'client backend')::int as current,
-                (select count(*) from pg_stat_activity where backend_type = 'client backend' and application_name like $1)::int as own`,
-        [`${this.applicationName.replace(/[\\%_]/g, (c) => `\\${c}`)}:%`],
+                (select count(*) from pg_stat_activity
+                  where backend_type = 'client backend' and application_name like $1 and application_name <> $2)::int as own`,
+        [`${this.applicationName.replace(/[\\%_]/g, (c) => `\\${c}`)}:%`, `${this.applicationName}:check`],
       );
       const row = rows[0] as { max: number; reserved: number; current: number; own: number };
-      // Our own check session is not part of the budget, nor of other applications' load.
+      // This check's own session is neither part of the budget nor other applications' load.
       const others = Math.max(0, row.current - row.own - 1);
       const available = row.max - row.reserved - others;
       const budget = this.#budget.total;
