@@ -1,125 +1,242 @@
 /**
- * The original incident in a few seconds: slow LLM handlers that hold a database connection while they await a
- * model starve authentication on one shared pool; with one bulkhead pool per service, auth is untouched.
+ * The original incident in under 30 seconds: LLM handlers that hold a database connection while they await a
+ * model starve authentication on one shared pool; with one bulkhead pool per service (same 12 connections in
+ * all), auth is untouched, the usage tracker counts every request, and the interference detector says what it saw.
  *
- *   npm run demo                      # embedded PostgreSQL (pg-mem), no server needed
- *   DATABASE_URL=postgres://… npm run demo   # the same story on a real server
- *   npm run demo -- --quick           # shorter phases (used by the tests)
+ *   npm run demo                              # embedded PostgreSQL (pg-mem), no server needed
+ *   DATABASE_URL=postgres://… npm run demo    # the same story on a real server
+ *   npm run demo -- --quick                   # shorter phases (used by the tests)
+ *
+ * Exit code: 0 when the bulkheads protected auth (no failed auth request), 1 when they did not, 2 on a crash.
  */
-import { createPoolRegistry, isBulkheadError, type ClientConstructor, type ClientLike, type PoolRegistry } from '../src/index';
+import {
+  createInterferenceDetector,
+  createPoolRegistry,
+  createUsageTracker,
+  isBulkheadError,
+  type ClientConstructor,
+  type ClientLike,
+  type Incident,
+  type PoolRegistry,
+} from '../src/index';
 
 const quick = process.argv.includes('--quick');
-const phaseMs = quick ? 1_200 : 4_000;
-const url = process.env.DATABASE_URL;
+const phaseMs = quick ? 1_500 : 6_000;
+const url = process.env.DATABASE_URL || undefined;
+const live = process.stdout.isTTY === true;
+/** Every request gives up after 500 ms: a login page will not wait longer. */
+const acquireTimeoutMs = 500;
+/** Simulated model latency: the llm handler holds its connection all that time. */
+const modelMs = 300;
+/** Unique names, so concurrent runs on one real server never see each other's tables or sessions. */
+const tag = `demo_${process.pid}`;
 
 async function backend(): Promise<{ label: string; connection?: string; Client?: ClientConstructor }> {
-  if (url) return { label: 'real PostgreSQL (DATABASE_URL)', connection: url };
+  if (url !== undefined) return { label: 'real PostgreSQL (DATABASE_URL)', connection: url };
   const { newDb } = await import('pg-mem');
   const db = newDb();
   return { label: 'embedded pg-mem (set DATABASE_URL to use a real server)', Client: db.adapters.createPg().Client as ClientConstructor };
 }
 
+type Traffic = 'auth' | 'extension' | 'llm';
+
+interface Tally {
+  ok: number;
+  failed: number;
+  timeouts: number;
+  readonly times: number[];
+}
+
 interface PhaseResult {
   readonly name: string;
-  readonly authP50: number;
-  readonly authP99: number;
-  readonly authOk: number;
-  readonly authFailed: number;
-  readonly llmServed: number;
+  readonly tallies: Readonly<Record<Traffic, Tally>>;
 }
 
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
-/** Runs auth lookups at a steady rate and an LLM flood against `authService` / `llmService` of one registry. */
-async function phase<S extends string>(name: string, registry: PoolRegistry<S, ClientLike>, authService: S, llmService: S): Promise<PhaseResult> {
-  const stopAt = Date.now() + phaseMs;
-  const authTimes: number[] = [];
-  let authFailed = 0;
-  let llmServed = 0;
-  const llmWorkers = Array.from({ length: 40 }, async () => {
-    while (Date.now() < stopAt) {
-      try {
-        await registry.withClient(llmService, async (client) => {
-          await client.query('select count(*) from demo_users');
-          await new Promise((resolve) => setTimeout(resolve, 300)); // awaiting the model, connection held
-        });
-        llmServed++;
-      } catch (error) {
-        if (!isBulkheadError(error)) throw error;
-      }
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Sends the three kinds of traffic for `phaseMs`: auth lookups every 20 ms, extension calls every 40 ms (both
+ * short queries), and 40 llm workers that each hold a connection for a 300 ms "model call". `route` says which
+ * service of the registry each kind goes to; `onServed` is called for every successful request.
+ */
+async function phase<S extends string>(
+  name: string,
+  registry: PoolRegistry<S, ClientLike>,
+  route: Readonly<Record<Traffic, S>>,
+  onServed: (kind: Traffic) => void = () => {},
+): Promise<PhaseResult> {
+  const stopAt = performance.now() + phaseMs;
+  const tallies: Record<Traffic, Tally> = {
+    auth: { ok: 0, failed: 0, timeouts: 0, times: [] },
+    extension: { ok: 0, failed: 0, timeouts: 0, times: [] },
+    llm: { ok: 0, failed: 0, timeouts: 0, times: [] },
+  };
+  const record = async (kind: Traffic, work: () => Promise<unknown>): Promise<void> => {
+    const started = performance.now();
+    const tally = tallies[kind];
+    try {
+      await work();
+      tally.ok++;
+      tally.times.push(performance.now() - started);
+      onServed(kind);
+    } catch (error) {
+      tally.failed++;
+      if (isBulkheadError(error, 'ERR_ACQUIRE_TIMEOUT')) tally.timeouts++;
+      else if (!isBulkheadError(error)) throw error; // a real bug in the demo: let it crash loudly
     }
-  });
-  const authLoop = (async () => {
+  };
+  const steady = async (kind: Traffic, everyMs: number, sql: string): Promise<void> => {
     const inFlight: Promise<void>[] = [];
-    while (Date.now() < stopAt) {
-      const started = performance.now();
-      inFlight.push(
-        registry
-          .query(authService, 'select name from demo_users where id = $1', [1 + Math.floor(Math.random() * 1000)])
-          .then(() => void authTimes.push(performance.now() - started))
-          .catch(() => void authFailed++),
-      );
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      if (process.stdout.isTTY) {
-        const done = Math.round(((phaseMs - (stopAt - Date.now())) / phaseMs) * 20);
-        process.stdout.write(`\r  ${name.padEnd(30)} [${'#'.repeat(Math.max(0, done)).padEnd(20)}] auth ok ${authTimes.length} failed ${authFailed}  llm served ${llmServed}   `);
-      }
+    while (performance.now() < stopAt) {
+      const id = 1 + Math.floor(Math.random() * 1000);
+      inFlight.push(record(kind, () => registry.query(route[kind], sql, [id])));
+      await sleep(everyMs);
     }
     await Promise.all(inFlight);
-  })();
-  await Promise.all([authLoop, ...llmWorkers]);
-  process.stdout.write(process.stdout.isTTY ? '\n' : `  ${name}: auth ok ${authTimes.length} failed ${authFailed}, llm served ${llmServed}\n`);
-  authTimes.sort((a, b) => a - b);
-  return { name, authP50: percentile(authTimes, 0.5), authP99: percentile(authTimes, 0.99), authOk: authTimes.length, authFailed, llmServed };
+  };
+  const llmWorker = async (): Promise<void> => {
+    while (performance.now() < stopAt) {
+      await record('llm', () =>
+        registry.withClient(route.llm, async (client) => {
+          await client.query(`select count(*) from ${tag}_users`);
+          await sleep(modelMs); // awaiting the model, connection held
+        }),
+      );
+    }
+  };
+  const progress = live
+    ? setInterval(() => {
+        const done = Math.min(20, Math.round((1 - (stopAt - performance.now()) / phaseMs) * 20));
+        const { auth, extension, llm } = tallies;
+        process.stdout.write(
+          `\r  ${name.padEnd(24)} [${'#'.repeat(Math.max(0, done)).padEnd(20)}] auth ${auth.ok} ok ${auth.failed} failed · extension ${extension.ok}/${extension.failed} · llm ${llm.ok}/${llm.failed}   `,
+        );
+      }, 100)
+    : undefined;
+  await Promise.all([
+    steady('auth', 20, `select name from ${tag}_users where id = $1`),
+    steady('extension', 40, `select id from ${tag}_users where id = $1`),
+    ...Array.from({ length: 40 }, llmWorker),
+  ]);
+  if (progress !== undefined) clearInterval(progress);
+  const { auth, extension, llm } = tallies;
+  // One stable line per phase (also what the tests read).
+  process.stdout.write(
+    `${live ? '\r\x1b[2K' : ''}  ${name}: auth ok ${auth.ok} failed ${auth.failed} (timeouts ${auth.timeouts}), extension ok ${extension.ok} failed ${extension.failed}, llm ok ${llm.ok} failed ${llm.failed}\n`,
+  );
+  for (const tally of Object.values(tallies)) tally.times.sort((a, b) => a - b);
+  return { name, tallies };
+}
+
+function ms(value: number): string {
+  return Number.isNaN(value) ? '—' : `${value.toFixed(1)} ms`;
+}
+
+function sideBySide(before: PhaseResult, after: PhaseResult): void {
+  const rows: [string, (r: PhaseResult) => string][] = [
+    ['auth p50', (r) => ms(percentile(r.tallies.auth.times, 0.5))],
+    ['auth p99', (r) => ms(percentile(r.tallies.auth.times, 0.99))],
+    ['auth ok / failed', (r) => `${r.tallies.auth.ok} / ${r.tallies.auth.failed}`],
+    ['auth acquire timeouts', (r) => String(r.tallies.auth.timeouts)],
+    ['extension ok / failed', (r) => `${r.tallies.extension.ok} / ${r.tallies.extension.failed}`],
+    ['llm ok / failed', (r) => `${r.tallies.llm.ok} / ${r.tallies.llm.failed}`],
+    ['failed requests, all', (r) => String(Object.values(r.tallies).reduce((n, t) => n + t.failed, 0))],
+  ];
+  const table = [['', before.name, after.name], ...rows.map(([label, of]) => [label, of(before), of(after)])];
+  const widths = [0, 1, 2].map((c) => Math.max(...table.map((line) => (line[c] as string).length)));
+  const format = (line: string[]): string => `  ${line.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] as number) : cell.padStart(widths[c] as number))).join('   ')}`;
+  console.log(format(table[0] as string[]));
+  console.log(`  ${widths.map((w) => '-'.repeat(w)).join('   ')}`);
+  for (const line of table.slice(1)) console.log(format(line));
+}
+
+/** An incident as a person reads it: who suffered, from whom, the evidence, and what to change. */
+function describeIncident(incident: Incident): string {
+  const lines = [`  [${incident.severity}] ${incident.victim}${incident.victimProtected ? ' (protected)' : ''}: ${incident.kinds.join(', ')}${incident.endedAt === null ? '' : ' (recovered)'}`];
+  if (incident.aggressors.length > 0) {
+    lines.push(`    caused by: ${incident.aggressors.map((a) => `${a.service} (${a.priority}, ${a.inUse} connections, ${Math.round(a.share * 100)} %)`).join(', ')}`);
+  }
+  for (const signal of incident.signals) lines.push(`    - ${signal.message}`);
+  for (const r of incident.recommendations) lines.push(`    → ${r.text}`);
+  if (incident.recommendations.length === 0 && !incident.victimProtected) {
+    lines.push(`    → contained: ${incident.victim} is short of connections in its own pool only; give it more (size/overflow) if it matters`);
+  }
+  return lines.join('\n');
 }
 
 async function main(): Promise<number> {
+  const started = performance.now();
   const db = await backend();
-  console.log(`pg-bulkhead demo on ${db.label}\n`);
-  const common = { connection: db.connection, Client: db.Client, applicationName: 'pg-bulkhead-demo' };
+  console.log(`pg-bulkhead demo on ${db.label}`);
+  console.log(`auth every 20 ms, extension every 40 ms, 40 llm handlers holding a connection ${modelMs} ms each; requests give up after ${acquireTimeoutMs} ms\n`);
+  const common = { connection: db.connection, Client: db.Client, applicationName: `pg-bulkhead-${tag}` };
   const setup = createPoolRegistry({ ...common, services: { setup: { size: 1, overflow: 0 } } });
-  await setup.query('setup', 'create table if not exists demo_users (id int primary key, name text)');
+  await setup.query('setup', `create table ${tag}_users (id int primary key, name text)`);
   const values = Array.from({ length: 1000 }, (_, i) => `(${i + 1}, 'user ${i + 1}')`).join(',');
-  await setup.query('setup', `insert into demo_users (id, name) values ${values} on conflict (id) do nothing`);
-  await setup.close();
+  await setup.query('setup', `insert into ${tag}_users (id, name) values ${values}`);
 
-  // Every request gives up after 500 ms (a login page will not wait longer).
-  // 1. One shared pool of 12 connections for everything, as most services start out.
-  const shared = createPoolRegistry({ ...common, services: { shared: { size: 12, overflow: 0, acquireTimeoutMs: 500 } } });
-  const before = await phase('one shared pool (12)', shared, 'shared', 'shared');
-  await shared.close();
+  try {
+    // 1. One shared pool of 12 connections for everything, as most services start out (a pg.Pool with max 12).
+    const shared = createPoolRegistry({ ...common, services: { shared: { size: 12, overflow: 0, acquireTimeoutMs } } });
+    const before = await phase('one shared pool', shared, { auth: 'shared', extension: 'shared', llm: 'shared' });
+    await shared.close();
 
-  // 2. The same 12 connections split into bulkheads: auth keeps its own.
-  const bulkheads = createPoolRegistry({
-    ...common,
-    services: {
-      auth: { size: 3, overflow: 1, acquireTimeoutMs: 500, priority: 'highest' },
-      llm: { size: 6, overflow: 2, acquireTimeoutMs: 500, priority: 'medium' },
-    },
-  });
-  const after = await phase('bulkheads (auth 3+1, llm 6+2)', bulkheads, 'auth', 'llm');
-  await bulkheads.close();
+    // 2. The same 12 connections split into bulkheads, with the usage tracker and the detector attached.
+    const bulkheads = createPoolRegistry({
+      ...common,
+      maxConnections: 12,
+      services: {
+        auth: { size: 2, overflow: 1, acquireTimeoutMs, priority: 'highest' },
+        extension: { size: 2, overflow: 1, acquireTimeoutMs, priority: 'high' },
+        llm: { size: 5, overflow: 2, acquireTimeoutMs, priority: 'medium' },
+        usage: { size: 1, overflow: 1, acquireTimeoutMs: 5_000, priority: 'low' },
+      },
+    });
+    const usage = createUsageTracker({ registry: bulkheads, service: 'usage', table: `${tag}_usage`, flushIntervalMs: 250 });
+    await usage.ensureSchema();
+    const detector = createInterferenceDetector({ registry: bulkheads, intervalMs: 250, windowMs: 10_000 });
+    detector.on('interference', (incident) => {
+      if (!live) console.log(`  detector: ${incident.victim} ${incident.kinds.join(', ')} (${incident.severity})`);
+    });
+    detector.start();
+    const after = await phase('bulkheads + detector', bulkheads, { auth: 'auth', extension: 'extension', llm: 'llm' }, (kind) => usage.increment(`${kind}:requests`));
+    await detector.check();
+    const incidents = [...detector.history(), ...detector.incidents()];
+    const health = detector.health();
+    await detector.stop();
+    const closed = await usage.close({ timeoutMs: 5_000 });
+    const { rows } = await bulkheads.query<{ key: string; count: string | number }>('usage', `select key, count from ${tag}_usage order by key`);
+    await bulkheads.close();
 
-  const rows = [before, after].map((r) => ({
-    setup: r.name,
-    'auth p50 ms': r.authP50.toFixed(1),
-    'auth p99 ms': r.authP99.toFixed(1),
-    'auth ok': r.authOk,
-    'auth failed': r.authFailed,
-    'llm served': r.llmServed,
-  }));
-  console.log();
-  console.table(rows);
-  const protectedAuth = after.authFailed === 0 && after.authOk > 0;
-  console.log(
-    protectedAuth
-      ? `\nWith one shared pool, ${before.authFailed} auth requests failed while the database sat idle behind slow LLM handlers.\nWith bulkheads, auth failed ${after.authFailed} times: its connections were never taken.`
-      : `\nThe bulkheads did not protect auth (${after.authFailed} failures): this is a bug, please report it.`,
-  );
-  return protectedAuth ? 0 : 1;
+    console.log();
+    sideBySide(before, after);
+
+    console.log('\nWhat the interference detector saw with the bulkheads:');
+    console.log(incidents.length === 0 ? '  no incident' : incidents.map(describeIncident).join('\n'));
+    console.log(`  health now: ${health.status}; ${Object.values(health.services).map((s) => `${s.service} ${s.status}`).join(', ')}`);
+
+    const written = rows.map((r) => `${r.key} ${Number(r.count)}`).join(', ');
+    console.log(`\nUsage counted by the tracker (written in batches through the usage pool): ${written || 'nothing'}${closed.clean ? '' : ` (${closed.unwrittenIncrements} unwritten)`}`);
+
+    const beforeAuth = before.tallies.auth;
+    const afterAuth = after.tallies.auth;
+    const protectedAuth = afterAuth.failed === 0 && afterAuth.ok > 0;
+    console.log(
+      protectedAuth
+        ? `\nVerdict: auth protected. With one shared pool, ${beforeAuth.failed} of ${beforeAuth.ok + beforeAuth.failed} auth requests failed (p99 ${ms(percentile(beforeAuth.times, 0.99))}) while the database sat idle behind slow llm handlers.\nWith bulkheads on the same 12 connections, auth failed ${afterAuth.failed} times (p99 ${ms(percentile(afterAuth.times, 0.99))}): llm can only exhaust its own pool.`
+        : `\nVerdict: NOT protected — auth failed ${afterAuth.failed} times with bulkheads. This is a bug, please report it.`,
+    );
+    console.log(`(${db.label.split(' (')[0]}, ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    return protectedAuth ? 0 : 1;
+  } finally {
+    await setup.query('setup', `drop table if exists ${tag}_users, ${tag}_usage, ${tag}_usage_ledger`).catch(() => {});
+    await setup.close();
+  }
 }
 
 main().then(
