@@ -78,7 +78,7 @@ export type {
   ServiceHealth,
   HealthReport,
 } from './detector/incident';
-export type { LatencyHistogram } from './detector/latency-buckets';
+export type { LatencyHistogram } from './stats/latency-buckets';
 export type { ProbeClient } from './detector/server-probe';
 export { createHealthHandler } from './health/health-handler';
 export type { HealthHandlerOptions, HealthRequest, HealthResponse, HealthSource, HealthBody } from './health/health-handler';

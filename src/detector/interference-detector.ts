@@ -16,7 +16,7 @@ import type {
   Signal,
   SignalKind,
 } from './incident';
-import { LatencyBuckets, type LatencyHistogram } from './latency-buckets';
+import type { LatencyHistogram } from '../stats/latency-buckets';
 import { resolveDetectorOptions, type DetectorOptions, type ResolvedDetectorOptions } from './options';
 import {
   boundSlowQueries,
@@ -57,7 +57,7 @@ export interface DetectorEvents<S extends string = string> {
   mitigation: [MitigationAction<S>];
 }
 
-/** Latency histograms of one service since the detector was created, for metrics. */
+/** Latency histograms of one service since the registry started, for metrics. */
 export interface ServiceLatencyHistograms {
   /** Time callers waited for a connection (acquires and acquire timeouts), ms. */
   readonly waitTime: LatencyHistogram;
@@ -126,10 +126,9 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
   readonly #protected: ReadonlySet<S>;
   readonly #samples: Sample[] = [];
   readonly #sampleCapacity: number;
-  readonly #waitSum: Float64Array;
-  readonly #waitCount: Float64Array;
-  readonly #waitHistograms: LatencyBuckets[];
-  readonly #useHistograms: LatencyBuckets[];
+  /** The registry's since-start acquire-wait sum and count at the last pushed sample. */
+  readonly #pushedWaitSum: Float64Array;
+  readonly #pushedWaitCount: Float64Array;
   readonly #open = new Map<S, OpenIncident<S>>();
   readonly #history: Incident<S>[] = [];
   readonly #mitigated = new Map<S, Mitigated<S>>();
@@ -137,7 +136,6 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
   #probe: ServerProbe<S> | null = null;
   #timer: TimerHandle | null = null;
   #running = false;
-  #attached = false;
   #checking: Promise<HealthReport<S>> | null = null;
   #nextId = 1;
   #last: HealthReport<S> | null = null;
@@ -153,13 +151,10 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     registry.services.forEach((s, i) => this.#index.set(s, i));
     this.#protected = new Set(this.#options.protect);
     const n = registry.services.length;
-    this.#waitSum = new Float64Array(n);
-    this.#waitCount = new Float64Array(n);
-    this.#waitHistograms = registry.services.map(() => new LatencyBuckets());
-    this.#useHistograms = registry.services.map(() => new LatencyBuckets());
+    this.#pushedWaitSum = new Float64Array(n);
+    this.#pushedWaitCount = new Float64Array(n);
     // Two samples per interval at most are kept (see #sample), so the ring covers the window.
     this.#sampleCapacity = Math.ceil((2 * this.#options.windowMs) / this.#options.intervalMs) + 2;
-    this.#attach();
     this.#sample(this.#registry.stats(), this.#clock.now(), true);
   }
 
@@ -181,46 +176,12 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     return listeners.length > 0;
   }
 
-  // ---- event accounting: O(1) per event ------------------------------------------------------------------
-
-  readonly #onAcquire = (event: { service: S; waitMs: number }): void => this.#recordWait(event.service, event.waitMs);
-  readonly #onTimeout = (event: { service: S; waitedMs: number }): void => this.#recordWait(event.service, event.waitedMs);
-  readonly #onRelease = (event: { service: S; heldMs: number }): void => {
-    const i = this.#index.get(event.service);
-    if (i !== undefined) (this.#useHistograms[i] as LatencyBuckets).record(event.heldMs);
-  };
-
-  #recordWait(service: S, ms: number): void {
-    const i = this.#index.get(service);
-    if (i === undefined) return;
-    this.#waitSum[i] = (this.#waitSum[i] as number) + ms;
-    this.#waitCount[i] = (this.#waitCount[i] as number) + 1;
-    (this.#waitHistograms[i] as LatencyBuckets).record(ms);
-  }
-
-  #attach(): void {
-    if (this.#attached) return;
-    this.#attached = true;
-    this.#registry.on('acquire', this.#onAcquire);
-    this.#registry.on('acquire-timeout', this.#onTimeout);
-    this.#registry.on('release', this.#onRelease);
-  }
-
-  #detach(): void {
-    if (!this.#attached) return;
-    this.#attached = false;
-    this.#registry.off('acquire', this.#onAcquire);
-    this.#registry.off('acquire-timeout', this.#onTimeout);
-    this.#registry.off('release', this.#onRelease);
-  }
-
   // ---- lifecycle -------------------------------------------------------------------------------------------
 
   /** Evaluates every `intervalMs` until {@link InterferenceDetector.stop}. The timer is unref'd. Idempotent. */
   start(): this {
     if (this.#running) return this;
     this.#running = true;
-    this.#attach();
     this.#schedule();
     return this;
   }
@@ -243,7 +204,6 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     this.#running = false;
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
-    this.#detach();
     const checking = this.#checking;
     if (checking !== null) await checking.catch(() => {});
     for (const service of [...this.#mitigated.keys()]) this.#restore(service, null);
@@ -296,11 +256,13 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     return out;
   }
 
-  /** Since-start histograms of acquire wait and connection use time per service, for {@link toPrometheus}. */
+  /** Since-start histograms of acquire wait and connection use time per service (read from the registry's stats). */
   latencyHistograms(): { readonly [K in S]: ServiceLatencyHistograms } {
+    const stats = this.#registry.stats();
     const out = {} as Record<S, ServiceLatencyHistograms>;
-    for (const [service, i] of this.#index) {
-      out[service] = { waitTime: (this.#waitHistograms[i] as LatencyBuckets).snapshot(), useTime: (this.#useHistograms[i] as LatencyBuckets).snapshot() };
+    for (const service of this.#index.keys()) {
+      const s = stats.services[service];
+      out[service] = { waitTime: s.acquireWaitTotal, useTime: s.holdTimeTotal };
     }
     return out;
   }
@@ -313,16 +275,27 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     const n = this.#registry.services.length;
     const errors = new Float64Array(n);
     const timeouts = new Float64Array(n);
+    const waitSum = new Float64Array(n);
+    const waitCount = new Float64Array(n);
     for (const [service, i] of this.#index) {
       const s = stats.services[service];
       errors[i] = s.errors;
       timeouts[i] = s.timeouts;
+      waitSum[i] = s.acquireWaitTotal.sumMs;
+      waitCount[i] = s.acquireWaitTotal.count;
     }
     this.#lastCounts = { errors, timeouts };
     if (!force && last !== undefined && now - last.at < this.#options.intervalMs / 2) return;
-    this.#samples.push({ at: now, errors, timeouts, waitSum: this.#waitSum.slice(), waitCount: this.#waitCount.slice() });
-    this.#waitSum.fill(0);
-    this.#waitCount.fill(0);
+    // Each sample holds the waits seen since the previous one: the registry's since-start totals, differenced.
+    const sampleSum = new Float64Array(n);
+    const sampleCount = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      sampleSum[i] = force ? 0 : (waitSum[i] as number) - (this.#pushedWaitSum[i] as number);
+      sampleCount[i] = force ? 0 : (waitCount[i] as number) - (this.#pushedWaitCount[i] as number);
+    }
+    this.#pushedWaitSum.set(waitSum);
+    this.#pushedWaitCount.set(waitCount);
+    this.#samples.push({ at: now, errors, timeouts, waitSum: sampleSum, waitCount: sampleCount });
     while (this.#samples.length > this.#sampleCapacity) this.#samples.shift();
   }
 

@@ -1,5 +1,5 @@
 import type { Incident } from '../detector/incident';
-import type { LatencyHistogram } from '../detector/latency-buckets';
+import type { LatencyHistogram } from '../stats/latency-buckets';
 import type { ServiceStats } from '../pool/service-pool';
 
 /** What {@link toPrometheus} reads from the registry: its `stats()` snapshot. */
@@ -11,7 +11,6 @@ export interface MetricsRegistry<S extends string> {
 export interface MetricsDetector<S extends string> {
   incidents(): readonly Incident<S>[];
   openedIncidents(): { readonly [K in S]: number };
-  latencyHistograms(): { readonly [K in S]: { readonly waitTime: LatencyHistogram; readonly useTime: LatencyHistogram } };
 }
 
 /**
@@ -34,7 +33,7 @@ export interface MetricsUsageSource {
 /** Options of {@link toPrometheus}. */
 export interface PrometheusOptions<S extends string> {
   readonly registry: MetricsRegistry<S>;
-  /** Adds the wait/use time histograms and the incident series. Without it they are left out. */
+  /** Adds the incident series. Without it they are left out. */
   readonly detector?: MetricsDetector<S>;
   /** Adds the usage tracker's pending and dropped series. */
   readonly usage?: MetricsUsageSource;
@@ -86,8 +85,8 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
  *
  * - `db_client_connection_count{pool_name,state="idle"|"used"}`, `db_client_connection_max`,
  *   `db_client_connection_pending_requests`, `db_client_connection_timeouts_total` (gauges / counter)
- * - `db_client_connection_wait_time_seconds`, `db_client_connection_use_time_seconds` (histograms since the
- *   detector was created; needs `detector`)
+ * - `db_client_connection_wait_time_seconds`, `db_client_connection_use_time_seconds` (histograms since each
+ *   pool started)
  * - `pg_bulkhead_errors_total`, `pg_bulkhead_connection_utilization_ratio`, `pg_bulkhead_acquire_wait_p95_seconds`,
  *   `pg_bulkhead_query_time_p95_seconds` (the registry's rolling window)
  * - `pg_bulkhead_incidents_open{victim,aggressor,severity}`, `pg_bulkhead_incidents_opened_total{victim}` (needs `detector`)
@@ -119,19 +118,11 @@ export function toPrometheus<S extends string>(options: PrometheusOptions<S>): s
   each('db_client_connection_pending_requests', (s) => s.waiting);
   out.family('db_client_connection_timeouts_total', 'counter', 'Connection requests that timed out waiting.');
   each('db_client_connection_timeouts_total', (s) => s.timeouts);
-  const histograms = options.detector?.latencyHistograms();
-  if (histograms !== undefined) {
-    out.family('db_client_connection_wait_time_seconds', 'histogram', 'Time to obtain a connection from the pool, seconds.');
-    for (const s of services) {
-      const h = histograms[s.service as S];
-      if (h !== undefined) out.histogram('db_client_connection_wait_time_seconds', { pool_name: s.service }, h.waitTime);
-    }
-    out.family('db_client_connection_use_time_seconds', 'histogram', 'Time between borrowing a connection and returning it, seconds.');
-    for (const s of services) {
-      const h = histograms[s.service as S];
-      if (h !== undefined) out.histogram('db_client_connection_use_time_seconds', { pool_name: s.service }, h.useTime);
-    }
-  }
+  // Since-start buckets kept by each pool: counters that never go down, as Prometheus histograms require.
+  out.family('db_client_connection_wait_time_seconds', 'histogram', 'Time to obtain a connection from the pool, seconds.');
+  for (const s of services) out.histogram('db_client_connection_wait_time_seconds', { pool_name: s.service }, s.acquireWaitTotal);
+  out.family('db_client_connection_use_time_seconds', 'histogram', 'Time between borrowing a connection and returning it, seconds.');
+  for (const s of services) out.histogram('db_client_connection_use_time_seconds', { pool_name: s.service }, s.holdTimeTotal);
   out.family('pg_bulkhead_errors_total', 'counter', 'Failed queries and connection failures.');
   each('pg_bulkhead_errors_total', (s) => s.errors);
   out.family('pg_bulkhead_connection_utilization_ratio', 'gauge', 'Connections in use divided by the maximum, 0 to 1.');

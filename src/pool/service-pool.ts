@@ -2,6 +2,7 @@ import { createPool, type Pool as GenericPool } from 'generic-pool';
 import type { Clock, TimerHandle } from '../clock';
 import { AcquireTimeoutError, ConfigError, ConnectTimeoutError, DatabaseUnavailableError, PoolClosedError, QueueFullError, type ConfigProblem } from '../errors';
 import type { Redactor } from '../redact';
+import { LatencyBuckets, type LatencyHistogram } from '../stats/latency-buckets';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
 import { CircuitBreaker, type BreakerOptions, type CircuitState } from './circuit-breaker';
 import { isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
@@ -62,6 +63,12 @@ export interface ServiceStats {
   readonly queryTime: LatencySummary;
   /** How long leases were held, over the window, ms. */
   readonly holdTime: LatencySummary;
+  /** Acquire waits since start (timeouts included, at the time waited), as cumulative buckets: for metrics. */
+  readonly acquireWaitTotal: LatencyHistogram;
+  /** Query times since start, as cumulative buckets. */
+  readonly queryTimeTotal: LatencyHistogram;
+  /** Lease hold times since start, as cumulative buckets. */
+  readonly holdTimeTotal: LatencyHistogram;
 }
 
 /** Result of closing one pool. */
@@ -143,6 +150,9 @@ export class ServicePool implements LeaseOwner {
   readonly #waitTime: RollingHistogram;
   readonly #queryTime: RollingHistogram;
   readonly #holdTime: RollingHistogram;
+  readonly #waitTotal = new LatencyBuckets();
+  readonly #queryTotal = new LatencyBuckets();
+  readonly #holdTotal = new LatencyBuckets();
   #state: PoolState = 'open';
   /** Permits out: leases plus acquires that hold a permit and are getting a connection. */
   #permits = 0;
@@ -363,6 +373,7 @@ export class ServicePool implements LeaseOwner {
     this.#acquired++;
     const waitMs = now - waiter.start;
     this.#waitTime.record(waitMs);
+    this.#waitTotal.record(waitMs);
     if (this.#events.listenerCount('acquire') > 0) {
       this.#events.emit('acquire', { service: this.name, connectionId: connection.id, waitMs });
     }
@@ -386,6 +397,7 @@ export class ServicePool implements LeaseOwner {
   #rejectTimeout(waiter: Waiter): void {
     const waitedMs = this.#clock.now() - waiter.start;
     this.#timeouts++;
+    this.#waitTotal.record(waitedMs);
     const inUse = this.#leases.size;
     const waiting = this.#waitingCount();
     const lastError = this.#breaker.consecutiveFailures > 0 ? this.#lastConnectError : undefined;
@@ -420,6 +432,7 @@ export class ServicePool implements LeaseOwner {
     const now = this.#clock.now();
     const heldMs = now - lease.acquiredAt;
     this.#holdTime.record(heldMs);
+    this.#holdTotal.record(heldMs);
     let destroyed = false;
     if (connection !== undefined) {
       connection.lease = null;
@@ -451,6 +464,7 @@ export class ServicePool implements LeaseOwner {
   /** @internal Called by {@link Lease.query} and the registry's helpers. */
   recordQuery(ms: number, error: unknown, lease: Lease): void {
     this.#queryTime.record(ms);
+    this.#queryTotal.record(ms);
     if (error === undefined) return;
     this.#errors++;
     if (isConnectionError(error)) {
@@ -836,6 +850,9 @@ export class ServicePool implements LeaseOwner {
       acquireWait: this.#waitTime.summary(),
       queryTime: this.#queryTime.summary(),
       holdTime: this.#holdTime.summary(),
+      acquireWaitTotal: this.#waitTotal.snapshot(),
+      queryTimeTotal: this.#queryTotal.snapshot(),
+      holdTimeTotal: this.#holdTotal.snapshot(),
     };
   }
 

@@ -156,10 +156,10 @@ describe("wait rise: a protected service's acquire wait above its own baseline",
   async function run(shortWaitMs: number, shortSamples: number) {
     const ctx = setup({ shortWindowMs: 1_000, windowMs: 10_000, thresholds: { minSamples: 10 } });
     for (let i = 0; i < 6; i++) {
-      for (let k = 0; k < 20; k++) ctx.registry.emit('acquire', { service: 'auth', connectionId: 1, waitMs: 2 });
+      ctx.registry.recordWait('auth', 2, 20);
       await ctx.tick();
     }
-    for (let k = 0; k < shortSamples; k++) ctx.registry.emit('acquire', { service: 'auth', connectionId: 1, waitMs: shortWaitMs });
+    ctx.registry.recordWait('auth', shortWaitMs, shortSamples);
     await ctx.tick();
     return ctx;
   }
@@ -179,10 +179,10 @@ describe("wait rise: a protected service's acquire wait above its own baseline",
   it('counts acquire timeouts as waits', async () => {
     const ctx = setup({ shortWindowMs: 2_000, thresholds: { minSamples: 5 } });
     for (let i = 0; i < 5; i++) {
-      for (let k = 0; k < 10; k++) ctx.registry.emit('acquire', { service: 'auth', connectionId: 1, waitMs: 1 });
+      ctx.registry.recordWait('auth', 1, 10);
       await ctx.tick();
     }
-    for (let k = 0; k < 10; k++) ctx.registry.emit('acquire-timeout', { service: 'auth', waitedMs: 5_000, inUse: 8, max: 8, waiting: 3, lastError: undefined });
+    ctx.registry.recordWait('auth', 5_000, 10); // acquire timeouts count as waits, at the time waited
     await ctx.tick();
     expect(ctx.detector.incidents()[0]?.kinds).toContain('wait-rise');
   });

@@ -4,6 +4,7 @@ import type { ProbeClient } from '../../src/detector/server-probe';
 import { resolveServiceOptions, type Priority, type ResolvedServiceOptions } from '../../src/pool/options';
 import type { ServiceStats } from '../../src/pool/service-pool';
 import type { RegistryEvents, RegistryStats } from '../../src/registry/pool-registry';
+import { LatencyBuckets } from '../../src/stats/latency-buckets';
 import type { LatencySummary } from '../../src/stats/rolling-histogram';
 
 /** A clock driven by hand: `advance(ms)` runs due timers in order. Records whether each timer keeps the process alive. */
@@ -84,7 +85,22 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
     for (const s of this.services) {
       this.#options[s] = resolveServiceOptions(services[s]);
       this.script[s] = { inUse: 0, waiting: 0, errors: 0, timeouts: 0, consecutiveConnectFailures: 0, acquireWait: EMPTY, queryTime: EMPTY };
+      this.#waits.set(s, new LatencyBuckets());
+      this.#holds.set(s, new LatencyBuckets());
     }
+  }
+
+  readonly #waits = new Map<S, LatencyBuckets>();
+  readonly #holds = new Map<S, LatencyBuckets>();
+
+  /** Records acquire waits (ms) as a real registry does on every acquire or acquire timeout. */
+  recordWait(service: S, waitMs: number, times = 1): void {
+    for (let i = 0; i < times; i++) this.#waits.get(service)?.record(waitMs);
+  }
+
+  /** Records lease hold times (ms) as a real registry does on every release. */
+  recordHold(service: S, heldMs: number, times = 1): void {
+    for (let i = 0; i < times; i++) this.#holds.get(service)?.record(heldMs);
   }
 
   set(service: S, figures: Partial<Script>): void {
@@ -124,6 +140,9 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         acquireWait: f.acquireWait,
         queryTime: f.queryTime,
         holdTime: EMPTY,
+        acquireWaitTotal: this.#waits.get(s)!.snapshot(),
+        queryTimeTotal: new LatencyBuckets().snapshot(),
+        holdTimeTotal: this.#holds.get(s)!.snapshot(),
         // fields of registries with a shared budget and a breaker; harmless for older ones
         circuit: 'closed' as const,
         sharedInUse: 0,

@@ -374,6 +374,25 @@ describe('stats', () => {
     expect(registry.stats('auth').acquired).toBe(2);
   });
 
+  it('keeps since-start bucket counts for metrics, acquire timeouts included at the time waited', async () => {
+    const { registry } = setup({ auth: { size: 1, overflow: 0, acquireTimeoutMs: 300 } });
+    track(registry);
+    const lease = await registry.acquire('auth');
+    const timedOut = registry.acquire('auth').catch((e: unknown) => e);
+    await settle(300);
+    expect(await timedOut).toMatchObject({ code: 'ERR_ACQUIRE_TIMEOUT' });
+    lease.release();
+    await settle(61_000); // the rolling window forgets; the since-start totals must not
+    const s = registry.stats('auth');
+    expect(s.acquireWait.count).toBe(0);
+    expect(s.acquireWaitTotal.count).toBe(2);
+    expect(s.acquireWaitTotal.sumMs).toBeGreaterThanOrEqual(300);
+    const at250 = s.acquireWaitTotal.boundsMs.indexOf(250);
+    const at500 = s.acquireWaitTotal.boundsMs.indexOf(500);
+    expect([s.acquireWaitTotal.buckets[at250], s.acquireWaitTotal.buckets[at500]]).toEqual([1, 2]);
+    expect(s.holdTimeTotal.count).toBe(1);
+  });
+
   it('totals add up across services', async () => {
     const { registry } = setup({ auth: { size: 1, overflow: 1 }, llm: { size: 2, overflow: 2 } });
     track(registry);

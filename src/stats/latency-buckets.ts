@@ -13,7 +13,8 @@ export interface LatencyHistogram {
 }
 
 /**
- * A since-start histogram with fixed bounds: recording is a scan over 15 bounds and one increment, so it is
+ * A since-start histogram with fixed bounds, for exporting (Prometheus histograms need counters that never go
+ * down, which the rolling window cannot give): recording is a scan over 15 bounds and one increment, so it is
  * O(1) and allocation-free; memory is fixed. Counts never go down, as Prometheus counters must not.
  */
 export class LatencyBuckets {
