@@ -246,7 +246,8 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
   #drop(key: string, by: number, reason: UsageDropReason): void {
     this.#droppedCalls++;
     this.#droppedIncrements += by;
-    this.emit('drop', { key, by, reason, droppedCalls: this.#droppedCalls });
+    // Drops happen on the hot path when memory is at its bound: build no payload unless someone listens.
+    if (this.listenerCount('drop') > 0) this.emit('drop', { key, by, reason, droppedCalls: this.#droppedCalls });
   }
 
   /** The batch-size trigger: one flush, started after the current synchronous code, never inside `increment`. */
