@@ -83,6 +83,42 @@ describePg('shared budget and recovery on real PostgreSQL', () => {
     expect(peakLlm).toBeLessThanOrEqual(7);
   });
 
+  it('priority under contention: freed shared slots go to the higher-priority waiter first', async () => {
+    const app = uniqueAppName('prio');
+    const registry = createPoolRegistry({
+      connection: pgUrl,
+      applicationName: app,
+      maxConnections: 4,
+      reserve: 0,
+      priorityAgingMs: 0,
+      services: {
+        hog: { size: 0, overflow: 4, priority: 'medium', acquireTimeoutMs: 10_000, idleTimeoutMs: 600_000 },
+        bg: { size: 0, overflow: 2, priority: 'low', acquireTimeoutMs: 10_000 },
+        ext: { size: 0, overflow: 2, priority: 'high', acquireTimeoutMs: 10_000 },
+      },
+    });
+    try {
+      const hog = await Promise.all([1, 2, 3, 4].map(() => registry.acquire('hog')));
+      const order: string[] = [];
+      // bg asks first, ext later: both wait for a shared slot
+      const bg = [registry.acquire('bg'), registry.acquire('bg')].map((p) => p.then((l) => (order.push('bg'), l)));
+      await waitFor(() => registry.stats().budget.waitingByService.bg === 2, 5_000, 'bg to wait for slots');
+      const ext = [registry.acquire('ext'), registry.acquire('ext')].map((p) => p.then((l) => (order.push('ext'), l)));
+      await waitFor(() => registry.stats().budget.waitingByService.ext === 2, 5_000, 'ext to wait for slots');
+      // hog's burst ends one connection at a time; each idle connection is closed to make room for a waiter
+      for (const lease of hog) {
+        lease.release();
+        await waitFor(() => order.length === hog.indexOf(lease) + 1, 5_000, 'the next waiter to be served');
+      }
+      expect(order).toEqual(['ext', 'ext', 'bg', 'bg']);
+      for (const lease of await Promise.all([...bg, ...ext])) lease.release();
+      const counts = await backendsByApp(admin, app);
+      expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(4);
+    } finally {
+      await registry.close();
+    }
+  });
+
   it('terminating every backend, idle and under load, crashes nothing and the next queries succeed', async () => {
     const app = uniqueAppName('killall');
     const registry = createPoolRegistry({
