@@ -1,0 +1,30 @@
+/** Closed-loop load: `loops` concurrent async loops calling `op` until the time is up. */
+export interface LoadFigures extends Record<string, number> {
+  /** Completed operations per second. */
+  readonly qps: number;
+  /** Client CPU time (user + system of this process) per operation, µs. */
+  readonly cpuUsPerQuery: number;
+  readonly count: number;
+}
+
+export async function closedLoop(loops: number, durationMs: number, op: () => Promise<unknown>): Promise<LoadFigures> {
+  let count = 0;
+  let stop = false;
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const timer = setTimeout(() => {
+    stop = true;
+  }, durationMs);
+  await Promise.all(
+    Array.from({ length: loops }, async () => {
+      while (!stop) {
+        await op();
+        count++;
+      }
+    }),
+  );
+  clearTimeout(timer);
+  const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { qps: (count * 1000) / elapsedMs, cpuUsPerQuery: (cpu.user + cpu.system) / count, count };
+}

@@ -1,0 +1,147 @@
+/**
+ * Bench 1, overhead: `SELECT 1` through `registry.query` versus a raw `pg.Pool` and a raw `generic-pool` of
+ * `pg.Client`, 10 connections each, 50 concurrent loops; plus `registry.withClient` versus
+ * `pool.connect()` / `client.release()`. A second `pg.Pool` trial in every round is the A-vs-A control: how far
+ * run order and noise alone move a ratio on this machine.
+ *
+ *   npm run bench -- --only overhead [--quick]
+ */
+import { createPool } from 'generic-pool';
+import pg from 'pg';
+import { createPoolRegistry } from '../src/index';
+import { alternate, databaseUrl, fmt, fmtSummary, heading, quick, ratio, run, runId, table, target, writeResults, type Peer, type RoundsResult } from './lib/harness';
+import { closedLoop, type LoadFigures } from './lib/load';
+
+const CONNECTIONS = 10;
+const LOOPS = 50;
+const TRIAL_MS = quick ? 150 : 1_000;
+const ROUNDS = quick ? 2 : 6;
+const WARMUP_MS = quick ? 100 : 1_000;
+
+/** The three peers' pools, opened once and kept warm for every round. */
+export interface OverheadPools {
+  readonly pool: pg.Pool;
+  readonly registry: ReturnType<typeof openRegistry>;
+  readonly generic: ReturnType<typeof createPool<pg.Client>>;
+  close(): Promise<void>;
+}
+
+function openRegistry() {
+  return createPoolRegistry({
+    connection: databaseUrl,
+    applicationName: `bench-ovh-${runId}`.slice(0, 40),
+    // One service with exactly the same number of connections as the peers, none of them overflow.
+    services: { api: { size: CONNECTIONS, overflow: 0, acquireTimeoutMs: 10_000, maxWaiting: 10_000 } },
+  });
+}
+
+export async function openPools(): Promise<OverheadPools> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: CONNECTIONS, application_name: `bench-pgpool-${runId}`.slice(0, 40) });
+  pool.on('error', () => {});
+  const registry = openRegistry();
+  const generic = createPool<pg.Client>(
+    {
+      create: async () => {
+        const client = new pg.Client({ connectionString: databaseUrl, application_name: `bench-gp-${runId}`.slice(0, 40) });
+        client.on('error', () => {});
+        await client.connect();
+        return client;
+      },
+      destroy: (client) => client.end(),
+    },
+    { max: CONNECTIONS, min: CONNECTIONS, acquireTimeoutMillis: 10_000 },
+  );
+  return {
+    pool,
+    registry,
+    generic,
+    async close() {
+      await registry.close();
+      await pool.end();
+      await generic.drain();
+      await generic.clear();
+    },
+  };
+}
+
+/** The plain `SELECT 1` operations, one per peer. */
+export function operations(p: OverheadPools) {
+  return {
+    pgPoolQuery: () => p.pool.query('SELECT 1'),
+    registryQuery: () => p.registry.query('api', 'SELECT 1'),
+    genericPool: async () => {
+      const client = await p.generic.acquire();
+      try {
+        await client.query('SELECT 1');
+      } finally {
+        await p.generic.release(client);
+      }
+    },
+    pgPoolConnect: async () => {
+      const client = await p.pool.connect();
+      try {
+        await client.query('SELECT 1');
+      } finally {
+        client.release();
+      }
+    },
+    registryWithClient: () => p.registry.withClient('api', (client) => client.query('SELECT 1')),
+  };
+}
+
+export const loadSettings = { connections: CONNECTIONS, loops: LOOPS, trialMs: TRIAL_MS, rounds: ROUNDS, warmupMs: WARMUP_MS, query: 'SELECT 1' };
+
+export async function warmUp(ops: Record<string, () => Promise<unknown>>): Promise<void> {
+  for (const op of Object.values(ops)) await closedLoop(LOOPS, WARMUP_MS / Object.keys(ops).length, op);
+}
+
+export function peer(name: string, op: () => Promise<unknown>): Peer<LoadFigures> {
+  return { name, trial: () => closedLoop(LOOPS, TRIAL_MS, op) };
+}
+
+export function ratioRow(result: RoundsResult<LoadFigures>, b: string, a: string) {
+  const qps = ratio(result, b, a, 'qps');
+  const cpu = ratio(result, b, a, 'cpuUsPerQuery');
+  return { pair: `${b} / ${a}`, qps, cpu };
+}
+
+async function main(): Promise<void> {
+  heading(`overhead: SELECT 1, ${CONNECTIONS} connections, ${LOOPS} loops, ${ROUNDS} rounds × ${TRIAL_MS} ms per peer`);
+  const pools = await openPools();
+  try {
+    const ops = operations(pools);
+    await warmUp(ops);
+    const peers: Peer<LoadFigures>[] = [
+      peer('pg.Pool.query', ops.pgPoolQuery),
+      peer('registry.query', ops.registryQuery),
+      peer('generic-pool', ops.genericPool),
+      peer('pg.Pool.connect', ops.pgPoolConnect),
+      peer('registry.withClient', ops.registryWithClient),
+      peer('pg.Pool.query (control)', ops.pgPoolQuery),
+    ];
+    const result = await alternate(peers, ROUNDS);
+    table([
+      ['peer', 'qps median (min…max)', 'CPU µs/query median (min…max)'],
+      ...peers.map((p) => [p.name, fmtSummary(result.summary[p.name]!.qps), fmtSummary(result.summary[p.name]!.cpuUsPerQuery)]),
+    ]);
+    const pairs = [
+      ratioRow(result, 'registry.query', 'pg.Pool.query'),
+      ratioRow(result, 'generic-pool', 'pg.Pool.query'),
+      ratioRow(result, 'registry.query', 'generic-pool'),
+      ratioRow(result, 'registry.withClient', 'pg.Pool.connect'),
+      ratioRow(result, 'pg.Pool.query (control)', 'pg.Pool.query'),
+    ];
+    console.log('');
+    table([['ratio (same round)', 'qps median (min…max)', 'CPU/query median (min…max)'], ...pairs.map((r) => [r.pair, fmtSummary(r.qps), fmtSummary(r.cpu)])]);
+    const main = pairs[0]!;
+    const control = pairs[4]!;
+    const targets = [
+      target('registry.query ≥ 0.97× pg.Pool throughput', main.qps.median >= 0.97, `median ratio ${fmt(main.qps.median)} (control pg.Pool/pg.Pool ${fmt(control.qps.median)}, spread ${fmt(control.qps.min)}…${fmt(control.qps.max)})`),
+    ];
+    await writeResults('overhead', loadSettings, { summary: result.summary, perRound: result.perRound, orders: result.orders, ratios: pairs, targets });
+  } finally {
+    await pools.close();
+  }
+}
+
+if (process.argv[1]?.endsWith('overhead.bench.ts')) run(main);
