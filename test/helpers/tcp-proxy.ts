@@ -19,6 +19,11 @@ export interface TcpProxy {
   latency(ms: number): void;
   /** Number of connection pairs currently open. */
   readonly open: number;
+  /**
+   * Local ports of the proxy's open upstream sockets: `client_port` in `pg_stat_activity` of the backends that
+   * still have a live client, to tell them from backends orphaned by a cut that the server has not noticed yet.
+   */
+  upstreamPorts(): Set<number>;
   /** Cuts everything and stops listening; resolves once the listening socket is closed. Idempotent. */
   close(): Promise<void>;
 }
@@ -164,6 +169,11 @@ export async function startProxy(target: { host: string; port: number }): Promis
     },
     get open(): number {
       return pairs.size;
+    },
+    upstreamPorts(): Set<number> {
+      const ports = new Set<number>();
+      for (const pair of pairs) if (pair.server.localPort !== undefined && !pair.server.destroyed) ports.add(pair.server.localPort);
+      return ports;
     },
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
