@@ -40,6 +40,9 @@ export type HealthBody<S extends string> = Pick<HealthReport<S>, 'status' | 'at'
  * While the detector runs, the handler serves its last evaluation (so frequent polling never changes the
  * hysteresis); otherwise it evaluates once per request with `detector.check()`.
  *
+ * A request target that cannot be parsed answers 400. The returned promise never rejects: an unexpected failure
+ * answers 500 with a body that names no detail, so a hostile request cannot crash the host process.
+ *
  * The body holds service names, figures and the detector's own messages only: never a connection string,
  * password, host or user name, or SQL text.
  *
@@ -53,13 +56,29 @@ export type HealthBody<S extends string> = Pick<HealthReport<S>, 'status' | 'at'
  */
 export function createHealthHandler<S extends string>(options: HealthHandlerOptions<S>): (req: HealthRequest, res: HealthResponse) => Promise<void> {
   const { registry, detector } = options;
+  // The returned promise never rejects and the handler never throws: `node:http` ignores a listener's promise,
+  // so a rejection here would be unhandled and, by default, end the host process.
   return async (req, res) => {
-    const method = req.method ?? 'GET';
+    try {
+      await answer(req, res);
+    } catch {
+      // No detail of the failure in the body: it could carry anything the host's code put in a message.
+      try {
+        send(res, 500, { error: 'internal error' }, 'GET');
+      } catch {
+        // The response is unusable (headers already sent, socket gone): nothing left to answer.
+      }
+    }
+  };
+
+  async function answer(req: HealthRequest, res: HealthResponse): Promise<void> {
+    const method = typeof req.method === 'string' ? req.method : 'GET';
     if (method !== 'GET' && method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return send(res, 405, { error: 'method not allowed' }, method);
     }
-    const service = new URL(req.url ?? '/', 'http://health.invalid').searchParams.get('service');
+    const service = serviceParameter(req.url);
+    if (service === undefined) return send(res, 400, { error: 'bad request url' }, method);
     if (service !== null && !registry.services.includes(service as S)) {
       return send(res, 404, { error: 'unknown service', services: registry.services }, method);
     }
@@ -81,7 +100,19 @@ export function createHealthHandler<S extends string>(options: HealthHandlerOpti
       };
     }
     return send(res, body.status === 'unhealthy' ? 503 : 200, body, method);
-  };
+  }
+}
+
+/**
+ * The `?service=` parameter of a request target: its value, `null` when absent, `undefined` when the target
+ * cannot be parsed (`node:http` passes request lines like `GET //[ HTTP/1.1` through untouched).
+ */
+function serviceParameter(url: unknown): string | null | undefined {
+  try {
+    return new URL(typeof url === 'string' ? url : '/', 'http://health.invalid').searchParams.get('service');
+  } catch {
+    return undefined;
+  }
 }
 
 function send(res: HealthResponse, status: number, body: unknown, method: string): void {

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createInterferenceDetector, type InterferenceDetector } from '../../src/detector/interference-detector';
 import { createHealthHandler } from '../../src/health/health-handler';
@@ -136,5 +136,53 @@ describe('createHealthHandler', () => {
     expect(Object.keys(JSON.parse(written.body ?? '{}').services)).toEqual(['usage']);
     await handler({ url: '/', method: 'HEAD' }, res);
     expect(written.body).toBeUndefined();
+  });
+
+  it('answers 400 JSON to a request target URL cannot parse, and the server keeps serving', async () => {
+    const { handler } = scripted();
+    const url = await serve(handler);
+    const { port } = new URL(url);
+    // node:http passes this request line through untouched; `new URL('//[', base)` throws on it.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.end('GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(raw).toContain('application/json; charset=utf-8');
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).toEqual({ error: 'bad request url' });
+    expect((await fetch(url)).status).toBe(200);
+  });
+
+  it('never rejects: an unexpected failure answers 500 without details, a broken response is swallowed', async () => {
+    const detector = {
+      running: true,
+      // A report that lacks the asked-for service: reading its status throws a TypeError in the handler.
+      health: () => ({ status: 'healthy', at: 0, services: {}, incidents: [], serverProbe: 'off' }) as never,
+      check: async () => ({}) as never,
+    };
+    const handler = createHealthHandler<'auth'>({ registry: { services: ['auth'] }, detector });
+    const written: { status?: number; body?: string } = {};
+    const res = {
+      statusCode: 0,
+      setHeader() {},
+      end(body?: string) {
+        written.status = this.statusCode;
+        written.body = body;
+      },
+    };
+    await expect(handler({ url: '/?service=auth', method: 'GET' }, res)).resolves.toBeUndefined();
+    expect(written).toEqual({ status: 500, body: JSON.stringify({ error: 'internal error' }) });
+    const broken = {
+      statusCode: 0,
+      setHeader() {
+        throw new Error('ERR_HTTP_HEADERS_SENT');
+      },
+      end() {},
+    };
+    await expect(handler({ url: '/', method: 'GET' }, broken)).resolves.toBeUndefined();
   });
 });
