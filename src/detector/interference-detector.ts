@@ -136,6 +136,10 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
   #probe: ServerProbe<S> | null = null;
   #timer: TimerHandle | null = null;
   #running = false;
+  /** True from stop() until start(): the probe's client is ended and no long-lived one may be opened again. */
+  #stopped = false;
+  /** Status of the last probe, for the report (the probe of a check after stop() is gone by then). */
+  #probeStatus: 'ok' | 'unavailable' | 'idle' = 'idle';
   #checking: Promise<HealthReport<S>> | null = null;
   #nextId = 1;
   #last: HealthReport<S> | null = null;
@@ -182,6 +186,7 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
   start(): this {
     if (this.#running) return this;
     this.#running = true;
+    this.#stopped = false;
     this.#schedule();
     return this;
   }
@@ -197,19 +202,24 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
   }
 
   /**
-   * Stops the timer, detaches from the registry, ends the probe's client and puts back any limits auto
-   * mitigation changed. Idempotent; `start()` may be called again afterwards.
+   * Stops the timer, ends the probe's client and puts back any limits auto mitigation changed. Idempotent;
+   * `start()` may be called again afterwards. An evaluation in flight finishes first, without waiting for its
+   * server probe (which is ended), so this settles within `probeTimeoutMs` at most, however the server behaves.
+   * A `check()` after `stop()` probes the server through a client of its own that it ends before returning.
    */
   async stop(): Promise<void> {
     this.#running = false;
+    this.#stopped = true;
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
+    // Close the probe first: that settles an in-flight sample, so the evaluation below cannot hang on it.
+    const probe = this.#probe;
+    this.#probe = null;
+    const closed = probe?.close();
     const checking = this.#checking;
     if (checking !== null) await checking.catch(() => {});
     for (const service of [...this.#mitigated.keys()]) this.#restore(service, null);
-    const probe = this.#probe;
-    this.#probe = null;
-    if (probe !== null) await probe.close();
+    await closed;
   }
 
   /** True between start() and stop(). */
@@ -403,8 +413,20 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     // The blocking view is not free: ask the server only when something already looks wrong on the client.
     let probeResult: ProbeResult<S> | null = null;
     if (this.#options.serverProbe && findings.size > 0) {
-      this.#probe ??= new ServerProbe<S>(() => this.#registry.openClient('detector'), this.#registry.applicationName, this.#registry.services);
-      probeResult = await this.#probe.sample(t.idleInTransactionMs);
+      if (this.#stopped) {
+        // stop() already ended the probe and nothing would end a new one: probe once, then end its client.
+        const once = this.#newProbe();
+        try {
+          probeResult = await once.sample(t.idleInTransactionMs);
+        } finally {
+          this.#probeStatus = once.status;
+          await once.close();
+        }
+      } else {
+        const probe = (this.#probe ??= this.#newProbe());
+        probeResult = await probe.sample(t.idleInTransactionMs);
+        this.#probeStatus = probe.status;
+      }
     }
     const idleByService = new Map<S, { sessions: number; longestMs: number }>();
     for (const idle of probeResult?.idleInTransaction ?? []) idleByService.set(idle.service, idle);
@@ -445,6 +467,13 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     const report = this.#report(stats, wall, findings);
     this.#last = report;
     return report;
+  }
+
+  #newProbe(): ServerProbe<S> {
+    return new ServerProbe<S>(() => this.#registry.openClient('detector'), this.#registry.applicationName, this.#registry.services, {
+      clock: this.#clock,
+      timeoutMs: this.#options.probeTimeoutMs,
+    });
   }
 
   /** A service's options before auto mitigation changed them, so recommendations quote the configured numbers. */
@@ -625,7 +654,7 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
       at: wall,
       services,
       incidents: this.incidents(),
-      serverProbe: !this.#options.serverProbe ? 'off' : (this.#probe?.status ?? 'idle'),
+      serverProbe: !this.#options.serverProbe ? 'off' : this.#probeStatus,
     };
   }
 }

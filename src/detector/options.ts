@@ -50,6 +50,13 @@ export interface DetectorOptions<S extends string = string> {
    * @default true
    */
   readonly serverProbe?: boolean;
+  /**
+   * Longest the server probe may take to connect or to answer, ms; past it the probe gives up (ending its
+   * client, which may sit on a dead connection) and reports `unavailable`. The server also cancels the probe's
+   * statements after this long (`statement_timeout`). Bounds how long an evaluation, and so `stop()`, can wait.
+   * @default 2000
+   */
+  readonly probeTimeoutMs?: number;
   /** `'recommend'` only reports; `'auto'` also shrinks a monopolizing service's overflow and restores it after recovery. @default 'recommend' */
   readonly mitigation?: MitigationMode;
   /** Time source; inject a fake one in tests. @default the registry's default, systemClock */
@@ -63,6 +70,7 @@ export const DETECTOR_DEFAULTS = Object.freeze({
   calmIntervals: 3,
   historySize: 100,
   serverProbe: true,
+  probeTimeoutMs: 2_000,
   mitigation: 'recommend' as MitigationMode,
   thresholds: Object.freeze({
     slowQueryMs: 1_000,
@@ -88,10 +96,11 @@ export interface ResolvedDetectorOptions<S extends string> {
   readonly calmIntervals: number;
   readonly historySize: number;
   readonly serverProbe: boolean;
+  readonly probeTimeoutMs: number;
   readonly mitigation: MitigationMode;
 }
 
-const OPTION_KEYS = ['registry', 'protect', 'intervalMs', 'windowMs', 'shortWindowMs', 'thresholds', 'calmIntervals', 'historySize', 'serverProbe', 'mitigation', 'clock'];
+const OPTION_KEYS = ['registry', 'protect', 'intervalMs', 'windowMs', 'shortWindowMs', 'thresholds', 'calmIntervals', 'historySize', 'serverProbe', 'probeTimeoutMs', 'mitigation', 'clock'];
 const THRESHOLD_KEYS = Object.keys(DETECTOR_DEFAULTS.thresholds);
 
 /**
@@ -111,6 +120,7 @@ export function resolveDetectorOptions<S extends string>(
   check.duration('shortWindowMs', o.shortWindowMs);
   check.integer('calmIntervals', o.calmIntervals, 1);
   check.integer('historySize', o.historySize, 1, 100_000);
+  check.duration('probeTimeoutMs', o.probeTimeoutMs);
   if (o.serverProbe !== undefined && typeof o.serverProbe !== 'boolean') check.fail('serverProbe', 'a boolean', o.serverProbe);
   check.oneOf('mitigation', o.mitigation, ['recommend', 'auto']);
   if (o.protect !== undefined) {
@@ -160,6 +170,7 @@ export function resolveDetectorOptions<S extends string>(
     calmIntervals: (o.calmIntervals as number | undefined) ?? DETECTOR_DEFAULTS.calmIntervals,
     historySize: (o.historySize as number | undefined) ?? DETECTOR_DEFAULTS.historySize,
     serverProbe: (o.serverProbe as boolean | undefined) ?? DETECTOR_DEFAULTS.serverProbe,
+    probeTimeoutMs: (o.probeTimeoutMs as number | undefined) ?? DETECTOR_DEFAULTS.probeTimeoutMs,
     mitigation: (o.mitigation as MitigationMode | undefined) ?? DETECTOR_DEFAULTS.mitigation,
   });
 }

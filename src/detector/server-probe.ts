@@ -1,3 +1,5 @@
+import type { Clock, TimerHandle } from '../clock';
+
 /** The part of a pg client the probe uses. */
 export interface ProbeClient {
   query(text: string, values?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
@@ -31,26 +33,50 @@ const SESSIONS_SQL = `select pid, application_name, state,
 from pg_stat_activity
 where left(application_name, $2) = $1 and pid <> pg_backend_pid()`;
 
+/** The probe gave up on a connect or query that took longer than its timeout. */
+class ProbeTimeout extends Error {}
+
 /**
  * Samples the server's view of the registry's sessions through one dedicated client outside every pool.
  * Any failure (pg-mem, missing privileges, a lost connection) makes it report `null` and stay quiet for
  * `retryAfterProbes` calls, so the detector falls back to client-side signals.
+ *
+ * Nothing it does can take longer than `timeoutMs`: connecting and each query race a timer (the client is ended
+ * when it fires, since a hung connection is not worth keeping), the server cancels the probe's statements after
+ * the same time (`statement_timeout`), and `close()` settles an in-flight sample at once.
  */
 export class ServerProbe<S extends string> {
   readonly #open: () => Promise<ProbeClient>;
   readonly #prefix: string;
   readonly #services: ReadonlySet<string>;
-  #client: ProbeClient | null = null;
+  readonly #clock: Clock;
+  readonly #timeoutMs: number;
+  /** The connection being opened or open (with its statement_timeout set), or null. */
   #connecting: Promise<ProbeClient> | null = null;
   #skip = 0;
   #closed = false;
+  /** Settles every in-flight wait when close() is called. */
+  readonly #closing: Promise<never>;
+  #abort: (reason: Error) => void = () => {};
   /** `ok` after a successful probe, `unavailable` after a failed one, `idle` before the first. */
   status: 'ok' | 'unavailable' | 'idle' = 'idle';
 
-  constructor(open: () => Promise<ProbeClient>, applicationName: string, services: readonly S[], readonly retryAfterProbes = 10) {
+  constructor(
+    open: () => Promise<ProbeClient>,
+    applicationName: string,
+    services: readonly S[],
+    timing: { readonly clock: Clock; readonly timeoutMs: number },
+    readonly retryAfterProbes = 10,
+  ) {
     this.#open = open;
     this.#prefix = `${applicationName}:`;
     this.#services = new Set(services);
+    this.#clock = timing.clock;
+    this.#timeoutMs = timing.timeoutMs;
+    this.#closing = new Promise<never>((_, reject) => {
+      this.#abort = reject;
+    });
+    this.#closing.catch(() => {}); // only ever raced
   }
 
   async sample(idleThresholdMs: number): Promise<ProbeResult<S> | null> {
@@ -60,22 +86,63 @@ export class ServerProbe<S extends string> {
       return null;
     }
     try {
-      this.#connecting ??= this.#open();
-      const client = (this.#client ??= await this.#connecting);
+      this.#connecting ??= this.#connect();
+      const client = await this.#bounded(this.#connecting);
+      const { rows } = await this.#bounded(client.query(SESSIONS_SQL, [this.#prefix, this.#prefix.length]));
       if (this.#closed) return null;
-      const { rows } = await client.query(SESSIONS_SQL, [this.#prefix, this.#prefix.length]);
       this.status = 'ok';
       return this.#interpret(rows, idleThresholdMs);
     } catch {
-      // Quietly degrade: no function (pg-mem), no privilege, or no connection. Reconnect next time.
+      if (this.#closed) return null;
+      // Quietly degrade: no function (pg-mem), no privilege, no connection, or no answer in time. Reconnect
+      // next time: a client whose query timed out may sit on a half-open connection.
       this.status = 'unavailable';
       this.#skip = this.retryAfterProbes;
-      const client = this.#client;
-      this.#client = null;
-      this.#connecting = null;
-      if (client !== null) Promise.resolve().then(() => client.end()).catch(() => {});
+      this.#discard();
       return null;
     }
+  }
+
+  /** Opens the client and has the server cancel any of its statements that outlive the probe's own timeout. */
+  async #connect(): Promise<ProbeClient> {
+    const client = await this.#open();
+    try {
+      await client.query(`set statement_timeout = ${Math.max(1, Math.ceil(this.#timeoutMs))}`);
+    } catch (error) {
+      Promise.resolve().then(() => client.end()).catch(() => {});
+      throw error;
+    }
+    return client;
+  }
+
+  /** `work`, unless the timeout fires or close() is called first. */
+  async #bounded<T>(work: Promise<T>): Promise<T> {
+    let timer: TimerHandle | undefined;
+    try {
+      return await Promise.race([
+        work,
+        this.#closing,
+        new Promise<never>((_, reject) => {
+          timer = this.#clock.setTimeout(() => reject(new ProbeTimeout(`server probe: no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+        }),
+      ]);
+    } finally {
+      this.#clock.clearTimeout(timer);
+    }
+  }
+
+  /** Forgets the connection and ends it whenever it is (or becomes) open, without waiting for it. */
+  #discard(): Promise<void> {
+    const connecting = this.#connecting;
+    this.#connecting = null;
+    if (connecting === null) return Promise.resolve();
+    return connecting.then(
+      (client) => Promise.resolve().then(() => client.end()).then(
+        () => {},
+        () => {},
+      ),
+      () => {}, // never connected: nothing to end
+    );
   }
 
   #interpret(rows: readonly Record<string, unknown>[], idleThresholdMs: number): ProbeResult<S> {
@@ -120,19 +187,19 @@ export class ServerProbe<S extends string> {
     return { blocking: [...pairs.values()], idleInTransaction: [...idle.values()] };
   }
 
-  /** Ends the probe's client. Idempotent. */
+  /**
+   * Ends the probe's client and settles an in-flight sample with `null` at once. Waits for the client to end
+   * (or to fail connecting) for at most the probe's timeout. Idempotent.
+   */
   async close(): Promise<void> {
-    this.#closed = true;
-    const connecting = this.#connecting;
-    this.#connecting = null;
-    this.#client = null;
-    if (connecting === null) return;
-    try {
-      const client = await connecting;
-      await client.end();
-    } catch {
-      // nothing to end
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#abort(new ProbeTimeout('server probe closed'));
     }
+    const ended = this.#discard();
+    let timer: TimerHandle | undefined;
+    await Promise.race([ended, new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, this.#timeoutMs)))]);
+    this.#clock.clearTimeout(timer);
   }
 }
 

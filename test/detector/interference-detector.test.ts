@@ -236,6 +236,65 @@ describe('server probe: lock blocking and idle transactions', () => {
     await detector.stop();
     expect(registry.probeClients[0]?.ended).toBe(true);
   });
+  it('gives up on a probe query that never answers after probeTimeoutMs, ends that client, and sets statement_timeout', async () => {
+    const { registry, clock, detector } = setup({ serverProbe: true, probeTimeoutMs: 500 });
+    registry.probeHangs = 'query'; // a half-open connection: the query is sent and nothing ever comes back
+    registry.set('auth', { inUse: 8 });
+    let settled = false;
+    const checking = detector.check().then((report) => {
+      settled = true;
+      return report;
+    });
+    await clock.advance(499);
+    expect(settled).toBe(false);
+    await clock.advance(1);
+    await expect(checking).resolves.toMatchObject({ serverProbe: 'unavailable' });
+    expect(kindsOf(detector.incidents()[0])).toEqual(['exhaustion']);
+    expect(registry.probeClients).toHaveLength(1);
+    expect(registry.probeClients[0]?.texts[0]).toBe('set statement_timeout = 500');
+    expect(registry.probeClients[0]?.ended).toBe(true);
+    expect(clock.timers.size).toBe(0);
+  });
+  it('stop() settles at once while the probe query hangs, and ends that client', async () => {
+    const { registry, clock, detector } = setup({ serverProbe: true });
+    registry.probeHangs = 'query';
+    registry.set('auth', { inUse: 8 });
+    detector.start();
+    await clock.advance(1_000); // the interval fires: an evaluation starts and waits on the probe
+    let stopped = false;
+    const stopping = detector.stop().then(() => (stopped = true));
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    expect(stopped).toBe(true); // no fake time passed: stop() did not wait for the probe timeout
+    await stopping;
+    expect(registry.probeClients).toHaveLength(1);
+    expect(registry.probeClients[0]?.ended).toBe(true);
+    expect(clock.timers.size).toBe(0);
+  });
+  it('stop() waits at most probeTimeoutMs for a probe connection that never opens', async () => {
+    const { registry, clock, detector } = setup({ serverProbe: true, probeTimeoutMs: 300 });
+    registry.probeHangs = 'connect';
+    registry.set('auth', { inUse: 8 });
+    detector.start();
+    await clock.advance(1_000);
+    let stopped = false;
+    const stopping = detector.stop().then(() => (stopped = true));
+    await clock.advance(299);
+    expect(stopped).toBe(false);
+    await clock.advance(1);
+    await stopping;
+    expect(detector.running).toBe(false);
+    expect(clock.timers.size).toBe(0);
+  });
+  it('a check() after stop() ends the probe client it opened', async () => {
+    const { registry, detector, tick } = setup({ serverProbe: true });
+    registry.probeRows = [];
+    registry.set('auth', { inUse: 8 });
+    await tick();
+    await detector.stop();
+    await expect(tick()).resolves.toMatchObject({ serverProbe: 'ok' });
+    expect(registry.probeClients).toHaveLength(2);
+    expect(registry.probeClients.map((c) => c.ended)).toEqual([true, true]);
+  });
 });
 
 describe('incident lifecycle', () => {

@@ -54,6 +54,7 @@ export interface Script {
   inUse: number;
   waiting: number;
   errors: number;
+  connectionErrors: number;
   timeouts: number;
   consecutiveConnectFailures: number;
   acquireWait: LatencySummary;
@@ -72,8 +73,10 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
   readonly resizes: { service: S; limits: { size?: number; overflow?: number }; reason: string | undefined }[] = [];
   /** What openClient gives the probe: a client answering these rows, or a rejection. */
   probeRows: Record<string, unknown>[] | Error = new Error('function pg_blocking_pids(integer) does not exist');
-  probeClients: { ended: boolean; queries: number }[] = [];
+  probeClients: { ended: boolean; queries: number; texts: string[] }[] = [];
   openClientError: Error | null = null;
+  /** `'query'`: the sessions query never answers (a half-open connection); `'connect'`: openClient never settles. */
+  probeHangs: 'query' | 'connect' | null = null;
   /** Emulates a shared connection budget (`stats().budget.total`); null for none. */
   budgetMax: number | null = null;
 
@@ -84,7 +87,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
     this.script = {} as Record<S, Script>;
     for (const s of this.services) {
       this.#options[s] = resolveServiceOptions(services[s]);
-      this.script[s] = { inUse: 0, waiting: 0, errors: 0, timeouts: 0, consecutiveConnectFailures: 0, acquireWait: EMPTY, queryTime: EMPTY };
+      this.script[s] = { inUse: 0, waiting: 0, errors: 0, connectionErrors: 0, timeouts: 0, consecutiveConnectFailures: 0, acquireWait: EMPTY, queryTime: EMPTY };
       this.#waits.set(s, new LatencyBuckets());
       this.#holds.set(s, new LatencyBuckets());
     }
@@ -131,7 +134,8 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         acquired: 0,
         timeouts: f.timeouts,
         queueRejections: 0,
-        errors: f.errors,
+        errors: f.errors + f.connectionErrors, // as a real pool counts them: failed queries and connection failures
+        connectionErrors: f.connectionErrors,
         created: 0,
         removed: 0,
         consecutiveConnectFailures: f.consecutiveConnectFailures,
@@ -169,11 +173,15 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
 
   async openClient(): Promise<ProbeClient> {
     if (this.openClientError !== null) throw this.openClientError;
-    const record = { ended: false, queries: 0 };
+    if (this.probeHangs === 'connect') return new Promise<never>(() => {});
+    const record = { ended: false, queries: 0, texts: [] as string[] };
     this.probeClients.push(record);
     return {
-      query: async () => {
+      query: async (text: string) => {
+        record.texts.push(text);
+        if (/^set /i.test(text)) return { rows: [] };
         record.queries++;
+        if (this.probeHangs === 'query') return new Promise<never>(() => {});
         if (this.probeRows instanceof Error) throw this.probeRows;
         return { rows: this.probeRows };
       },
