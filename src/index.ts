@@ -72,6 +72,7 @@ export type {
   SignalKind,
   Aggressor,
   Recommendation,
+  RecommendationKind,
   Severity,
   MitigationAction,
   HealthStatus,

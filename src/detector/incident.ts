@@ -43,8 +43,27 @@ export interface Aggressor<S extends string = string> {
   readonly blockedSessions: number;
 }
 
-/** A concrete change to make. */
+/** What a recommendation is about; with its `service`, it identifies the recommendation within an incident. */
+export type RecommendationKind =
+  /** Lower an aggressor's `overflow`. */
+  | 'lower-overflow'
+  /** Raise a victim's guaranteed `size`. */
+  | 'raise-size'
+  /** Set `idleInTransactionTimeoutMs` on a service whose sessions sit idle in transaction. */
+  | 'limit-idle-transactions'
+  /** Keep a service's transactions short: its sessions hold locks another service waits for. */
+  | 'shorten-transactions'
+  /** Find a service's slow queries and bound them with `statementTimeoutMs`. */
+  | 'bound-slow-queries'
+  /** Check a service's database connection: connecting keeps failing. */
+  | 'check-connectivity';
+
+/**
+ * A concrete change to make. An incident holds at most one per `kind` and `service`; a later evaluation
+ * replaces it with fresh figures (so its `text` and `to` follow the current numbers).
+ */
 export interface Recommendation<S extends string = string> {
+  readonly kind: RecommendationKind;
   readonly service: S;
   /** The option to change, when there is one. */
   readonly option?: 'size' | 'overflow' | 'idleInTransactionTimeoutMs' | 'statementTimeoutMs';

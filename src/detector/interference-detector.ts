@@ -115,8 +115,8 @@ const STATUS_RANK: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unh
  *
  * Cost: per acquire, acquire timeout and release it adds one O(1) update of fixed-size counters (the acquire-wait
  * baseline and the exported histograms); everything else runs once per evaluation, over one `registry.stats()`
- * snapshot. Memory is bounded: a ring of `windowMs / intervalMs` samples, one open incident per service, a
- * `historySize` ring of closed ones.
+ * snapshot. Memory is bounded: a ring of `windowMs / intervalMs` samples, one open incident per service holding at
+ * most one recommendation per kind and service (updated in place), a `historySize` ring of closed ones.
  */
 export class InterferenceDetector<S extends string = string> extends EventEmitter<DetectorEvents<S>> {
   readonly #registry: DetectorRegistry<S>;

@@ -117,7 +117,7 @@ describe('monopolization: a lower-priority service holds most connections while 
     const texts = incident?.recommendations.map((r) => r.text) ?? [];
     expect(texts).toContain('lower llm overflow from 15 to 8');
     expect(texts).toContain('raise auth size from 3 to 5');
-    expect(incident?.recommendations).toContainEqual({ service: 'llm', option: 'overflow', from: 15, to: 8, text: 'lower llm overflow from 15 to 8' });
+    expect(incident?.recommendations).toContainEqual({ kind: 'lower-overflow', service: 'llm', option: 'overflow', from: 15, to: 8, text: 'lower llm overflow from 15 to 8' });
     expect(events.interference.map((i) => i.victim)).toEqual(['auth']);
     expect(detector.recommendations().map((r) => r.text)).toEqual(expect.arrayContaining(texts));
     // recommend mode never changes the registry
@@ -298,6 +298,28 @@ describe('server probe: lock blocking and idle transactions', () => {
 });
 
 describe('incident lifecycle', () => {
+  it('keeps one recommendation per kind and service however long an incident lasts, with the latest figures', async () => {
+    const registry = new ScriptedRegistry({
+      auth: { size: 3, overflow: 5, priority: 'highest', statementTimeoutMs: 5_000 },
+      llm: { size: 8, overflow: 15, priority: 'medium' },
+    });
+    const d = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
+    // Every figure the texts quote drifts on every evaluation, as in a long incident.
+    for (let i = 1; i <= 5_000; i++) {
+      registry.set('auth', { inUse: 8, waiting: 1 + (i % 7), queryTime: latency(1_000 + i), connectionErrors: 10 * i, consecutiveConnectFailures: i });
+      registry.set('llm', { inUse: 18 }); // 18 of 31 connections: monopolizing, not itself exhausted
+      await d.check();
+    }
+    const [incident, ...others] = d.incidents();
+    expect(others).toEqual([]);
+    expect(incident?.occurrences).toBe(5_000);
+    const keys = incident!.recommendations.map((r) => `${r.service}:${r.kind}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(keys.sort()).toEqual(['auth:bound-slow-queries', 'auth:check-connectivity', 'auth:raise-size', 'llm:lower-overflow']);
+    expect(incident!.recommendations).toContainEqual(expect.objectContaining({ kind: 'bound-slow-queries', text: expect.stringContaining('p95 6000 ms') }));
+    expect(incident!.recommendations).toContainEqual(expect.objectContaining({ kind: 'check-connectivity', text: expect.stringContaining(': 5000 consecutive') }));
+    expect(d.recommendations()).toHaveLength(4);
+  });
   it('updates one open incident per victim instead of duplicating it, and re-emits only on escalation', async () => {
     const { registry, detector, tick, events } = setup();
     registry.set('auth', { inUse: 7 }); // 7/8 exhaustion, warning
