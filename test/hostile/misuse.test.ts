@@ -157,8 +157,8 @@ describe('misuse from JavaScript callers', () => {
 
   // BUG: withClient/transaction with a non-function callback — observed: a plain TypeError "fn is not a function"
   // (no code), after a connection was acquired and, for transaction, after BEGIN and ROLLBACK ran on it;
-  // expected: ERR_INVALID_ARGUMENT at once, before acquiring (src/registry/pool-registry.ts:241 withClient,
-  // :260 transaction do not check `fn`).
+  // expected: ERR_INVALID_ARGUMENT at once, before acquiring (src/registry/pool-registry.ts:208 withClient,
+  // :225 transaction do not check `fn`).
   it.fails('withClient and transaction reject a non-function callback with ERR_INVALID_ARGUMENT, before acquiring', async () => {
     const { registry, js, server, intact } = setup();
     for (const fn of ['notfn', null, undefined, 42, {}]) {
@@ -180,9 +180,9 @@ describe('misuse from JavaScript callers', () => {
   });
 
   // BUG: resize(service, null) from JavaScript — observed: a plain TypeError "Cannot read properties of null
-  // (reading 'size')" (no code); expected: ERR_CONFIG or ERR_INVALID_ARGUMENT (src/registry/pool-registry.ts:303
+  // (reading 'size')" (no code); expected: ERR_CONFIG or ERR_INVALID_ARGUMENT (src/registry/pool-registry.ts:277
   // reads limits.size before any check). Same for `registry.close({ timeoutMs: 'x' })`, which is accepted silently
-  // (pool-registry.ts:366), while the tracker's close validates its timeout.
+  // (pool-registry.ts:353), while the tracker's close validates its timeout.
   it.fails('resize with a non-object limits is a coded error', () => {
     const { js } = setup();
     for (const limits of [null, 42, 'big']) {
