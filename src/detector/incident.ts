@@ -4,7 +4,7 @@ import type { Priority } from '../pool/options';
 export type SignalKind =
   /** p95 query time above `slowQueryMs`. */
   | 'slow-queries'
-  /** More than `failures` errors plus acquire timeouts within the window. */
+  /** More than `failures` connection failures plus acquire timeouts within the window (SQL errors do not count). */
   | 'failures'
   /** Utilization (`inUse / max`) above `utilization`. */
   | 'exhaustion'
@@ -136,8 +136,10 @@ export interface ServiceHealth<S extends string = string> {
   readonly acquireWaitP95Ms: number;
   /** p95 query time over the registry's window, ms. */
   readonly queryTimeP95Ms: number;
-  /** Errors within the detector's window. */
+  /** Errors within the detector's window: failed queries (SQL errors included) and connection failures. */
   readonly errors: number;
+  /** Connection failures within the detector's window: failed connects and connections that broke. */
+  readonly connectionErrors: number;
   /** Acquire timeouts within the detector's window. */
   readonly timeouts: number;
   /**

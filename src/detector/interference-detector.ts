@@ -69,6 +69,7 @@ export interface ServiceLatencyHistograms {
 interface Sample {
   readonly at: number;
   readonly errors: Float64Array;
+  readonly connectionErrors: Float64Array;
   readonly timeouts: Float64Array;
   readonly waitSum: Float64Array;
   readonly waitCount: Float64Array;
@@ -143,7 +144,7 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
   #checking: Promise<HealthReport<S>> | null = null;
   #nextId = 1;
   #last: HealthReport<S> | null = null;
-  #lastCounts: { errors: Float64Array; timeouts: Float64Array } | null = null;
+  #lastCounts: { errors: Float64Array; connectionErrors: Float64Array; timeouts: Float64Array } | null = null;
 
   /** @internal use {@link createInterferenceDetector} */
   constructor(options: DetectorOptions<S> & { readonly registry: DetectorRegistry<S> }) {
@@ -284,17 +285,19 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     const last = this.#samples[this.#samples.length - 1];
     const n = this.#registry.services.length;
     const errors = new Float64Array(n);
+    const connectionErrors = new Float64Array(n);
     const timeouts = new Float64Array(n);
     const waitSum = new Float64Array(n);
     const waitCount = new Float64Array(n);
     for (const [service, i] of this.#index) {
       const s = stats.services[service];
       errors[i] = s.errors;
+      connectionErrors[i] = s.connectionErrors;
       timeouts[i] = s.timeouts;
       waitSum[i] = s.acquireWaitTotal.sumMs;
       waitCount[i] = s.acquireWaitTotal.count;
     }
-    this.#lastCounts = { errors, timeouts };
+    this.#lastCounts = { errors, connectionErrors, timeouts };
     if (!force && last !== undefined && now - last.at < this.#options.intervalMs / 2) return;
     // Each sample holds the waits seen since the previous one: the registry's since-start totals, differenced.
     const sampleSum = new Float64Array(n);
@@ -305,12 +308,12 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     }
     this.#pushedWaitSum.set(waitSum);
     this.#pushedWaitCount.set(waitCount);
-    this.#samples.push({ at: now, errors, timeouts, waitSum: sampleSum, waitCount: sampleCount });
+    this.#samples.push({ at: now, errors, connectionErrors, timeouts, waitSum: sampleSum, waitCount: sampleCount });
     while (this.#samples.length > this.#sampleCapacity) this.#samples.shift();
   }
 
-  /** Errors and timeouts of `service` within the window (current cumulative minus the oldest sample in it). */
-  #windowCounts(i: number, now: number): { errors: number; timeouts: number } {
+  /** Errors, connection failures and timeouts of `service` within the window (current cumulative minus the oldest sample in it). */
+  #windowCounts(i: number, now: number): { errors: number; connectionErrors: number; timeouts: number } {
     const since = now - this.#options.windowMs;
     let base: Sample | undefined;
     for (const s of this.#samples) {
@@ -321,8 +324,12 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
     }
     base ??= this.#samples[this.#samples.length - 1];
     const current = this.#lastCounts;
-    if (base === undefined || current === null) return { errors: 0, timeouts: 0 };
-    return { errors: (current.errors[i] as number) - (base.errors[i] as number), timeouts: (current.timeouts[i] as number) - (base.timeouts[i] as number) };
+    if (base === undefined || current === null) return { errors: 0, connectionErrors: 0, timeouts: 0 };
+    return {
+      errors: (current.errors[i] as number) - (base.errors[i] as number),
+      connectionErrors: (current.connectionErrors[i] as number) - (base.connectionErrors[i] as number),
+      timeouts: (current.timeouts[i] as number) - (base.timeouts[i] as number),
+    };
   }
 
   /** Mean acquire wait in the short window and in the rest of the long one, with sample counts. */
@@ -381,10 +388,19 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
         add(signal('slow-queries', victim, s.queryTime.p95, t.slowQueryMs, 'ms', `${victim} p95 query time ${ms(s.queryTime.p95)} > ${ms(t.slowQueryMs)}`), boundSlowQueries(victim, options, s.queryTime.p95));
       }
       const window = this.#windowCounts(i, now);
-      const failures = window.errors + window.timeouts;
+      // Connection failures and acquire timeouts only: SQL errors (a constraint violation, a bad query) are the
+      // application's business and say nothing about the service getting its connections.
+      const failures = window.connectionErrors + window.timeouts;
       if (failures > t.failures) {
         add(
-          signal('failures', victim, failures, t.failures, 'count', `${victim} had ${window.errors} errors and ${window.timeouts} acquire timeouts in ${ms(this.#options.windowMs)} (more than ${t.failures})`),
+          signal(
+            'failures',
+            victim,
+            failures,
+            t.failures,
+            'count',
+            `${victim} had ${window.connectionErrors} connection failures and ${window.timeouts} acquire timeouts in ${ms(this.#options.windowMs)} (more than ${t.failures})`,
+          ),
           s.consecutiveConnectFailures > 0 ? checkConnectivity(victim, s.consecutiveConnectFailures) : null,
         );
       }
@@ -641,6 +657,7 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
         acquireWaitP95Ms: s.acquireWait.p95,
         queryTimeP95Ms: s.queryTime.p95,
         errors: window.errors,
+        connectionErrors: window.connectionErrors,
         timeouts: window.timeouts,
         circuit,
         consecutiveConnectFailures: s.consecutiveConnectFailures,

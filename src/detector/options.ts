@@ -5,7 +5,11 @@ import { ConfigChecker } from '../options/check';
 export interface DetectorThresholds {
   /** A service's p95 query time above this is "slow responses", ms. @default 1000 */
   readonly slowQueryMs?: number;
-  /** More than this many errors plus acquire timeouts of one service within `windowMs` is "repeated failures". Integer >= 0. @default 3 */
+  /**
+   * More than this many connection failures (failed connects, connections that broke) plus acquire timeouts of
+   * one service within `windowMs` is "repeated failures". SQL errors do not count: a service whose queries fail
+   * (constraint violations, bad input) still gets its connections. Integer >= 0. @default 3
+   */
   readonly failures?: number;
   /** A service whose `inUse / max` is above this is "exhausted", 0..1. @default 0.8 */
   readonly utilization?: number;

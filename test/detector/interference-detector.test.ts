@@ -54,34 +54,46 @@ describe('slow responses: p95 query time above slowQueryMs', () => {
   });
 });
 
-describe('repeated failures: errors plus acquire timeouts over the window', () => {
+describe('repeated failures: connection failures plus acquire timeouts over the window', () => {
   it('fires when more than `failures` happen within the window', async () => {
     const { registry, detector, tick } = setup();
-    registry.set('auth', { errors: 2, timeouts: 2 });
+    registry.set('auth', { connectionErrors: 2, timeouts: 2 });
     await tick();
     const incident = detector.incidents()[0];
     expect(incident?.victim).toBe('auth');
-    expect(incident?.signals).toContainEqual(expect.objectContaining({ kind: 'failures', value: 4, threshold: 3 }));
+    expect(incident?.signals).toContainEqual(expect.objectContaining({ kind: 'failures', value: 4, threshold: 3, message: expect.stringContaining('2 connection failures and 2 acquire timeouts') }));
     // a protected service failing is critical, and so unhealthy
     expect(incident?.severity).toBe('critical');
     expect(detector.health().services.auth.status).toBe('unhealthy');
+    expect(detector.health().services.auth).toMatchObject({ errors: 2, connectionErrors: 2, timeouts: 2 });
   });
   it('stays quiet at the threshold, and forgets failures older than the window', async () => {
     const { registry, detector, tick } = setup({ calmIntervals: 1 });
-    registry.set('auth', { errors: 3 });
+    registry.set('auth', { connectionErrors: 3 });
     await tick();
     expect(detector.incidents()).toEqual([]);
     // failures that happened before the detector started do not count either
     const late = setup({ calmIntervals: 1 });
-    late.registry.set('auth', { errors: 50 });
+    late.registry.set('auth', { connectionErrors: 50 });
     expect(late.detector.incidents()).toEqual([]);
     // 4 failures, then the window moves past them: the incident closes
-    registry.set('auth', { errors: 7 });
+    registry.set('auth', { connectionErrors: 7 });
     await tick();
     expect(detector.incidents().map((i) => i.victim)).toEqual(['auth']);
     for (let i = 0; i < 11; i++) await tick();
     expect(detector.incidents()).toEqual([]);
-    expect(detector.health().services.auth.errors).toBe(0);
+    expect(detector.health().services.auth.connectionErrors).toBe(0);
+  });
+  it('stays quiet for a noisy but healthy service: SQL errors (constraint violations) are not failures', async () => {
+    const { registry, detector, tick } = setup();
+    for (let i = 1; i <= 20; i++) {
+      registry.set('auth', { errors: 500 * i }); // failed queries only: every connection is fine
+      const report = await tick();
+      expect(report.status).toBe('healthy');
+    }
+    expect(detector.incidents()).toEqual([]);
+    expect(detector.openedIncidents().auth).toBe(0);
+    expect(detector.health().services.auth).toMatchObject({ status: 'healthy', errors: 5_000, connectionErrors: 0 });
   });
 });
 
@@ -328,7 +340,7 @@ describe('incident lifecycle', () => {
     expect(detector.incidents()).toHaveLength(1);
     expect(detector.incidents()[0]?.occurrences).toBe(2);
     expect(events.interference).toHaveLength(1);
-    registry.set('auth', { errors: 10 });
+    registry.set('auth', { connectionErrors: 10 });
     await tick();
     expect(detector.incidents()).toHaveLength(1);
     expect(events.interference).toHaveLength(2);

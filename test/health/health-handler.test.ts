@@ -52,7 +52,7 @@ describe('createHealthHandler', () => {
     let response = await fetch(url);
     expect(response.status).toBe(200);
     expect((await json(response)).status).toBe('degraded');
-    registry.set('auth', { errors: 10 }); // a protected service failing: unhealthy
+    registry.set('auth', { connectionErrors: 10 }); // a protected service failing to connect: unhealthy
     response = await fetch(url);
     expect(response.status).toBe(503);
     const body = await json(response);
@@ -63,7 +63,7 @@ describe('createHealthHandler', () => {
   it('narrows to one service with ?service=, its status deciding the code; 404 for an unknown one', async () => {
     const { registry, handler } = scripted();
     const url = await serve(handler);
-    registry.set('auth', { errors: 10 });
+    registry.set('auth', { connectionErrors: 10 });
     const auth = await fetch(`${url}/?service=auth`);
     expect(auth.status).toBe(503);
     const authBody = await json(auth);
@@ -101,17 +101,22 @@ describe('createHealthHandler', () => {
     const registry = createPoolRegistry({
       connection: 'postgres://alice_admin:Hunter2Password@db-primary.internal.example:5432/payments',
       Client: server.Client,
-      services: { auth: { size: 1, overflow: 0, priority: 'highest' }, llm: { size: 1, overflow: 1 } },
+      services: { auth: { size: 1, overflow: 0, priority: 'highest', acquireTimeoutMs: 100 }, llm: { size: 1, overflow: 1 } },
     });
     cleanup.push(() => registry.close({ timeoutMs: 100 }));
     const detector = createInterferenceDetector({ registry, thresholds: { failures: 1 }, serverProbe: false });
     cleanup.push(() => detector.stop());
     for (let i = 0; i < 3; i++) await registry.query('auth', 'select password_hash from secret_table where user_name = $1', ['bob']).catch(() => {});
+    // SQL errors alone are no incident; connections that fail are, and their errors name the host and user.
+    server.refuse = Object.assign(new Error('connect ECONNREFUSED db-primary.internal.example:5432 (user alice_admin, password Hunter2Password)'), { code: 'ECONNREFUSED' });
+    server.terminateAll();
+    for (let i = 0; i < 3; i++) await registry.query('auth', 'select 1').catch(() => {});
     const url = await serve(createHealthHandler({ registry, detector }));
     const response = await fetch(url);
     const text = await response.text();
     expect(response.status).toBe(503);
-    expect(JSON.parse(text).services.auth.errors).toBe(3);
+    expect(JSON.parse(text).services.auth.errors).toBeGreaterThanOrEqual(3);
+    expect(JSON.parse(text).services.auth.connectionErrors).toBeGreaterThanOrEqual(2);
     for (const secret of ['Hunter2Password', 'alice_admin', 'db-primary', 'payments', 'postgres://', 'secret_table', 'password_hash', 'select ', 'bob']) {
       expect(text).not.toContain(secret);
     }
