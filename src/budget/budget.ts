@@ -62,6 +62,7 @@ export class Budget {
   #reserve: number;
   #seq = 0;
   #preemptor: Preemptor | null = null;
+  #warnedDrift = false;
 
   constructor(options: { total: number; reserve: number; agingMs: number; members: readonly BudgetMember[]; clock: Clock }) {
     this.#clock = options.clock;
@@ -125,7 +126,7 @@ export class Budget {
   tryTake(service: string): boolean {
     if (!this.#canTake(service)) return false;
     if (this.#waiting.length > 0) {
-      const me = this.#rankOf(this.#members.get(service)?.priority ?? 'low', this.#clock.now());
+      const me = PRIORITIES.indexOf(this.#members.get(service)?.priority ?? 'low');
       for (const ticket of this.#waiting) {
         // Someone ahead of us who could use a slot: they go first.
         if (this.#effectiveRank(ticket) <= me && this.#canTake(ticket.service)) return false;
@@ -161,8 +162,22 @@ export class Budget {
 
   /** Gives back `count` shared slots of `service` and serves waiters. */
   release(service: string, count = 1): void {
-    this.#held.set(service, Math.max(0, this.held(service) - count));
+    const held = this.held(service);
+    if (count > held) {
+      // A pool never gives back more than it holds. Never throw here (this runs inside releases and timers);
+      // say it once, loudly, so a drift cannot hide behind a clamp.
+      if (!this.#warnedDrift) process.emitWarning(`pg-bulkhead: ${service} gave back ${count} shared slots but held ${held}`, 'PgBulkheadAccountingWarning');
+      this.#warnedDrift = true;
+    }
+    this.#held.set(service, Math.max(0, held - count));
     this.#dispatch(false);
+  }
+
+  /** Requests of `service` waiting for a shared slot. */
+  waitingFor(service: string): number {
+    let n = 0;
+    for (const ticket of this.#waiting) if (ticket.service === service) n++;
+    return n;
   }
 
   /**
@@ -186,10 +201,6 @@ export class Budget {
     let sum = 0;
     for (const member of this.#members.values()) sum += member.service === service ? size : member.size;
     return sum;
-  }
-
-  #rankOf(priority: Priority, _now: number): number {
-    return PRIORITIES.indexOf(priority);
   }
 
   #effectiveRank(ticket: Ticket): number {

@@ -7,7 +7,7 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
 export interface BreakerOptions {
   /** Consecutive failed connection attempts that open the circuit. Integer >= 1. @default 3 */
   readonly failureThreshold?: number;
-  /** Wait before the first probe after the circuit opens, ms; doubles after each failed probe. @default 500 */
+  /** Wait before the first probe after the circuit opens, ms (>= 10); doubles after each failed probe. @default 500 */
   readonly initialBackoffMs?: number;
   /** Longest wait between probes, ms. @default 5000 */
   readonly maxBackoffMs?: number;
@@ -23,12 +23,21 @@ export interface CircuitTransition {
   readonly retryInMs: number | undefined;
 }
 
+/** One connection attempt, as the breaker saw it start. Pass it back to success/failure/abandon. */
+export interface Attempt {
+  /** Which opening of the circuit this attempt belongs to: results of older attempts cannot move the state. */
+  readonly generation: number;
+  /** True for the single attempt let through in `half-open`. */
+  readonly probe: boolean;
+}
+
 /**
  * Circuit breaker on connection creation. `closed`: connect normally (with a short, growing pause between
  * consecutive failures, so a failing create can never spin). After `failureThreshold` failures it is `open`:
  * acquires that need a new connection fail fast, and no connection is attempted until the backoff (exponential,
  * with jitter, bounded by `maxBackoffMs`) has passed. Then one attempt is let through (`half-open`): success
- * closes the circuit, failure opens it again with a longer backoff.
+ * closes the circuit, failure opens it again with a longer backoff. Attempts carry the generation they started
+ * in, so a slow failure from before the circuit opened is never mistaken for the probe's.
  */
 export class CircuitBreaker {
   readonly #clock: Clock;
@@ -41,6 +50,7 @@ export class CircuitBreaker {
   #backoffMs: number;
   #retryAt = 0;
   #probing = false;
+  #generation = 0;
 
   constructor(clock: Clock, options: Required<BreakerOptions>, onTransition: (transition: CircuitTransition) => void) {
     this.#clock = clock;
@@ -73,26 +83,32 @@ export class CircuitBreaker {
   }
 
   /**
-   * How long a connection attempt must wait before it may start, ms (0 = now). When it returns 0 in the
-   * open state, the caller's attempt becomes the probe.
+   * How long a connection attempt must wait before it may start, ms. 0 means start now: call {@link begin}
+   * at once. In the open state, the attempt that gets 0 becomes the probe.
    */
   delayBeforeAttempt(): number {
     const now = this.#clock.now();
     if (this.#state === 'closed') {
       if (this.#failures === 0) return 0;
-      // Below the threshold: 50 ms doubling, full jitter — enough to break generic-pool's retry loop.
+      // Below the threshold: 50 ms doubling, with jitter — enough to break generic-pool's retry loop.
       const ceiling = Math.min(this.#initialMs, 50 * 2 ** Math.min(this.#failures - 1, 10));
       return ceiling / 2 + Math.random() * (ceiling / 2);
     }
     if (this.#probing) return Math.max(50, this.#retryAt - now);
     if (now < this.#retryAt) return this.#retryAt - now;
-    if (this.#state === 'open') this.#transition('half-open', undefined);
-    this.#probing = true;
     return 0;
   }
 
-  /** A connection was opened. */
-  success(): void {
+  /** Starts an attempt that {@link delayBeforeAttempt} allowed (or that a closed-state pause was served for). */
+  begin(): Attempt {
+    if (this.#state === 'closed') return { generation: this.#generation, probe: false };
+    if (this.#state === 'open') this.#transition('half-open', undefined);
+    this.#probing = true;
+    return { generation: this.#generation, probe: true };
+  }
+
+  /** A connection was opened: the database is reachable, whatever the attempt. */
+  success(_attempt: Attempt): void {
     this.#failures = 0;
     this.#probing = false;
     this.#backoffMs = this.#initialMs;
@@ -100,16 +116,28 @@ export class CircuitBreaker {
   }
 
   /** A connection attempt failed. */
-  failure(): void {
+  failure(attempt: Attempt): void {
     this.#failures++;
-    const wasProbe = this.#probing;
+    if (attempt.generation !== this.#generation) return; // started before the circuit last opened
+    if (this.#state === 'closed') {
+      if (this.#failures >= this.#threshold) this.#open(this.#initialMs);
+      return;
+    }
+    if (!attempt.probe) return;
     this.#probing = false;
-    if (this.#state === 'closed' && this.#failures < this.#threshold) return;
-    if (this.#state !== 'closed' && !wasProbe) return; // a straggler from before the circuit opened
-    const base = this.#state === 'closed' ? this.#initialMs : Math.min(this.#maxMs, this.#backoffMs * 2);
-    this.#backoffMs = base;
+    this.#open(Math.min(this.#maxMs, this.#backoffMs * 2));
+  }
+
+  /** The attempt gave up before connecting (no shared slot): neither success nor failure; a probe may start again. */
+  abandon(attempt: Attempt): void {
+    if (attempt.probe && attempt.generation === this.#generation && this.#state === 'half-open') this.#probing = false;
+  }
+
+  #open(backoffMs: number): void {
+    this.#generation++;
+    this.#backoffMs = backoffMs;
     // Jitter: 75–100 % of the backoff, so services and processes do not probe in lockstep.
-    const wait = base * (0.75 + Math.random() * 0.25);
+    const wait = backoffMs * (0.75 + Math.random() * 0.25);
     this.#retryAt = this.#clock.now() + wait;
     this.#transition('open', wait);
   }

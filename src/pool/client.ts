@@ -17,6 +17,40 @@ export type ClientConstructor<C extends ClientLike = ClientLike> = new (config: 
 
 export type { ClientConfig, QueryResult, QueryResultRow };
 
+/** Ends a client without waiting and without ever throwing or rejecting (it may be half-open or already gone). */
+export function endQuietly(client: ClientLike): void {
+  Promise.resolve()
+    .then(() => client.end())
+    .catch(() => {});
+}
+
+/**
+ * Connects `client`, rejecting with `onTimeout()` after `timeoutMs` (the client is then ended). The timer is
+ * taken from `setTimer` so an injected clock drives it.
+ */
+export async function connectWithin(
+  client: ClientLike,
+  timeoutMs: number,
+  setTimer: (callback: () => void, ms: number) => unknown,
+  clearTimer: (handle: unknown) => void,
+  onTimeout: () => Error,
+): Promise<void> {
+  let timer: unknown = null;
+  try {
+    await Promise.race([
+      Promise.resolve().then(() => client.connect()),
+      new Promise<never>((_, reject) => {
+        timer = setTimer(() => reject(onTimeout()), timeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    endQuietly(client);
+    throw error;
+  } finally {
+    if (timer !== null) clearTimer(timer);
+  }
+}
+
 /**
  * True for errors after which a connection cannot be trusted: the server terminated it (57P01 admin shutdown,
  * 57P02 crash shutdown, 57P03 cannot connect now), connection exceptions (class 08), socket errors, or pg's own

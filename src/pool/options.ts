@@ -1,4 +1,4 @@
-import type { ConfigChecker } from '../options/check';
+import { ConfigChecker } from '../options/check';
 
 /** Service priority, highest first. Used by the shared budget and by the interference detector. */
 export type Priority = 'highest' | 'high' | 'medium' | 'low';
@@ -71,6 +71,20 @@ export function checkServiceOptions(check: ConfigChecker, path: string, value: u
   if (typeof size === 'number' && typeof overflow === 'number' && size + overflow === 0) {
     check.problem(`${path}`, 'size + overflow must be at least 1, got 0 connections');
   }
+}
+
+/**
+ * Validates new limits for {@link PoolRegistry.resize} with the same rules as the options.
+ * @throws ConfigError `ERR_CONFIG`
+ */
+export function checkResize(service: string, limits: { readonly size?: number; readonly overflow?: number }, current: ResolvedServiceOptions): void {
+  const check = new ConfigChecker();
+  check.integer(`${service}.size`, limits.size, 0, 10_000);
+  check.integer(`${service}.overflow`, limits.overflow, 0, 10_000);
+  if (check.problems.length === 0 && (limits.size ?? current.size) + (limits.overflow ?? current.overflow) === 0) {
+    check.problem(service, 'size + overflow must be at least 1, got 0 connections');
+  }
+  check.throwIfAny();
 }
 
 /** Applies {@link SERVICE_DEFAULTS} with `??`, so an explicit 0 is kept. */

@@ -1,14 +1,14 @@
 import { createPool, type Pool as GenericPool } from 'generic-pool';
 import type { Clock, TimerHandle } from '../clock';
-import { AcquireTimeoutError, ConfigError, ConnectTimeoutError, DatabaseUnavailableError, PoolClosedError, QueueFullError, type ConfigProblem } from '../errors';
+import { AcquireTimeoutError, ConnectTimeoutError, DatabaseUnavailableError, PoolClosedError, QueueFullError } from '../errors';
 import type { Redactor } from '../redact';
 import { LatencyBuckets, type LatencyHistogram } from '../stats/latency-buckets';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
-import { CircuitBreaker, type BreakerOptions, type CircuitState } from './circuit-breaker';
-import { isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
+import { CircuitBreaker, type Attempt, type BreakerOptions, type CircuitState } from './circuit-breaker';
+import { connectWithin, endQuietly, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
 import type { PoolEventSink, RemoveReason } from './events';
 import { Lease, type LeaseOwner } from './lease';
-import type { Priority, ResolvedServiceOptions } from './options';
+import { checkResize, type Priority, type ResolvedServiceOptions } from './options';
 import { ensureMinimum, setLimits } from './generic-pool-internals';
 import { Queue } from './queue';
 import type { SlotBroker } from './slots';
@@ -41,6 +41,8 @@ export interface ServiceStats {
   readonly queueRejections: number;
   /** Failed queries plus connection failures (failed connects, connections that broke) since start. */
   readonly errors: number;
+  /** Connection-level failures only, since start: failed connects and connections that broke (not SQL errors). */
+  readonly connectionErrors: number;
   /** Connections opened since start. */
   readonly created: number;
   /** Connections closed since start. */
@@ -156,16 +158,20 @@ export class ServicePool implements LeaseOwner {
   #state: PoolState = 'open';
   /** Permits out: leases plus acquires that hold a permit and are getting a connection. */
   #permits = 0;
-  #obtaining = 0;
+  /** Callers still waiting in the obtaining step (not yet served, rejected or timed out). */
+  #obtainingLive = 0;
   /** Acquires waiting on generic-pool for a connection that has to be opened (failed fast if the circuit opens). */
   readonly #obtainingWaiters = new Set<Waiter>();
+  /** Re-entrancy guard of {@link ServicePool.#pulse}: a nested call only asks the running loop to go round again. */
+  #pulsing = false;
+  #pulseAgain = false;
   #maintenanceTimer: TimerHandle | null = null;
   #maintaining = false;
   #lastConnectError: Error | undefined;
   readonly #breaker: CircuitBreaker;
   readonly #slots: SlotBroker;
-  /** Connections being opened right now. */
-  #creating = 0;
+  /** Connection creates past the slot step: each one is within `size` or holds a shared slot. */
+  #creatingCounted = 0;
   /** Shared budget slots held: always max(0, open + opening - size) once reconciled. */
   #sharedHeld = 0;
   /** Idle connections being closed for another service (preemption). */
@@ -181,6 +187,7 @@ export class ServicePool implements LeaseOwner {
   #errors = 0;
   #created = 0;
   #removed = 0;
+  #connectionErrors = 0;
 
   constructor(config: ServicePoolConfig) {
     this.#config = config;
@@ -207,11 +214,12 @@ export class ServicePool implements LeaseOwner {
         // LIFO: the most recently used connection is reused first, so surplus ones really go idle and are reaped.
         fifo: false,
         // Validation, idle eviction and lifetime are done here (generic-pool's versions can brick the pool or
-        // ignore `min`); its acquire timeout is only a backstop behind this pool's own deadline.
+        // ignore `min`). No acquire timeout either: this pool's own deadline covers every wait, and a timeout
+        // here would arm a timer on every acquire. A request whose caller gave up is served by the next
+        // connection that comes back and handed straight back, so it cannot linger.
         testOnBorrow: false,
         evictionRunIntervalMillis: 0,
         idleTimeoutMillis: Number.MAX_SAFE_INTEGER,
-        acquireTimeoutMillis: this.#options.acquireTimeoutMs + 1_000,
         autostart: true,
       },
     );
@@ -243,7 +251,13 @@ export class ServicePool implements LeaseOwner {
       if (this.#queue.length === 0 && this.#permits < this.#max) {
         this.#permits++;
         waiter.state = 'obtaining';
+        this.#obtainingLive++;
         void this.#obtain(waiter);
+        return;
+      }
+      if (this.#breaker.rejecting && this.#gp.available <= this.#gp.pending) {
+        // The database is away and no connection is idle: waiting could only end in a timeout.
+        reject(this.#unavailableError());
         return;
       }
       if (this.#queue.length >= this.#options.maxWaiting) {
@@ -265,29 +279,31 @@ export class ServicePool implements LeaseOwner {
   }
 
   #waitingCount(): number {
-    return this.#queue.length + this.#obtaining;
+    return this.#queue.length + this.#obtainingLive;
   }
 
-  /** Holds a permit; gets a healthy connection from generic-pool and settles the waiter. Never throws. */
+  /**
+   * Holds a permit; gets a healthy connection from generic-pool and settles the waiter. Never throws.
+   *
+   * The permit is given back only when generic-pool's request has settled, even if the caller gave up earlier
+   * (timeout, circuit open, close): generic-pool cannot cancel a request, so this keeps its queue no longer than
+   * `size + overflow`, and a connection arriving for a caller that left is handed straight back.
+   */
   async #obtain(waiter: Waiter): Promise<void> {
-    this.#obtaining++;
+    let transferred = false;
     try {
       for (;;) {
-        let connection: Connection;
+        if (waiter.state !== 'obtaining') return;
         const mustOpen = this.#gp.available <= this.#gp.pending;
         if (mustOpen && this.#breaker.rejecting) {
           // The database is away: fail now with the cause rather than at the deadline.
-          this.#permits--;
           this.#settleReject(waiter, this.#unavailableError());
-          this.#pulse();
           return;
         }
+        // Only arm a deadline when a connection has to be opened: the common path allocates no timer.
+        if (mustOpen) this.#armDeadline(waiter);
+        let connection: Connection;
         try {
-          // Only arm a deadline when a connection has to be opened: the common path allocates no timer.
-          if (waiter.timer === null && mustOpen) {
-            const remaining = Math.max(0, waiter.start + this.#options.acquireTimeoutMs - this.#clock.now());
-            waiter.timer = this.#clock.setTimeout(() => this.#timeout(waiter), remaining, true);
-          }
           if (mustOpen) {
             this.#obtainingWaiters.add(waiter);
             try {
@@ -298,20 +314,9 @@ export class ServicePool implements LeaseOwner {
           } else {
             connection = await this.#gp.acquire();
           }
-        } catch (error) {
-          // generic-pool's backstop timeout, or it is draining because we are closing.
-          if (waiter.state === 'obtaining') {
-            this.#permits--;
-            if (this.#state === 'open') this.#rejectTimeout(waiter);
-            else this.#settleReject(waiter, new PoolClosedError(this.name, 'the registry closed while waiting'));
-            this.#pulse();
-          }
-          void error;
-          return;
-        }
-        if (waiter.state !== 'obtaining') {
-          // The caller gave up (timeout or close) while the connection was on its way: give it back untouched.
-          this.#gp.release(connection).catch(noop);
+        } catch {
+          // generic-pool only rejects once it drains, that is when we close.
+          if (waiter.state === 'obtaining') this.#settleReject(waiter, new PoolClosedError(this.name, 'the registry closed while waiting'));
           return;
         }
         const fault = this.#faultOf(connection);
@@ -319,11 +324,17 @@ export class ServicePool implements LeaseOwner {
           this.#destroy(connection, fault);
           continue;
         }
+        if (waiter.state !== 'obtaining') {
+          // The caller gave up while the connection was on its way: give it back untouched.
+          this.#gp.release(connection).catch(noop);
+          return;
+        }
         if (this.#options.validateAfterIdleMs > 0 && this.#clock.now() - connection.idleSince > this.#options.validateAfterIdleMs) {
+          // A check can take a while on a bad network: the caller's deadline runs during it.
+          this.#armDeadline(waiter);
           const healthy = await this.#ping(connection);
           if (!healthy) {
             this.#destroy(connection, 'broken');
-            if (waiter.state !== 'obtaining') return;
             continue;
           }
           if (waiter.state !== 'obtaining') {
@@ -331,12 +342,27 @@ export class ServicePool implements LeaseOwner {
             return;
           }
         }
+        if (this.#state !== 'open') {
+          this.#gp.release(connection).catch(noop);
+          this.#settleReject(waiter, new PoolClosedError(this.name, 'the registry closed while waiting'));
+          return;
+        }
         this.#grant(waiter, connection);
+        transferred = true; // the permit now belongs to the lease
         return;
       }
     } finally {
-      this.#obtaining--;
+      if (!transferred) {
+        this.#permits--;
+        this.#pulse();
+      }
     }
+  }
+
+  #armDeadline(waiter: Waiter): void {
+    if (waiter.timer !== null) return;
+    const remaining = Math.max(0, waiter.start + this.#options.acquireTimeoutMs - this.#clock.now());
+    waiter.timer = this.#clock.setTimeout(() => this.#timeout(waiter), remaining, true);
   }
 
   #faultOf(connection: Connection): RemoveReason | null {
@@ -367,6 +393,7 @@ export class ServicePool implements LeaseOwner {
     if (waiter.timer !== null) this.#clock.clearTimeout(waiter.timer);
     waiter.timer = null;
     waiter.state = 'done';
+    this.#obtainingLive--;
     const lease = new Lease(this, connection.client, connection.id, now, waiter.stack);
     connection.lease = lease;
     this.#leases.set(lease, connection);
@@ -382,16 +409,10 @@ export class ServicePool implements LeaseOwner {
 
   #timeout(waiter: Waiter): void {
     waiter.timer = null;
-    if (waiter.state === 'queued') {
-      this.#queue.remove(waiter);
-    } else if (waiter.state === 'obtaining') {
-      // The permit goes back now; the connection still on its way is returned to the pool when it arrives.
-      this.#permits--;
-    } else {
-      return;
-    }
+    if (waiter.state === 'queued') this.#queue.remove(waiter);
+    else if (waiter.state !== 'obtaining') return;
+    // An obtaining caller keeps its permit until generic-pool's request settles (see #obtain).
     this.#rejectTimeout(waiter);
-    this.#pulse();
   }
 
   #rejectTimeout(waiter: Waiter): void {
@@ -410,19 +431,37 @@ export class ServicePool implements LeaseOwner {
   #settleReject(waiter: Waiter, error: Error): void {
     if (waiter.timer !== null) this.#clock.clearTimeout(waiter.timer);
     waiter.timer = null;
+    if (waiter.state === 'obtaining') this.#obtainingLive--;
     waiter.state = 'done';
     waiter.reject(error);
   }
 
-  /** The one place queued waiters are admitted: called whenever a permit frees. */
+  /**
+   * The one place queued waiters are admitted: called whenever a permit frees. Iterative: an obtain that fails
+   * synchronously (circuit open) frees its permit and calls back in here, which only makes this loop go round
+   * again, so a long queue never deepens the stack.
+   */
   #pulse(): void {
-    while (this.#state === 'open' && this.#queue.length > 0 && this.#permits < this.#max) {
-      const waiter = this.#queue.shift() as Waiter;
-      this.#permits++;
-      waiter.state = 'obtaining';
-      void this.#obtain(waiter);
+    if (this.#pulsing) {
+      this.#pulseAgain = true;
+      return;
     }
-    if (this.#drainWaiter !== null && this.#leases.size === 0 && this.#obtaining === 0) this.#drainWaiter();
+    this.#pulsing = true;
+    try {
+      do {
+        this.#pulseAgain = false;
+        while (this.#state === 'open' && this.#queue.length > 0 && this.#permits < this.#max) {
+          const waiter = this.#queue.shift() as Waiter;
+          this.#permits++;
+          waiter.state = 'obtaining';
+          this.#obtainingLive++;
+          void this.#obtain(waiter);
+        }
+      } while (this.#pulseAgain);
+    } finally {
+      this.#pulsing = false;
+    }
+    if (this.#drainWaiter !== null && this.#leases.size === 0) this.#drainWaiter();
   }
 
   /** @internal Called by {@link Lease.release}. */
@@ -471,6 +510,7 @@ export class ServicePool implements LeaseOwner {
       const connection = this.#leases.get(lease);
       if (connection !== undefined && connection.broken === null) {
         connection.broken = error instanceof Error ? error : new Error(String(error));
+        this.#connectionErrors++;
       }
     }
   }
@@ -481,85 +521,112 @@ export class ServicePool implements LeaseOwner {
    * generic-pool's factory.create: the single place connections are born. Waits for the circuit breaker
    * (which also throttles retries: generic-pool would otherwise retry a failed create at once, forever), takes a
    * shared budget slot when the connection goes beyond the guaranteed size, then connects.
+   *
+   * Once the pool is closing it hands out a dead stand-in instead of connecting: that settles the requests still
+   * queued in generic-pool (which it cannot cancel) so its drain can finish, and the stand-in is destroyed at once.
    */
   async #create(): Promise<Connection> {
-    this.#creating++;
+    let delay = this.#breaker.delayBeforeAttempt();
+    while (delay > 0 && this.#state === 'open') {
+      await this.#sleep(delay);
+      // A pause between failures in the closed state is served once; an open circuit is waited out until its probe.
+      if (this.#breaker.state === 'closed') break;
+      delay = this.#breaker.delayBeforeAttempt();
+    }
+    if (this.#state !== 'open') return this.#standIn();
+    const attempt = this.#breaker.begin();
+    let counted = false;
     try {
-      let delay = this.#breaker.delayBeforeAttempt();
-      while (delay > 0) {
-        await this.#sleep(delay);
-        if (this.#state !== 'open') throw new PoolClosedError(this.name);
-        // A pause between failures in the closed state is served once; an open circuit is waited out until its probe.
-        if (this.#breaker.state === 'closed') break;
-        delay = this.#breaker.delayBeforeAttempt();
-      }
-      if (this.#state !== 'open') {
-        // generic-pool keeps creating for requests still queued in it while it drains; a create that failed at
-        // once would make that a tight loop. Failing after a pause bounds it until those requests time out.
-        await this.#sleep(100);
-        throw new PoolClosedError(this.name);
-      }
       await this.#takeSlotIfNeeded();
-      return await this.#connect();
+      counted = true;
+      if (this.#state !== 'open') return this.#standIn();
+      return await this.#connect(attempt);
     } catch (error) {
-      if (error instanceof NoSlotError) this.#breaker.success(); // not a connection failure: let the next attempt start at once
+      if (error instanceof NoSlotError) this.#breaker.abandon(attempt);
       throw error;
     } finally {
-      this.#creating--;
+      if (counted) this.#creatingCounted--;
       this.#reconcileSlots();
     }
   }
 
-  /** Connections beyond `size` each hold a shared slot; take one for this new connection if it needs it. */
+  /** A connection that is already dead, for settling generic-pool's queue while closing. Never connected. */
+  #standIn(): Connection {
+    const client: ClientLike = {
+      connect: () => {},
+      query: () => Promise.reject(new PoolClosedError(this.name)),
+      end: () => {},
+      on: () => undefined,
+    };
+    const now = this.#clock.now();
+    return { id: 0, client, createdAt: now, expiresAt: now, idleSince: now, lease: null, broken: new PoolClosedError(this.name), removeReason: 'closed' };
+  }
+
+  /** Shared slots this pool should hold: one per connection (open or being opened) beyond `size`. */
+  #slotsNeeded(extra = 0): number {
+    return Math.max(0, this.#all.size + this.#creatingCounted + extra - this.#options.size);
+  }
+
+  /**
+   * Counts this create against `size`, or takes a shared slot for it when it goes beyond. May wait for a slot
+   * (by priority, see the budget); gives up at the acquire timeout, or when nobody needs the connection any more.
+   */
   async #takeSlotIfNeeded(): Promise<void> {
-    const needed = Math.max(0, this.#all.size + this.#creating - this.#options.size);
-    if (this.#sharedHeld >= needed) return;
-    if (this.#slots.tryTake()) {
-      this.#sharedHeld++;
-      return;
+    // Every increment of #creatingCounted is backed, at that moment, by room within `size` or a held slot.
+    if (this.#slotsNeeded(1) > this.#sharedHeld) {
+      if (this.#slots.tryTake()) this.#sharedHeld++;
+      else if (!(await this.#waitForSlot())) throw new NoSlotError('no shared slot');
     }
-    await new Promise<void>((resolve, reject) => {
+    this.#creatingCounted++;
+  }
+
+  /** Queues for a shared slot; true when granted while still needed. */
+  #waitForSlot(): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
       let cancelTicket: () => void = () => {};
       const giveUp = (): void => {
         this.#clock.clearTimeout(timer);
         this.#slotWaits.delete(giveUp);
         cancelTicket();
-        reject(new NoSlotError('no shared slot'));
+        resolve(false);
       };
       const timer = this.#clock.setTimeout(giveUp, this.#options.acquireTimeoutMs);
       this.#slotWaits.add(giveUp);
       cancelTicket = this.#slots.request(() => {
         this.#clock.clearTimeout(timer);
         this.#slotWaits.delete(giveUp);
+        // Held from the moment it is granted; given back by the reconcile below if the demand has gone.
         this.#sharedHeld++;
-        resolve();
+        const stillNeeded = this.#gp.pending > 0 && this.#state === 'open';
+        if (!stillNeeded) this.#reconcileSlots();
+        resolve(stillNeeded);
       });
     });
-    // The wait may have outlived the demand (the caller timed out, or an idle connection came back).
-    if (this.#gp.pending === 0 || this.#state !== 'open') throw new NoSlotError('no longer needed');
   }
 
-  /** Gives back shared slots that no connection needs any more (after a close, a failed create, a larger size). */
+  /**
+   * Keeps `#sharedHeld` equal to the slots needed: gives back what no connection needs (after a close, a failed
+   * create, a larger size) and takes what open connections need after a smaller size (they became overflow).
+   */
   #reconcileSlots(): void {
-    const needed = Math.max(0, this.#all.size + this.#creating - this.#options.size);
+    const needed = this.#slotsNeeded();
     if (this.#sharedHeld > needed) {
       const excess = this.#sharedHeld - needed;
       this.#sharedHeld = needed;
       this.#slots.release(excess);
-    } else if (this.#sharedHeld < needed && this.#creating === 0) {
-      // The size was lowered under open connections: they are overflow now and must be counted.
+    } else if (this.#sharedHeld < needed) {
       this.#slots.forceTake(needed - this.#sharedHeld);
       this.#sharedHeld = needed;
     }
   }
 
-  async #connect(): Promise<Connection> {
+  async #connect(attempt: Attempt): Promise<Connection> {
     const started = this.#clock.now();
     let client: ClientLike;
     try {
       client = new this.#config.Client(this.#config.clientConfig);
     } catch (error) {
-      throw this.#connectFailed(error);
+      throw this.#connectFailed(error, attempt);
     }
     const recycleMs = this.#options.recycleMs;
     const connection: Connection = {
@@ -579,21 +646,17 @@ export class ServicePool implements LeaseOwner {
       connection.broken ??= new Error('Connection ended');
     });
     try {
-      await this.#withConnectTimeout(Promise.resolve(client.connect()));
+      const timeoutMs = this.#config.connectTimeoutMs;
+      await connectWithin(client, timeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError(this.name, timeoutMs));
     } catch (error) {
       connection.broken ??= error instanceof Error ? error : new Error(String(error));
-      Promise.resolve()
-        .then(() => client.end())
-        .catch(noop);
-      throw this.#connectFailed(error);
+      throw this.#connectFailed(error, attempt);
     }
-    if ((this.#state as PoolState) === 'closed') {
-      Promise.resolve()
-        .then(() => client.end())
-        .catch(noop);
-      throw new PoolClosedError(this.name);
+    this.#breaker.success(attempt);
+    if ((this.#state as PoolState) !== 'open') {
+      endQuietly(client);
+      return this.#standIn();
     }
-    this.#breaker.success();
     this.#created++;
     this.#all.add(connection);
     connection.idleSince = this.#clock.now();
@@ -608,15 +671,19 @@ export class ServicePool implements LeaseOwner {
     return new DatabaseUnavailableError(this.name, retryInMs, this.#lastConnectError);
   }
 
-  /** When the circuit opens, acquires waiting on a new connection fail now instead of at their deadline. */
+  /**
+   * When the circuit opens, acquires waiting on a new connection fail now instead of at their deadline. Their
+   * permits come back when generic-pool's requests settle (see #obtain).
+   */
   #failFastObtaining(): void {
-    for (const waiter of this.#obtainingWaiters) {
-      if (waiter.state !== 'obtaining') continue;
-      this.#permits--;
-      this.#settleReject(waiter, this.#unavailableError());
+    for (const waiter of [...this.#obtainingWaiters]) {
+      if (waiter.state === 'obtaining') this.#settleReject(waiter, this.#unavailableError());
     }
-    this.#obtainingWaiters.clear();
-    this.#pulse();
+    // Queued callers could only be served by a connection coming back from a lease, on a database that just
+    // refused us several times: fail them now too, unless an idle connection is there to serve them.
+    if (this.#gp.available <= this.#gp.pending) {
+      for (const waiter of this.#queue.drain()) this.#settleReject(waiter, this.#unavailableError());
+    }
   }
 
   /**
@@ -638,26 +705,16 @@ export class ServicePool implements LeaseOwner {
     return true;
   }
 
-  #connectFailed(error: unknown): Error {
+  #connectFailed(error: unknown, attempt: Attempt): Error {
     const safe = this.#config.redactor.error(error);
     this.#lastConnectError = safe;
     this.#errors++;
-    this.#breaker.failure();
+    this.#connectionErrors++;
+    this.#breaker.failure(attempt);
     if (this.#events.listenerCount('connect-error') > 0) {
       this.#events.emit('connect-error', { service: this.name, error: safe, consecutiveFailures: this.#breaker.consecutiveFailures });
     }
     return safe;
-  }
-
-  #withConnectTimeout(connecting: Promise<unknown>): Promise<unknown> {
-    const timeoutMs = this.#config.connectTimeoutMs;
-    let timer: TimerHandle | null = null;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = this.#clock.setTimeout(() => reject(new ConnectTimeoutError(this.name, timeoutMs)), timeoutMs);
-    });
-    return Promise.race([connecting, timeout]).finally(() => {
-      if (timer !== null) this.#clock.clearTimeout(timer);
-    });
   }
 
   #sleep(ms: number): Promise<void> {
@@ -670,6 +727,7 @@ export class ServicePool implements LeaseOwner {
     const first = connection.broken === null;
     connection.broken ??= error;
     if (!first || !this.#all.has(connection)) return;
+    this.#connectionErrors++;
     if (connection.lease === null) {
       this.#errors++; // a leased connection's failure is counted once, by the query that meets it
       // Failed while idle: report it and reap it now; the next acquire never sees it.
@@ -748,9 +806,12 @@ export class ServicePool implements LeaseOwner {
       }
       // Reap only when nobody waits inside generic-pool, so taking its idle connections cannot make it open new ones.
       if (reapable && this.#gp.pending === 0 && this.#gp.available > 0) {
+        // All requests are made in one synchronous step: generic-pool assigns each an idle connection at once,
+        // so no caller can slip in between and find the pool empty (which would make it open a new one).
         const count = this.#gp.available;
-        const taken: Connection[] = [];
-        for (let i = 0; i < count; i++) taken.push(await this.#gp.acquire());
+        const requests: Promise<Connection>[] = [];
+        for (let i = 0; i < count; i++) requests.push(this.#gp.acquire());
+        const taken = await Promise.all(requests);
         // Give back in reverse so the idle order (most recently used first) is unchanged.
         for (let i = taken.length - 1; i >= 0; i--) {
           const connection = taken[i] as Connection;
@@ -768,6 +829,7 @@ export class ServicePool implements LeaseOwner {
           }
         }
       }
+      this.#reconcileSlots();
       // generic-pool restores `min` only after a destroy, not after failed creates or a larger size.
       if (this.#state === 'open' && this.#gp.size < this.#options.size) ensureMinimum(this.#gp as GenericPool<unknown>);
     } catch {
@@ -796,21 +858,15 @@ export class ServicePool implements LeaseOwner {
    */
   resize(limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void {
     if (this.#state !== 'open') throw new PoolClosedError(this.name);
-    const problems: ConfigProblem[] = [];
-    for (const key of ['size', 'overflow'] as const) {
-      const value = limits[key];
-      if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > 10_000)) {
-        problems.push({ path: `${this.name}.${key}`, message: `expected an integer from 0 to 10000, got ${String(value)}` });
-      }
-    }
+    checkResize(this.name, limits, this.#options);
     const size = limits.size ?? this.#options.size;
     const overflow = limits.overflow ?? this.#options.overflow;
-    if (problems.length === 0 && size + overflow === 0) problems.push({ path: this.name, message: 'size + overflow must be at least 1, got 0' });
-    if (problems.length > 0) throw new ConfigError(problems);
     const previous = { size: this.#options.size, overflow: this.#options.overflow };
     this.#options = Object.freeze({ ...this.#options, size, overflow });
     // The admission gate enforces the new limit for new leases at once; generic-pool's max is the hard ceiling.
     setLimits(this.#gp as GenericPool<unknown>, size + overflow, size);
+    // Connections beyond the new size hold shared slots from now on (or stop holding them, if it grew).
+    this.#reconcileSlots();
     if (this.#events.listenerCount('resize') > 0) {
       this.#events.emit('resize', { service: this.name, previous, current: { size, overflow }, reason });
     }
@@ -839,6 +895,7 @@ export class ServicePool implements LeaseOwner {
       timeouts: this.#timeouts,
       queueRejections: this.#queueRejections,
       errors: this.#errors,
+      connectionErrors: this.#connectionErrors,
       created: this.#created,
       removed: this.#removed,
       consecutiveConnectFailures: this.#breaker.consecutiveFailures,
@@ -869,15 +926,18 @@ export class ServicePool implements LeaseOwner {
     this.#state = 'closing';
     if (this.#maintenanceTimer !== null) this.#clock.clearTimeout(this.#maintenanceTimer);
     this.#maintenanceTimer = null;
-    for (const waiter of this.#queue.drain()) this.#settleReject(waiter, new PoolClosedError(this.name, 'the registry closed while waiting'));
+    const closedWhileWaiting = (): PoolClosedError => new PoolClosedError(this.name, 'the registry closed while waiting');
+    for (const waiter of this.#queue.drain()) this.#settleReject(waiter, closedWhileWaiting());
+    for (const waiter of [...this.#obtainingWaiters]) if (waiter.state === 'obtaining') this.#settleReject(waiter, closedWhileWaiting());
+    for (const giveUp of [...this.#slotWaits]) giveUp();
     const deadline = this.#clock.now() + timeoutMs;
+    // Only leases are waited for: requests still queued in generic-pool are settled below by stand-ins.
     let clean = await this.#until(deadline, (done) => {
-      if (this.#leases.size === 0 && this.#obtaining === 0) return done();
+      if (this.#leases.size === 0) return done();
       this.#drainWaiter = done;
     });
     this.#drainWaiter = null;
     this.#state = 'closed';
-    for (const giveUp of [...this.#slotWaits]) giveUp();
     // drain() first: from here generic-pool stops refilling `min`, so destroying the forced leases below opens
     // nothing new. Then clear(), because drain alone leaves idle connections open.
     const draining = this.#gp.drain().then(() => this.#gp.clear());

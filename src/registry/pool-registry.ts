@@ -6,7 +6,7 @@ import { Redactor } from '../redact';
 import { isConnectionError, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
 import type { PoolEvents, ServerCheckReport } from '../pool/events';
 import type { Lease } from '../pool/lease';
-import { PRIORITIES, resolveServiceOptions, type ResolvedServiceOptions, type ServiceOptions } from '../pool/options';
+import { checkResize, PRIORITIES, resolveServiceOptions, type ResolvedServiceOptions, type ServiceOptions } from '../pool/options';
 import { ServicePool, type PoolCloseReport, type ServiceStats } from '../pool/service-pool';
 import { Budget, type BudgetStats } from '../budget/budget';
 import type { SlotBroker } from '../pool/slots';
@@ -163,7 +163,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       release: (count) => budget.release(service, count),
       forceTake: (count) => budget.forceTake(service, count),
       poke: () => budget.poke(),
-      waiting: () => budget.stats().waitingByService[service] ?? 0,
+      waiting: () => budget.waitingFor(service),
     };
   }
 
@@ -277,14 +277,18 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void {
     if (this.#closePromise !== null) throw new PoolClosedError(String(service));
     const pool = this.#pool(service);
-    if (limits.size !== undefined && Number.isInteger(limits.size) && limits.size >= 0) {
+    checkResize(String(service), limits, pool.options);
+    if (limits.size !== undefined) {
       const guaranteed = this.#budget.guaranteedWith(service, limits.size);
-      if (guaranteed > this.#budget.total) {
-        throw new ConfigError([{ path: `${service}.size`, message: `${limits.size} would reserve ${guaranteed} connections, more than maxConnections ${this.#budget.total}` }]);
+      const reserve = this.#budget.stats().reserve;
+      if (guaranteed + reserve > this.#budget.total) {
+        const why = guaranteed > this.#budget.total ? `more than maxConnections ${this.#budget.total}` : `leaving fewer shared slots than the reserve of ${reserve} (maxConnections ${this.#budget.total})`;
+        throw new ConfigError([{ path: `${service}.size`, message: `${limits.size} would reserve ${guaranteed} connections, ${why}` }]);
       }
     }
+    // The budget first, so the pool's slot reconcile below is measured against the new limits.
+    this.#budget.update(service, { size: limits.size ?? pool.options.size, overflow: limits.overflow ?? pool.options.overflow });
     pool.resize(limits, reason);
-    this.#budget.update(service, { size: pool.options.size, overflow: pool.options.overflow });
   }
 
   /**

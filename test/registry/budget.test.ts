@@ -170,4 +170,33 @@ describe('circuit breaker and recovery', () => {
     await advance(500);
     expect(await outcome).toMatchObject({ code: 'ERR_DATABASE_UNAVAILABLE', cause: { code: '57P03' } });
   });
+
+  it('a queue of 20 000 waiters fails fast when the circuit opens, without deepening the stack', async () => {
+    const { server, registry } = setup({ auth: { size: 0, overflow: 1, acquireTimeoutMs: 60_000, maxWaiting: Infinity } }, { breaker: { failureThreshold: 1, initialBackoffMs: 5_000, maxBackoffMs: 5_000 } });
+    server.refuse = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const outcomes = Array.from({ length: 20_000 }, () => registry.acquire('auth').then(() => 'served', (e: { code?: string }) => e.code));
+    await advance(100);
+    const codes = new Set(await Promise.all(outcomes));
+    expect([...codes]).toEqual(['ERR_DATABASE_UNAVAILABLE']);
+    expect(registry.stats('auth').waiting).toBe(0);
+  });
+
+  it('after an outage, close() is prompt and clean although generic-pool still had requests queued', async () => {
+    const { server, registry } = setup({ auth: { size: 1, overflow: 2, acquireTimeoutMs: 1_000 } }, { breaker: { failureThreshold: 100 } });
+    await advance(10);
+    server.refuse = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    server.terminateAll();
+    const timedOut = [1, 2, 3].map(() => registry.acquire('auth').catch((e: { code?: string }) => e.code));
+    await advance(1_000);
+    expect(await Promise.all(timedOut)).toEqual(['ERR_ACQUIRE_TIMEOUT', 'ERR_ACQUIRE_TIMEOUT', 'ERR_ACQUIRE_TIMEOUT']);
+    expect(registry.stats('auth').waiting).toBe(0); // rejected callers are not counted as waiting
+    const started = performance.now();
+    let report: Awaited<ReturnType<typeof registry.close>> | undefined;
+    void registry.close({ timeoutMs: 2_000 }).then((r) => (report = r));
+    while (report === undefined && performance.now() - started < 5_000) await advance(50);
+    expect(report?.clean).toBe(true);
+    // at most one retry pause (≤ 500 ms) of a create in flight; not the 2 s timeout
+    expect(performance.now() - started).toBeLessThanOrEqual(600);
+    expect(server.open()).toHaveLength(0);
+  });
 });

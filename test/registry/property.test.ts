@@ -127,3 +127,52 @@ describe('registry invariants under random schedules (seeded)', () => {
     );
   });
 });
+
+describe('slot accounting across resizes', () => {
+  it('stays exact when sizes go down under leases and up under overflow connections', async () => {
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const server = new FakeServer();
+      const registry = createPoolRegistry({
+        Client: server.Client,
+        applicationName: 'r',
+        maxConnections: 6,
+        reserve: 0,
+        maintenanceIntervalMs: 50,
+        services: { a: { size: 3, overflow: 3, acquireTimeoutMs: 1_000 }, b: { size: 1, overflow: 3, acquireTimeoutMs: 1_000 } },
+      });
+      const consistent = () => {
+        const budget = registry.stats().budget;
+        const a = registry.stats('a');
+        const b = registry.stats('b');
+        expect(budget.sharedInUse).toBe(a.sharedInUse + b.sharedInUse);
+        expect(a.sharedInUse).toBe(Math.max(0, a.total - a.guaranteedSize));
+        expect(b.sharedInUse).toBe(Math.max(0, b.total - b.guaranteedSize));
+        expect(server.open().length).toBeLessThanOrEqual(6);
+      };
+      const leases = await Promise.all([1, 2, 3].map(() => registry.acquire('a')));
+      await advance(10);
+      consistent();
+      // size down under leases: the three open connections are now overflow and count against the budget
+      registry.resize('a', { size: 1 });
+      await advance(10);
+      consistent();
+      expect(registry.stats('a').sharedInUse).toBe(2);
+      // b can only get what is left: 6 - 1 - 1 - 2 = 2 shared slots
+      const b = await Promise.all([1, 2, 3].map(() => registry.acquire('b')));
+      expect(server.open('r:b')).toHaveLength(3);
+      consistent();
+      leases.forEach((l) => l.release());
+      b.forEach((l) => l.release());
+      // size up while overflow connections are open: their slots go back
+      registry.resize('a', { size: 3 });
+      await advance(10);
+      consistent();
+      expect(registry.stats('a').sharedInUse).toBe(0);
+      await registry.close({ timeoutMs: 100 });
+      expect(warnings).not.toHaveBeenCalled();
+    } finally {
+      warnings.mockRestore();
+    }
+  });
+});

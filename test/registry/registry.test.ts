@@ -276,6 +276,20 @@ describe('connections: overflow, recycling, failures', () => {
     lease.release();
   });
 
+  it('the acquire deadline also bounds the check of idle connections on a network that stopped answering', async () => {
+    const { server, registry } = setup({ auth: { size: 3, overflow: 0, validateAfterIdleMs: 1_000, acquireTimeoutMs: 300 } }, { maintenanceIntervalMs: 600_000 });
+    track(registry);
+    await settle(10);
+    await settle(2_000); // every connection is now due for a check
+    server.onQuery = () => new Promise(() => {}); // the partition: sockets open, nothing answers
+    const outcome = registry.acquire('auth').then(
+      () => 'served',
+      (e: { code?: string }) => e.code,
+    );
+    await settle(300);
+    expect(await outcome).toBe('ERR_ACQUIRE_TIMEOUT');
+  });
+
   it('reports a lease held longer than leakDetectionMs, once, with where it was acquired', async () => {
     const { registry } = setup({ auth: { size: 1, overflow: 0, leakDetectionMs: 2_000 } }, { maintenanceIntervalMs: 500 });
     track(registry);
