@@ -61,6 +61,7 @@ export type {
   UsageDropReason,
   UsageFlushReport,
   UsageCloseReport,
+  UsageInDoubtBatch,
 } from './usage/events';
 export { createInterferenceDetector, InterferenceDetector } from './detector/interference-detector';
 export type { DetectorRegistry, DetectorEvents, ServiceLatencyHistograms } from './detector/interference-detector';

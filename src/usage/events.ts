@@ -22,7 +22,10 @@ export interface UsageFlushErrorEvent {
   readonly attempt: number;
   /** What the sink (or PostgreSQL) rejected with. */
   readonly error: Error;
-  /** Delay before the automatic retry, ms, or null while closing (close retries within its own timeout). */
+  /**
+   * Delay before the automatic retry, ms, or null when none is scheduled: while closing (close retries within its
+   * own timeout), or once the registry is closed (no write can succeed any more).
+   */
   readonly retryInMs: number | null;
 }
 
@@ -55,21 +58,41 @@ export interface UsageFlushReport {
   readonly durationMs: number;
 }
 
-/** Result of {@link UsageTracker.close}. */
+/** A batch whose write was still in flight when `close()` gave up: it may or may not have been committed. */
+export interface UsageInDoubtBatch {
+  /** The batch id, as the sink saw it (`UsageBatch.id`). */
+  readonly batchId: string;
+  /** Its rows, sorted by key then bucket. */
+  readonly rows: readonly UsageRow[];
+  /** Sum of `count` over `rows`. */
+  readonly increments: number;
+}
+
+/**
+ * Result of {@link UsageTracker.close}.
+ *
+ * To stay exactly-once, a host that persists what is left replays `unwritten` as is (none of it was written),
+ * but never the rows of `inDoubt` without its `batchId`: that write was still in flight at the deadline and may
+ * commit afterwards (a later `flush` event with the same `batchId` confirms it did). Replay it only through a
+ * sink that remembers applied ids, such as the built-in one's ledger, with the same `batchId`, so it is applied
+ * at most once.
+ */
 export interface UsageCloseReport {
-  /** True when every counter was written before the timeout. */
+  /** True when every counter was written before the timeout (nothing unwritten, nothing in doubt). */
   readonly clean: boolean;
   /** Batches, rows and counts written while closing. */
   readonly batches: number;
   readonly rows: number;
   readonly increments: number;
   /**
-   * What could not be confirmed written within `timeoutMs`, sorted by key then bucket: the frozen batch (whose
-   * write may still be in flight) and the pending counters. Persist or log it; the tracker has let go of it.
+   * What was certainly not written, sorted by key then bucket: a frozen batch whose last attempt failed and the
+   * pending counters (a key may appear in both). Persist or log it; the tracker has let go of it.
    */
   readonly unwritten: readonly UsageRow[];
   /** Sum of `count` over `unwritten`. */
   readonly unwrittenIncrements: number;
+  /** The batch whose write was still in flight at the deadline, or null. Not part of `unwritten`. */
+  readonly inDoubt: UsageInDoubtBatch | null;
   /** The last write error seen while closing, or null. */
   readonly error: Error | null;
 }

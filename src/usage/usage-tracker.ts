@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'eventemitter3';
+import { SafeEventEmitter } from '../events/safe-emitter';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
 import { InvalidArgumentError } from '../errors';
 import { describe } from '../options/check';
-import type { UsageBatch, UsageRow } from './batch';
+import { compareRows, type UsageBatch, type UsageRow } from './batch';
 import { BUCKET_MS, bucketIndex } from './bucket';
 import type { UsageCloseReport, UsageDropReason, UsageFlushReport, UsageTrackerEvents } from './events';
 import { checkUsageOptions, USAGE_DEFAULTS, type UsageSink, type UsageTrackerOptions } from './options';
 import { PendingMap } from './pending-map';
 import { PostgresSink } from './postgres-sink';
+import type { UsageRegistry } from './registry-port';
 import { tableNames } from './table-name';
 
 /** Lifecycle of a tracker. */
@@ -68,7 +69,7 @@ type SafeEmitter = { emit(event: string, ...args: unknown[]): boolean };
  * Counts are JS numbers (safe integers) in memory and `bigint` in PostgreSQL; pg returns `bigint` columns as
  * strings (pg-mem as numbers), so read them with `count::text` or `Number(...)` up to 2^53.
  */
-export class UsageTracker<S extends string = string> extends EventEmitter<UsageTrackerEvents> {
+export class UsageTracker<S extends string = string> extends SafeEventEmitter<UsageTrackerEvents> {
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #widthMs: number;
@@ -79,9 +80,18 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
   readonly #retryMaxMs: number;
   readonly #sink: UsageSink;
   readonly #postgres: PostgresSink<S> | null;
+  /** The registry the built-in sink writes through (null with a custom sink, which may use any). */
+  readonly #registry: UsageRegistry<S> | null;
 
   #pending = new PendingMap();
   #frozen: FrozenBatch | null = null;
+  /** The batch whose write is in flight: until it settles, it may or may not be committed. */
+  #writing: FrozenBatch | null = null;
+  /**
+   * The error that showed writes can never succeed again: the registry closed (closing a registry is final).
+   * From then on nothing is retried; close() reports what is left at once.
+   */
+  #writesEnded: Error | null = null;
   #flushing: Promise<UsageFlushReport> | null = null;
   #state: UsageTrackerState = 'open';
   #closePromise: Promise<UsageCloseReport> | null = null;
@@ -119,6 +129,7 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
     if (options.sink !== undefined) {
       this.#sink = options.sink;
       this.#postgres = null;
+      this.#registry = null;
     } else {
       const postgres = new PostgresSink<S>({
         registry: options.registry!,
@@ -130,24 +141,11 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
         clock: this.#clock,
       });
       this.#postgres = postgres;
+      this.#registry = options.registry!;
       this.#sink = (batch) => postgres.write(batch);
     }
     this.#armInterval();
     if (this.#widthMs !== 0) this.#onBucketBoundary();
-  }
-
-  /** Emits to each listener in its own try/catch; what a listener threw becomes a process warning. */
-  override emit<E extends EventEmitter.EventNames<UsageTrackerEvents>>(event: E, ...args: EventEmitter.EventArgs<UsageTrackerEvents, E>): boolean {
-    const listeners = this.listeners(event) as ((...a: unknown[]) => void)[];
-    if (listeners.length === 0) return false;
-    for (const listener of listeners) {
-      try {
-        listener.apply(this, args as unknown[]);
-      } catch (error) {
-        process.emitWarning(`pg-bulkhead: a usage '${String(event)}' listener threw: ${error instanceof Error ? error.message : String(error)}`, 'PgBulkheadListenerWarning');
-      }
-    }
-    return true;
   }
 
   /**
@@ -228,7 +226,11 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
   /**
    * Stops the timers, then keeps flushing (the frozen batch first, then everything pending, including increments
    * made while closing) until all is written or `timeoutMs` has passed, retrying failures with backoff within
-   * that time. Reports exactly what could not be written. Idempotent: later calls return the same promise.
+   * that time. Reports exactly what could not be written: `unwritten` was certainly not written, while a batch
+   * whose write was still in flight at the deadline is reported apart as `inDoubt` (it may yet commit; see
+   * {@link UsageCloseReport}). Once the registry is closed (`registry.closed`, or a write failed with
+   * `ERR_POOL_CLOSED`) no write can succeed, so close() stops retrying and reports at once instead of waiting
+   * out `timeoutMs`: close the tracker before the registry. Idempotent: later calls return the same promise.
    * Increments after the close completed are dropped and counted. Never rejects.
    * @throws InvalidArgumentError when `timeoutMs` is not a finite number >= 0.
    */
@@ -293,6 +295,9 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
     let rows = 0;
     let increments = 0;
     let error: Error | null = null;
+    if (this.#writesEnded !== null) {
+      return { ok: this.#frozen === null && this.#pending.size === 0, batches, rows, increments, error: this.#writesEnded, durationMs: 0 };
+    }
     if (this.#frozen !== null) {
       const batch = this.#frozen;
       error = await this.#write(batch);
@@ -323,21 +328,25 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
     batch.attempts++;
     const attempt = batch.attempts;
     const started = this.#clock.now();
+    this.#writing = batch;
     try {
       await this.#sink({ id: batch.id, rows: batch.rows, increments: batch.increments, attempt });
     } catch (thrown) {
+      if (this.#writing === batch) this.#writing = null;
       const error = thrown instanceof Error ? thrown : new Error(`usage sink failed: ${String(thrown)}`);
       this.#consecutiveFailures++;
       this.#failedWrites++;
       this.#lastError = { message: error.message, at: this.#clock.wallNow() };
+      if (this.#writesEnded === null && this.#registryClosed(error)) this.#writesEnded = error;
       let retryInMs: number | null = null;
-      if (this.#state === 'open') {
+      if (this.#state === 'open' && this.#writesEnded === null) {
         retryInMs = this.#backoffMs();
         this.#retryTimer = this.#clock.setTimeout(this.#onRetry, retryInMs);
       }
       this.emit('flush-error', { batchId: batch.id, rows: batch.rows.length, increments: batch.increments, attempt, error, retryInMs });
       return error;
     }
+    if (this.#writing === batch) this.#writing = null;
     if (this.#frozen === batch) this.#frozen = null;
     this.#consecutiveFailures = 0;
     this.#flushedBatches++;
@@ -348,6 +357,16 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
     this.#lastError = null;
     this.emit('flush', { batchId: batch.id, rows: batch.rows.length, increments: batch.increments, attempt, durationMs: this.#clock.now() - started });
     return null;
+  }
+
+  /** True when `error` (or the registry) shows the registry is closed, so no later write can succeed. */
+  #registryClosed(error: unknown): boolean {
+    if (this.#registry?.closed === true) return true;
+    // A custom sink may wrap the registry's error: follow a few causes.
+    for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+      if ((e as { code?: unknown }).code === 'ERR_POOL_CLOSED') return true;
+    }
+    return false;
   }
 
   readonly #onRetry = (): void => {
@@ -380,6 +399,7 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
       increments += report.increments;
       if (report.error !== null) {
         error = report.error;
+        if (this.#writesEnded !== null) break; // nothing can be written any more: report now, not at the deadline
         await this.#within(null, Math.min(deadline, this.#clock.now() + this.#backoffMs()));
         if (this.#clock.now() >= deadline) break;
       }
@@ -387,11 +407,16 @@ export class UsageTracker<S extends string = string> extends EventEmitter<UsageT
     this.#state = 'closed';
     if (this.#bucketTimer !== null) this.#clock.clearTimeout(this.#bucketTimer);
     this.#bucketTimer = null;
-    const unwritten = [...(this.#frozen?.rows ?? []), ...this.#pending.rows(this.#widthMs)];
-    const unwrittenIncrements = (this.#frozen?.increments ?? 0) + this.#pending.increments;
+    // A write still in flight may yet commit: its rows are not "unwritten", or a host replaying those would count
+    // them twice. A frozen batch whose last attempt failed was not written (the sink rejected it).
+    const writing = this.#writing;
+    const inDoubt = writing === null ? null : { batchId: writing.id, rows: writing.rows, increments: writing.increments };
+    const frozen = this.#frozen !== null && this.#frozen !== writing ? this.#frozen : null;
+    const unwritten = [...(frozen?.rows ?? []), ...this.#pending.rows(this.#widthMs)].sort(compareRows);
+    const unwrittenIncrements = (frozen?.increments ?? 0) + this.#pending.increments;
     this.#frozen = null;
     this.#pending = new PendingMap();
-    const report: UsageCloseReport = { clean: unwritten.length === 0, batches, rows, increments, unwritten, unwrittenIncrements, error };
+    const report: UsageCloseReport = { clean: unwritten.length === 0 && inDoubt === null, batches, rows, increments, unwritten, unwrittenIncrements, inDoubt, error };
     (this as unknown as SafeEmitter).emit('close', report);
     return report;
   }

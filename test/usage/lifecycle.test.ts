@@ -43,4 +43,20 @@ describe('lifecycle', () => {
     await usage.close({ timeoutMs: 1_000 });
     await registry.close();
   });
+
+  it('closed after its registry, reports what is left at once instead of retrying until its timeout', async () => {
+    const { Client } = memoryDatabase();
+    const registry = createPoolRegistry({ Client, services: { usage: { size: 1, overflow: 0 } } });
+    // Its timers never fire: close() can only settle if it does not wait for its deadline or a backoff.
+    const frozenTime: Clock = { ...systemClock, setTimeout: () => ({}), clearTimeout: () => {} };
+    const usage = createUsageTracker({ registry, service: 'usage', clock: frozenTime });
+    await usage.ensureSchema();
+    usage.increment('a', 2);
+    await usage.flush();
+    usage.increment('b', 3);
+    await registry.close(); // the host closed them in the wrong order
+    const report = await usage.close({ timeoutMs: 20_000 });
+    expect(report).toMatchObject({ clean: false, inDoubt: null, unwrittenIncrements: 3, error: expect.objectContaining({ code: 'ERR_POOL_CLOSED' }) });
+    expect(report.unwritten.map((r) => [r.key, r.count])).toEqual([['b', 3]]);
+  });
 });

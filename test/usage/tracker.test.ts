@@ -350,9 +350,13 @@ describe('memory bound and drops', () => {
     await vi.advanceTimersByTimeAsync(5_000);
     const report = await closing;
     expect(report.clean).toBe(false);
-    expect(report.unwrittenIncrements).toBe(accepted);
-    expect(report.unwritten.reduce((s, r) => s + r.count, 0)).toBe(accepted);
-    expect(report.unwritten.length).toBe(stats.frozenKeys + stats.pendingKeys);
+    // the hung write may still commit: its batch is in doubt, apart from what was certainly not written
+    expect(report.inDoubt).toMatchObject({ batchId: sink.calls[0]?.id, increments: stats.frozenIncrements });
+    expect(report.inDoubt?.rows).toHaveLength(stats.frozenKeys);
+    expect(report.unwrittenIncrements).toBe(stats.pendingIncrements);
+    expect(report.unwritten.reduce((s, r) => s + r.count, 0)).toBe(stats.pendingIncrements);
+    expect(report.unwritten.length).toBe(stats.pendingKeys);
+    expect(report.unwrittenIncrements + (report.inDoubt?.increments ?? 0)).toBe(accepted);
   });
 });
 
@@ -397,6 +401,59 @@ describe('close', () => {
       ['c@1970-01-01T00:00:00.000Z', 1],
     ]);
     expect(report.unwrittenIncrements).toBe(10);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('reports a write still in flight at the deadline as in doubt, not unwritten, so a replay stays exactly-once', async () => {
+    const sink = new FakeSink();
+    const gate = deferred();
+    const usage = createUsageTracker({ sink: createGatedSink(sink, gate.promise).sink });
+    const flushed: string[] = [];
+    usage.on('flush', (e) => flushed.push(e.batchId));
+    usage.increment('a', 5);
+    void usage.flush(); // the write of {a: 5} starts and is slow to commit
+    await vi.advanceTimersByTimeAsync(0);
+    usage.increment('b', 2);
+    const closing = usage.close({ timeoutMs: 100 });
+    await vi.advanceTimersByTimeAsync(100);
+    const report = await closing;
+    expect(report.clean).toBe(false);
+    expect(report.inDoubt).toEqual({ batchId: expect.any(String), rows: [expect.objectContaining({ key: 'a', count: 5 })], increments: 5 });
+    expect(report.unwritten.map((r) => [r.key, r.count])).toEqual([['b', 2]]);
+    expect(report.unwrittenIncrements).toBe(2);
+    // The write commits after close: a host that replayed `unwritten` still counts every increment once.
+    gate.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sink.sum()).toBe(5);
+    expect(flushed).toEqual([report.inDoubt?.batchId]);
+    expect(sink.calls.map((b) => b.id)).toEqual([report.inDoubt?.batchId]);
+  });
+
+  it.each([
+    ['registry.closed is true', true, new Error('connection refused')],
+    ['a write fails with ERR_POOL_CLOSED', false, Object.assign(new Error('usage: the registry is closed'), { code: 'ERR_POOL_CLOSED' })],
+  ])('stops retrying once the registry is closed (%s): close() reports at once', async (_, closedFlag, failure) => {
+    const registry = { services: ['usage'] as const, closed: false, transaction: vi.fn(async () => Promise.reject(failure)), query: vi.fn(async () => Promise.reject(failure)) };
+    const usage = createUsageTracker({ registry: registry as never, service: 'usage', writeMode: 'values', random: () => 1 });
+    const errors: UsageFlushErrorEvent[] = [];
+    usage.on('flush-error', (e) => errors.push(e));
+    usage.increment('a', 3);
+    registry.closed = closedFlag;
+    const first = await usage.flush();
+    expect(first.ok).toBe(false);
+    expect(errors).toEqual([expect.objectContaining({ attempt: 1, retryInMs: null })]);
+    expect(vi.getTimerCount()).toBe(1); // the interval only: no retry is scheduled
+    await vi.advanceTimersByTimeAsync(120_000); // intervals pass: no write is attempted again
+    expect(registry.transaction).toHaveBeenCalledTimes(1);
+    usage.increment('b', 1);
+    let settled = false;
+    const closing = usage.close({ timeoutMs: 10_000 }).finally(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(settled).toBe(true); // without waiting out timeoutMs
+    const report = await closing;
+    expect(report).toMatchObject({ clean: false, inDoubt: null, unwrittenIncrements: 4, error: failure });
+    expect(report.unwritten.map((r) => [r.key, r.count])).toEqual([['a', 3], ['b', 1]]);
+    expect(registry.transaction).toHaveBeenCalledTimes(1);
     expect(vi.getTimerCount()).toBe(0);
   });
 
