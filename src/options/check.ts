@@ -1,5 +1,8 @@
 import { ConfigError, type ConfigProblem } from '../errors';
 
+/** The longest delay a Node timer honours (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** What a value looked like, for messages: `-1 (number)`, `"abc" (string)`. Never prints objects in full. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -33,11 +36,15 @@ export class ConfigChecker {
     }
   }
 
-  /** A finite number of ms > 0 (or >= 0 with `allowZero`); `undefined` passes. */
-  duration(path: string, value: unknown, allowZero = false): void {
+  /**
+   * A number of ms > 0 (or >= 0 with `allowZero`, >= `min` when given), at most {@link MAX_TIMER_MS} (a Node timer
+   * fires at once past it); `undefined` passes.
+   */
+  duration(path: string, value: unknown, allowZero = false, min = 0): void {
     if (value === undefined) return;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-      this.fail(path, allowZero ? 'a finite number of ms >= 0' : 'a finite number of ms > 0', value);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value < 0 || (!allowZero && value === 0) || value > MAX_TIMER_MS) {
+      const low = min > 0 ? `>= ${min}` : allowZero ? '>= 0' : '> 0';
+      this.fail(path, `a number of ms ${low} and <= ${MAX_TIMER_MS}`, value);
     }
   }
 

@@ -1,5 +1,16 @@
-import { LeaseReleasedError } from '../errors';
+import { InvalidArgumentError, LeaseReleasedError } from '../errors';
+import { describe } from '../options/check';
 import type { ClientLike, QueryResult, QueryResultRow } from './client';
+
+/**
+ * Rejects a query that is a programming error before it reaches pg (whose own errors carry no code and would be
+ * counted as database failures). `lease.client` takes pg's other forms (query configs, cursors).
+ * @throws InvalidArgumentError `ERR_INVALID_ARGUMENT`
+ */
+export function checkQueryArguments(service: string, text: unknown, values: unknown): void {
+  if (typeof text !== 'string') throw new InvalidArgumentError(`${service}: query text: expected a string, got ${describe(text)}`);
+  if (values !== undefined && !Array.isArray(values)) throw new InvalidArgumentError(`${service}: query values: expected an array or undefined, got ${describe(values)}`);
+}
 
 /** @internal How a lease hands itself back to its pool. */
 export interface LeaseOwner {
@@ -56,6 +67,7 @@ export class Lease<C extends ClientLike = ClientLike> {
    */
   async query<R extends QueryResultRow = QueryResultRow>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
     if (this.#released) throw new LeaseReleasedError('ERR_LEASE_RELEASED', this.service, 'query on a lease that was already released');
+    checkQueryArguments(this.service, text, values);
     const start = this.#owner.now();
     try {
       const result = (await this.#client.query(text, values)) as QueryResult<R>;

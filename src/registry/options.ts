@@ -138,7 +138,8 @@ export function checkRegistryOptions(options: unknown): void {
   if (o.breaker !== undefined && check.object('breaker', o.breaker, Object.keys(BREAKER_DEFAULTS))) {
     const b = o.breaker;
     check.integer('breaker.failureThreshold', b.failureThreshold, 1);
-    check.duration('breaker.initialBackoffMs', b.initialBackoffMs);
+    // A floor, so a misconfiguration cannot turn retries into a connect storm.
+    check.duration('breaker.initialBackoffMs', b.initialBackoffMs, false, 10);
     check.duration('breaker.maxBackoffMs', b.maxBackoffMs);
     if (typeof b.initialBackoffMs === 'number' && typeof b.maxBackoffMs === 'number' && b.maxBackoffMs < b.initialBackoffMs) {
       check.problem('breaker.maxBackoffMs', `must be >= breaker.initialBackoffMs (${b.initialBackoffMs}), got ${b.maxBackoffMs}`);

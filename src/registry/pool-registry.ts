@@ -1,7 +1,9 @@
-import { EventEmitter } from 'eventemitter3';
+import { SafeEventEmitter } from '../events/safe-emitter';
 import pg from 'pg';
 import { systemClock, type Clock } from '../clock';
-import { ConfigError, ConnectTimeoutError, PoolClosedError, UnknownServiceError } from '../errors';
+import { ConfigError, ConnectTimeoutError, InvalidArgumentError, PoolClosedError, UnknownServiceError } from '../errors';
+import { describe, MAX_TIMER_MS } from '../options/check';
+import { checkQueryArguments } from '../pool/lease';
 import { Redactor } from '../redact';
 import { isConnectionError, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
 import type { PoolEvents, ServerCheckReport } from '../pool/events';
@@ -59,7 +61,7 @@ type SafeEmitter = { emit(event: string, ...args: unknown[]): boolean };
  *
  * Create it with {@link createPoolRegistry}.
  */
-export class PoolRegistry<S extends string = string, C extends ClientLike = pg.Client> extends EventEmitter<RegistryEvents<S>> {
+export class PoolRegistry<S extends string = string, C extends ClientLike = pg.Client> extends SafeEventEmitter<RegistryEvents<S>> {
   /** The configured service names, in configuration order. */
   readonly services: readonly S[];
   readonly #pools = new Map<string, ServicePool>();
@@ -138,23 +140,6 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     }
   }
 
-  /**
-   * Emits to each listener in its own try/catch: a throwing listener never breaks a pool or another listener.
-   * What it threw is reported as a process warning.
-   */
-  override emit<E extends EventEmitter.EventNames<RegistryEvents<S>>>(event: E, ...args: EventEmitter.EventArgs<RegistryEvents<S>, E>): boolean {
-    const listeners = this.listeners(event) as ((...a: unknown[]) => void)[];
-    if (listeners.length === 0) return false;
-    for (const listener of listeners) {
-      try {
-        listener.apply(this, args as unknown[]);
-      } catch (error) {
-        process.emitWarning(`pg-bulkhead: a '${String(event)}' listener threw: ${error instanceof Error ? error.message : String(error)}`, 'PgBulkheadListenerWarning');
-      }
-    }
-    return true;
-  }
-
   #slotsFor(service: string): SlotBroker {
     const budget = this.#budget;
     return {
@@ -193,6 +178,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    * @example await registry.query('auth', 'select * from users where id = $1', [id])
    */
   async query<R extends QueryResultRow = QueryResultRow>(service: S, text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+    checkQueryArguments(String(service), text, values);
     const lease = await this.acquire(service);
     try {
       return await lease.query<R>(text, values);
@@ -206,6 +192,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    * failed (backend terminated, socket closed) is destroyed instead of returned.
    */
   async withClient<T>(service: S, fn: (client: C, lease: Lease<C>) => Promise<T> | T): Promise<T> {
+    checkCallback(String(service), 'withClient', fn);
     const lease = await this.acquire(service);
     let failure: Error | undefined;
     try {
@@ -223,6 +210,11 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    * If the rollback itself fails, the connection is destroyed rather than reused in an unknown state.
    */
   transaction<T>(service: S, fn: (client: C, lease: Lease<C>) => Promise<T> | T): Promise<T> {
+    try {
+      checkCallback(String(service), 'transaction', fn);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.withClient(service, async (client, lease) => {
       await lease.query('BEGIN');
       try {
@@ -277,6 +269,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void {
     if (this.#closePromise !== null) throw new PoolClosedError(String(service));
     const pool = this.#pool(service);
+    if (typeof limits !== 'object' || limits === null) throw new InvalidArgumentError(`${String(service)}: resize limits: expected an object like { overflow: 8 }, got ${describe(limits)}`);
     checkResize(String(service), limits, pool.options);
     if (limits.size !== undefined) {
       const guaranteed = this.#budget.guaranteedWith(service, limits.size);
@@ -355,8 +348,11 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    * Leaves no timer behind.
    */
   close(options: CloseOptions = {}): Promise<RegistryCloseReport> {
+    const timeoutMs = options?.timeoutMs ?? 5_000;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
+      return Promise.reject(new InvalidArgumentError(`close: timeoutMs: expected a finite number of ms from 0 to ${MAX_TIMER_MS}, got ${describe(timeoutMs)}`));
+    }
     this.#closePromise ??= (async () => {
-      const timeoutMs = options.timeoutMs ?? 5_000;
       const reports = await Promise.all([...this.#pools.values()].map((pool) => pool.close(timeoutMs)));
       const report: RegistryCloseReport = { clean: reports.every((r) => r.clean), services: reports };
       (this as unknown as SafeEmitter).emit('close', report);
@@ -364,6 +360,10 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     })();
     return this.#closePromise;
   }
+}
+
+function checkCallback(service: string, method: string, fn: unknown): void {
+  if (typeof fn !== 'function') throw new InvalidArgumentError(`${service}: ${method}: expected a function (client, lease) => …, got ${describe(fn)}`);
 }
 
 /**

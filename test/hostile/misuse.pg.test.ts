@@ -32,12 +32,7 @@ describePg('non-string SQL and non-array values (real PostgreSQL)', () => {
     expect(registry.stats('auth')).toMatchObject({ inUse: 0, total: 1 });
   });
 
-  // BUG: non-string SQL / non-array values — observed: pg's own uncoded errors ("A query must have either text or
-  // a name", "Client was passed a null or undefined query", "Query values must be an array") after a connection
-  // was borrowed, and each one is counted in stats().errors (6 bad calls → errors: 6), which the detector reads as
-  // database failures; expected: ERR_INVALID_ARGUMENT before acquiring, errors unchanged
-  // (src/registry/pool-registry.ts:195 query and src/pool/lease.ts:57 query do not check `text`/`values`).
-  it.fails('rejects them with ERR_INVALID_ARGUMENT before borrowing, without counting a database error', async () => {
+  it('rejects them with ERR_INVALID_ARGUMENT before borrowing, without counting a database error', async () => {
     const before = registry.stats('auth');
     for (const text of BAD_SQL) expect(await settle(js.query('auth', text))).toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
     expect(await settle(js.query('auth', 'select $1::text', 'not an array'))).toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });

@@ -29,11 +29,19 @@ describe('registry options validation', () => {
     expect(problems).toEqual([
       { path: 'services.auth.size', message: 'expected an integer from 0 to 10000, got -1 (number)' },
       { path: 'services.auth.overflow', message: 'expected an integer from 0 to 10000, got 1.5 (number)' },
-      { path: 'services.auth.acquireTimeoutMs', message: 'expected a finite number of ms > 0, got 0 (number)' },
+      { path: 'services.auth.acquireTimeoutMs', message: 'expected a number of ms > 0 and <= 2147483647, got 0 (number)' },
       { path: 'services.auth.priority', message: "expected one of 'highest', 'high', 'medium', 'low', got \"urgent\" (string)" },
-      { path: 'services.llm.recycleMs', message: 'expected a finite number of ms >= 0, got NaN (number)' },
+      { path: 'services.llm.recycleMs', message: 'expected a number of ms >= 0 and <= 2147483647, got NaN (number)' },
       { path: 'services.llm.maxWaiting', message: 'expected an integer >= 0, got -3 (number)' },
     ]);
+  });
+
+  it('rejects durations a Node timer cannot hold (they would fire at once) and a breaker that could storm', () => {
+    const problems = problemsOf(() =>
+      createPoolRegistry({ Client, maintenanceIntervalMs: 2 ** 31, breaker: { initialBackoffMs: 1 }, services: { auth: { acquireTimeoutMs: 2 ** 31 } } }),
+    );
+    expect(problems.map((p) => p.path)).toEqual(['maintenanceIntervalMs', 'breaker.initialBackoffMs', 'services.auth.acquireTimeoutMs']);
+    expect(problems[1]?.message).toBe('expected a number of ms >= 10 and <= 2147483647, got 1 (number)');
   });
 
   it('rejects unknown keys, which catches typos from JavaScript callers', () => {

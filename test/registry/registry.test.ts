@@ -471,6 +471,16 @@ describe('close', () => {
     expect(registry.close()).toBe(closing); // idempotent
   });
 
+  it('rejects a close timeout that is not a number of ms, and still closes afterwards', async () => {
+    const { server, registry } = setup({ auth: { size: 1, overflow: 0 } });
+    for (const timeoutMs of ['x', -1, Number.NaN, 2 ** 31]) {
+      await expect(registry.close({ timeoutMs } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    }
+    expect(registry.closed).toBe(false);
+    expect((await registry.close({ timeoutMs: 100 })).clean).toBe(true);
+    expect(server.open()).toHaveLength(0);
+  });
+
   it('ends leased connections after timeoutMs and says so', async () => {
     const { server, registry } = setup({ auth: { size: 1, overflow: 0 } });
     const lease = await registry.acquire('auth');
