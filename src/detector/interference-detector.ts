@@ -1,4 +1,4 @@
-import { EventEmitter } from 'eventemitter3';
+import { SafeEventEmitter } from '../events/safe-emitter';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
 import type { Priority, ResolvedServiceOptions } from '../pool/options';
 import { PRIORITIES } from '../pool/options';
@@ -119,7 +119,7 @@ const STATUS_RANK: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unh
  * snapshot. Memory is bounded: a ring of `windowMs / intervalMs` samples, one open incident per service holding at
  * most one recommendation per kind and service (updated in place), a `historySize` ring of closed ones.
  */
-export class InterferenceDetector<S extends string = string> extends EventEmitter<DetectorEvents<S>> {
+export class InterferenceDetector<S extends string = string> extends SafeEventEmitter<DetectorEvents<S>> {
   readonly #registry: DetectorRegistry<S>;
   readonly #clock: Clock;
   readonly #options: ResolvedDetectorOptions<S>;
@@ -166,19 +166,6 @@ export class InterferenceDetector<S extends string = string> extends EventEmitte
   /** The options in force, defaults applied. */
   get options(): ResolvedDetectorOptions<S> {
     return this.#options;
-  }
-
-  /** Emits to each listener in its own try/catch: a throwing listener never breaks the detector. */
-  override emit<E extends EventEmitter.EventNames<DetectorEvents<S>>>(event: E, ...args: EventEmitter.EventArgs<DetectorEvents<S>, E>): boolean {
-    const listeners = this.listeners(event) as ((...a: unknown[]) => void)[];
-    for (const listener of listeners) {
-      try {
-        listener.apply(this, args as unknown[]);
-      } catch (error) {
-        process.emitWarning(`pg-bulkhead: a detector '${String(event)}' listener threw: ${error instanceof Error ? error.message : String(error)}`, 'PgBulkheadListenerWarning');
-      }
-    }
-    return listeners.length > 0;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------------------
