@@ -148,6 +148,12 @@ export class ServicePool implements LeaseOwner {
   readonly #gp: GenericPool<Connection>;
   readonly #queue = new Queue<Waiter>();
   readonly #all = new Set<Connection>();
+  /**
+   * Idle connections, least recently used first. They stay borrowed from generic-pool while idle here: the hot
+   * path takes and returns them without going through generic-pool's queue, and maintenance can pick exactly
+   * the ones to close. generic-pool only holds connections it has just opened and not yet handed out.
+   */
+  readonly #idle: Connection[] = [];
   readonly #leases = new Map<Lease, Connection>();
   readonly #waitTime: RollingHistogram;
   readonly #queryTime: RollingHistogram;
@@ -174,8 +180,6 @@ export class ServicePool implements LeaseOwner {
   #creatingCounted = 0;
   /** Shared budget slots held: always max(0, open + opening - size) once reconciled. */
   #sharedHeld = 0;
-  /** Idle connections being closed for another service (preemption). */
-  #preempting = 0;
   /** Creates waiting for a shared slot; calling one gives up that wait. */
   readonly #slotWaits = new Set<() => void>();
   #closePromise: Promise<PoolCloseReport> | null = null;
@@ -255,7 +259,7 @@ export class ServicePool implements LeaseOwner {
         void this.#obtain(waiter);
         return;
       }
-      if (this.#breaker.rejecting && this.#gp.available <= this.#gp.pending) {
+      if (this.#breaker.rejecting && !this.#hasIdle()) {
         // The database is away and no connection is idle: waiting could only end in a timeout.
         reject(this.#unavailableError());
         return;
@@ -294,30 +298,11 @@ export class ServicePool implements LeaseOwner {
     try {
       for (;;) {
         if (waiter.state !== 'obtaining') return;
-        const mustOpen = this.#gp.available <= this.#gp.pending;
-        if (mustOpen && this.#breaker.rejecting) {
-          // The database is away: fail now with the cause rather than at the deadline.
-          this.#settleReject(waiter, this.#unavailableError());
-          return;
-        }
-        // Only arm a deadline when a connection has to be opened: the common path allocates no timer.
-        if (mustOpen) this.#armDeadline(waiter);
-        let connection: Connection;
-        try {
-          if (mustOpen) {
-            this.#obtainingWaiters.add(waiter);
-            try {
-              connection = await this.#gp.acquire();
-            } finally {
-              this.#obtainingWaiters.delete(waiter);
-            }
-          } else {
-            connection = await this.#gp.acquire();
-          }
-        } catch {
-          // generic-pool only rejects once it drains, that is when we close.
-          if (waiter.state === 'obtaining') this.#settleReject(waiter, new PoolClosedError(this.name, 'the registry closed while waiting'));
-          return;
+        let connection = this.#idle.pop();
+        if (connection === undefined) {
+          const got = await this.#fromGenericPool(waiter);
+          if (got === null) return;
+          connection = got;
         }
         const fault = this.#faultOf(connection);
         if (fault !== null) {
@@ -325,8 +310,8 @@ export class ServicePool implements LeaseOwner {
           continue;
         }
         if (waiter.state !== 'obtaining') {
-          // The caller gave up while the connection was on its way: give it back untouched.
-          this.#gp.release(connection).catch(noop);
+          // The caller gave up while the connection was on its way: keep it for the next one.
+          this.#toIdle(connection, false);
           return;
         }
         if (this.#options.validateAfterIdleMs > 0 && this.#clock.now() - connection.idleSince > this.#options.validateAfterIdleMs) {
@@ -338,12 +323,12 @@ export class ServicePool implements LeaseOwner {
             continue;
           }
           if (waiter.state !== 'obtaining') {
-            this.#gp.release(connection).catch(noop);
+            this.#toIdle(connection, false);
             return;
           }
         }
         if (this.#state !== 'open') {
-          this.#gp.release(connection).catch(noop);
+          this.#toIdle(connection, false);
           this.#settleReject(waiter, new PoolClosedError(this.name, 'the registry closed while waiting'));
           return;
         }
@@ -355,6 +340,63 @@ export class ServicePool implements LeaseOwner {
       if (!transferred) {
         this.#permits--;
         this.#pulse();
+      }
+    }
+  }
+
+  /** True when a connection can be handed out without opening one. */
+  #hasIdle(): boolean {
+    return this.#idle.length > 0 || this.#gp.available > this.#gp.pending;
+  }
+
+  /**
+   * A healthy connection is free (`used`: it was just used, so its idle time restarts). A caller already waiting
+   * for a new connection to be opened gets it at once, first come first served; otherwise it goes on top of the
+   * idle stack. That caller's request in generic-pool cannot be withdrawn: it keeps its own permit until it
+   * settles (see #obtain), and the lease made here takes a permit of its own.
+   */
+  #toIdle(connection: Connection, used: boolean): void {
+    if (used) connection.idleSince = this.#clock.now();
+    if (this.#state === 'open') {
+      for (const waiter of this.#obtainingWaiters) {
+        this.#obtainingWaiters.delete(waiter);
+        if (waiter.state !== 'obtaining') continue;
+        this.#permits++;
+        this.#grant(waiter, connection);
+        return;
+      }
+    }
+    this.#idle.push(connection);
+  }
+
+  /**
+   * Nothing idle here: gets a connection from generic-pool, which opens one (or hands over one it just opened).
+   * Returns null when the caller has been settled instead (circuit open, closing).
+   */
+  async #fromGenericPool(waiter: Waiter): Promise<Connection | null> {
+    {
+      {
+        const mustOpen = this.#gp.available <= this.#gp.pending;
+        if (mustOpen && this.#breaker.rejecting) {
+          // The database is away: fail now with the cause rather than at the deadline.
+          this.#settleReject(waiter, this.#unavailableError());
+          return null;
+        }
+        // Only arm a deadline when a connection has to be opened: the common path allocates no timer.
+        if (mustOpen) this.#armDeadline(waiter);
+        try {
+          if (!mustOpen) return await this.#gp.acquire();
+          this.#obtainingWaiters.add(waiter);
+          try {
+            return await this.#gp.acquire();
+          } finally {
+            this.#obtainingWaiters.delete(waiter);
+          }
+        } catch {
+          // generic-pool only rejects once it drains, that is when we close.
+          if (waiter.state === 'obtaining') this.#settleReject(waiter, new PoolClosedError(this.name, 'the registry closed while waiting'));
+          return null;
+        }
       }
     }
   }
@@ -485,8 +527,7 @@ export class ServicePool implements LeaseOwner {
         destroyed = true;
         this.#destroy(connection, 'overflow');
       } else {
-        connection.idleSince = now;
-        this.#gp.release(connection).catch(noop);
+        this.#toIdle(connection, true);
         // An idle connection beyond our size holds a shared slot another service may be waiting for.
         if (this.#all.size > this.#options.size) this.#slots.poke();
       }
@@ -681,7 +722,7 @@ export class ServicePool implements LeaseOwner {
     }
     // Queued callers could only be served by a connection coming back from a lease, on a database that just
     // refused us several times: fail them now too, unless an idle connection is there to serve them.
-    if (this.#gp.available <= this.#gp.pending) {
+    if (!this.#hasIdle()) {
       for (const waiter of this.#queue.drain()) this.#settleReject(waiter, this.#unavailableError());
     }
   }
@@ -691,17 +732,9 @@ export class ServicePool implements LeaseOwner {
    * @returns true if one is being closed.
    */
   preemptIdle(): boolean {
-    if (this.#state !== 'open' || this.#gp.pending > 0) return false;
-    const surplusIdle = Math.min(this.#gp.available, this.#all.size - this.#options.size) - this.#preempting;
-    if (surplusIdle <= 0) return false;
-    this.#preempting++;
-    this.#gp
-      .acquire()
-      .then((connection) => this.#destroy(connection, 'idle'))
-      .catch(noop)
-      .finally(() => {
-        this.#preempting--;
-      });
+    if (this.#state !== 'open' || this.#all.size <= this.#options.size || this.#idle.length === 0) return false;
+    // The least recently used idle connection goes; closing it gives its shared slot back at once.
+    this.#destroy(this.#idle.shift() as Connection, 'idle');
     return true;
   }
 
@@ -730,11 +763,17 @@ export class ServicePool implements LeaseOwner {
     this.#connectionErrors++;
     if (connection.lease === null) {
       this.#errors++; // a leased connection's failure is counted once, by the query that meets it
-      // Failed while idle: report it and reap it now; the next acquire never sees it.
+      // Failed while idle: report it and close it now; the next acquire never sees it.
       if (this.#events.listenerCount('error') > 0) {
         this.#events.emit('error', { service: this.name, connectionId: connection.id, error: this.#config.redactor.error(error) });
       }
-      this.#clock.setTimeout(() => void this.#maintain(), 0);
+      const index = this.#idle.indexOf(connection);
+      if (index >= 0) {
+        this.#idle.splice(index, 1);
+        this.#destroy(connection, 'broken');
+      }
+      // One still held by generic-pool (opened, never handed out) is reaped by a maintenance run, now.
+      else this.#clock.setTimeout(() => void this.#maintain(), 0);
     }
     // A leased connection's failure reaches its caller through the query; it is destroyed on release.
   }
@@ -791,43 +830,25 @@ export class ServicePool implements LeaseOwner {
       this.#reportLeaks();
       // A create waiting for a shared slot that nobody waits for any more would only hold a slot for nothing.
       if (this.#slotWaits.size > 0 && this.#gp.pending === 0) for (const giveUp of [...this.#slotWaits]) giveUp();
-      if (this.#all.size > this.#options.size && this.#gp.available > 0) this.#slots.poke();
+      if (this.#all.size > this.#options.size && this.#idle.length > 0) this.#slots.poke();
+      await this.#adoptFromGenericPool();
       const now = this.#clock.now();
       let surplus = this.#all.size - this.#options.size;
       // Beyond max (after a shrink), idle connections go at once rather than after idleTimeoutMs.
       let overMax = this.#all.size - this.#max;
-      let reapable = overMax > 0;
-      for (const connection of this.#all) {
-        if (connection.lease !== null) continue;
-        if (this.#faultOf(connection) !== null || (surplus > 0 && now - connection.idleSince > this.#options.idleTimeoutMs)) {
-          reapable = true;
-          break;
+      // Least recently used first, so it is the long-idle surplus that goes.
+      for (let i = 0; i < this.#idle.length; ) {
+        const connection = this.#idle[i] as Connection;
+        const fault = this.#faultOf(connection);
+        const surplusExpired = overMax > 0 || (surplus > 0 && now - connection.idleSince > this.#options.idleTimeoutMs);
+        if (fault === null && !surplusExpired) {
+          i++;
+          continue;
         }
-      }
-      // Reap only when nobody waits inside generic-pool, so taking its idle connections cannot make it open new ones.
-      if (reapable && this.#gp.pending === 0 && this.#gp.available > 0) {
-        // All requests are made in one synchronous step: generic-pool assigns each an idle connection at once,
-        // so no caller can slip in between and find the pool empty (which would make it open a new one).
-        const count = this.#gp.available;
-        const requests: Promise<Connection>[] = [];
-        for (let i = 0; i < count; i++) requests.push(this.#gp.acquire());
-        const taken = await Promise.all(requests);
-        // Give back in reverse so the idle order (most recently used first) is unchanged.
-        for (let i = taken.length - 1; i >= 0; i--) {
-          const connection = taken[i] as Connection;
-          const fault = this.#faultOf(connection);
-          if (fault !== null) {
-            this.#destroy(connection, fault);
-            surplus--;
-            overMax--;
-          } else if (overMax > 0 || (surplus > 0 && now - connection.idleSince > this.#options.idleTimeoutMs)) {
-            this.#destroy(connection, 'overflow');
-            surplus--;
-            overMax--;
-          } else {
-            this.#gp.release(connection).catch(noop);
-          }
-        }
+        this.#idle.splice(i, 1);
+        this.#destroy(connection, fault ?? 'overflow');
+        surplus--;
+        overMax--;
       }
       this.#reconcileSlots();
       // generic-pool restores `min` only after a destroy, not after failed creates or a larger size.
@@ -837,6 +858,21 @@ export class ServicePool implements LeaseOwner {
     } finally {
       this.#maintaining = false;
     }
+  }
+
+  /**
+   * Takes the connections generic-pool opened on its own (the warm `size` at start, refills) onto the idle
+   * stack, so they are checked and reaped like any other. Only when nobody waits inside generic-pool: its
+   * requests are then all served from what it holds, in one synchronous step, and can make it open nothing.
+   */
+  async #adoptFromGenericPool(): Promise<void> {
+    if (this.#gp.available === 0 || this.#gp.pending > 0) return;
+    const requests: Promise<Connection>[] = [];
+    for (let i = this.#gp.available; i > 0; i--) requests.push(this.#gp.acquire());
+    const adopted = await Promise.all(requests);
+    // Never used yet: they go under the ones in use, in the order they were opened.
+    adopted.sort((a, b) => a.idleSince - b.idleSince);
+    this.#idle.unshift(...adopted);
   }
 
   #reportLeaks(): void {
@@ -887,7 +923,7 @@ export class ServicePool implements LeaseOwner {
       overflow: this.#options.overflow,
       max,
       total: this.#gp.size,
-      idle: this.#gp.available,
+      idle: this.#idle.length + this.#gp.available,
       inUse,
       overflowInUse: Math.max(0, inUse - this.#options.size),
       waiting: this.#waitingCount(),
@@ -938,6 +974,8 @@ export class ServicePool implements LeaseOwner {
     });
     this.#drainWaiter = null;
     this.#state = 'closed';
+    // Idle connections are still borrowed from generic-pool: close them first, or its drain would wait for them.
+    for (const connection of this.#idle.splice(0)) this.#destroy(connection, 'closed');
     // drain() first: from here generic-pool stops refilling `min`, so destroying the forced leases below opens
     // nothing new. Then clear(), because drain alone leaves idle connections open.
     const draining = this.#gp.drain().then(() => this.#gp.clear());
