@@ -16,7 +16,7 @@ export function checkQueryArguments(service: string, text: unknown, values: unkn
 export interface LeaseOwner {
   readonly name: string;
   returnLease(lease: Lease<ClientLike>, destroy: Error | undefined): void;
-  recordQuery(ms: number, error: unknown, lease: Lease<ClientLike>): void;
+  recordQuery(ms: number, error: unknown, lease: Lease<ClientLike>, now?: number): void;
   now(): number;
 }
 
@@ -71,7 +71,8 @@ export class Lease<C extends ClientLike = ClientLike> {
     const start = this.#owner.now();
     try {
       const result = (await this.#client.query(text, values)) as QueryResult<R>;
-      this.#owner.recordQuery(this.#owner.now() - start, undefined, this as unknown as Lease<ClientLike>);
+      const end = this.#owner.now();
+      this.#owner.recordQuery(end - start, undefined, this as unknown as Lease<ClientLike>, end);
       return result;
     } catch (error) {
       this.#owner.recordQuery(this.#owner.now() - start, error ?? new Error('query failed'), this as unknown as Lease<ClientLike>);

@@ -1,6 +1,5 @@
 /**
- * A FIFO queue with O(1) push and shift (amortised), and O(n) removal from the middle, which is only needed
- * when a waiter times out.
+ * A FIFO queue with O(1) push and shift (amortised).
  */
 export class Queue<T> {
   #items: (T | undefined)[] = [];
@@ -29,14 +28,6 @@ export class Queue<T> {
       this.#head = 0;
     }
     return item;
-  }
-
-  /** Removes `item` if present; returns whether it was. */
-  remove(item: T): boolean {
-    const index = this.#items.indexOf(item, this.#head);
-    if (index < 0) return false;
-    this.#items.splice(index, 1);
-    return true;
   }
 
   /** Removes and returns everything, oldest first. */

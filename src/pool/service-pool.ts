@@ -171,6 +171,8 @@ export class ServicePool implements LeaseOwner {
   /** Re-entrancy guard of {@link ServicePool.#pulse}: a nested call only asks the running loop to go round again. */
   #pulsing = false;
   #pulseAgain = false;
+  /** The queue's single deadline timer (see #onQueueTimer). */
+  #queueTimer: TimerHandle | null = null;
   #maintenanceTimer: TimerHandle | null = null;
   #maintaining = false;
   #lastConnectError: Error | undefined;
@@ -249,6 +251,17 @@ export class ServicePool implements LeaseOwner {
    */
   acquire(): Promise<Lease> {
     if (this.#state !== 'open') return Promise.reject(new PoolClosedError(this.name));
+    // The common case, done synchronously: nobody queued, a permit free, and the most recently used idle
+    // connection needs no check. No waiter, no timer, no generic-pool round.
+    const top = this.#idle[this.#idle.length - 1];
+    if (top !== undefined && this.#queue.length === 0 && this.#permits < this.#max && this.#options.leakDetectionMs === 0) {
+      const now = this.#clock.now();
+      if (top.broken === null && now < top.expiresAt && (this.#options.validateAfterIdleMs === 0 || now - top.idleSince <= this.#options.validateAfterIdleMs)) {
+        this.#idle.pop();
+        this.#permits++;
+        return Promise.resolve(this.#lease(top, now, now, undefined));
+      }
+    }
     return new Promise<Lease>((resolve, reject) => {
       const stack = this.#options.leakDetectionMs > 0 ? captureStack() : undefined;
       const waiter: Waiter = { start: this.#clock.now(), resolve, reject, stack, state: 'queued', timer: null };
@@ -273,13 +286,40 @@ export class ServicePool implements LeaseOwner {
         reject(new QueueFullError(this.name, waiting, this.#options.maxWaiting));
         return;
       }
-      waiter.timer = this.#clock.setTimeout(() => this.#timeout(waiter), this.#options.acquireTimeoutMs, true);
       this.#queue.push(waiter);
+      if (this.#queueTimer === null) this.#queueTimer = this.#clock.setTimeout(this.#onQueueTimer, this.#options.acquireTimeoutMs, true);
     });
   }
 
   get #max(): number {
     return this.#options.size + this.#options.overflow;
+  }
+
+  /**
+   * One timer for the whole queue: waiters are FIFO with the same timeout, so their deadlines are in order. It
+   * fires at the head's deadline, rejects every waiter that is due, and re-arms for the next; no timer per queued
+   * acquire. (A waiter moving on to obtain a connection gets its own deadline only if it must wait for one.)
+   */
+  readonly #onQueueTimer = (): void => {
+    this.#queueTimer = null;
+    const now = this.#clock.now();
+    for (let head = this.#queue.peek(); head !== undefined; head = this.#queue.peek()) {
+      const due = head.start + this.#options.acquireTimeoutMs;
+      if (due > now) {
+        this.#queueTimer = this.#clock.setTimeout(this.#onQueueTimer, due - now, true);
+        return;
+      }
+      this.#queue.shift();
+      this.#rejectTimeout(head);
+    }
+  };
+
+  /** Stops the queue timer once nobody is queued, so it never holds the process open for nothing. */
+  #queueEmptied(): void {
+    if (this.#queue.length === 0 && this.#queueTimer !== null) {
+      this.#clock.clearTimeout(this.#queueTimer);
+      this.#queueTimer = null;
+    }
   }
 
   #waitingCount(): number {
@@ -431,29 +471,33 @@ export class ServicePool implements LeaseOwner {
   }
 
   #grant(waiter: Waiter, connection: Connection): void {
-    const now = this.#clock.now();
     if (waiter.timer !== null) this.#clock.clearTimeout(waiter.timer);
     waiter.timer = null;
     waiter.state = 'done';
     this.#obtainingLive--;
-    const lease = new Lease(this, connection.client, connection.id, now, waiter.stack);
+    waiter.resolve(this.#lease(connection, waiter.start, this.#clock.now(), waiter.stack));
+  }
+
+  /** Makes the lease of a connection handed to a caller who asked at `start`. */
+  #lease(connection: Connection, start: number, now: number, stack: string | undefined): Lease {
+    const lease = new Lease(this, connection.client, connection.id, now, stack);
     connection.lease = lease;
     this.#leases.set(lease, connection);
     this.#acquired++;
-    const waitMs = now - waiter.start;
-    this.#waitTime.record(waitMs);
+    const waitMs = now - start;
+    this.#waitTime.record(waitMs, now);
     this.#waitTotal.record(waitMs);
     if (this.#events.listenerCount('acquire') > 0) {
       this.#events.emit('acquire', { service: this.name, connectionId: connection.id, waitMs });
     }
-    waiter.resolve(lease);
+    return lease;
   }
 
+  /** The deadline of a caller waiting for a connection to be opened or checked (queued ones: #onQueueTimer). */
   #timeout(waiter: Waiter): void {
     waiter.timer = null;
-    if (waiter.state === 'queued') this.#queue.remove(waiter);
-    else if (waiter.state !== 'obtaining') return;
-    // An obtaining caller keeps its permit until generic-pool's request settles (see #obtain).
+    if (waiter.state !== 'obtaining') return;
+    // It keeps its permit until generic-pool's request settles (see #obtain).
     this.#rejectTimeout(waiter);
   }
 
@@ -503,6 +547,7 @@ export class ServicePool implements LeaseOwner {
     } finally {
       this.#pulsing = false;
     }
+    this.#queueEmptied();
     if (this.#drainWaiter !== null && this.#leases.size === 0) this.#drainWaiter();
   }
 
@@ -512,7 +557,7 @@ export class ServicePool implements LeaseOwner {
     this.#leases.delete(lease);
     const now = this.#clock.now();
     const heldMs = now - lease.acquiredAt;
-    this.#holdTime.record(heldMs);
+    this.#holdTime.record(heldMs, now);
     this.#holdTotal.record(heldMs);
     let destroyed = false;
     if (connection !== undefined) {
@@ -542,8 +587,8 @@ export class ServicePool implements LeaseOwner {
   }
 
   /** @internal Called by {@link Lease.query} and the registry's helpers. */
-  recordQuery(ms: number, error: unknown, lease: Lease): void {
-    this.#queryTime.record(ms);
+  recordQuery(ms: number, error: unknown, lease: Lease, now?: number): void {
+    this.#queryTime.record(ms, now);
     this.#queryTotal.record(ms);
     if (error === undefined) return;
     this.#errors++;
@@ -724,6 +769,7 @@ export class ServicePool implements LeaseOwner {
     // refused us several times: fail them now too, unless an idle connection is there to serve them.
     if (!this.#hasIdle()) {
       for (const waiter of this.#queue.drain()) this.#settleReject(waiter, this.#unavailableError());
+      this.#queueEmptied();
     }
   }
 
@@ -964,6 +1010,7 @@ export class ServicePool implements LeaseOwner {
     this.#maintenanceTimer = null;
     const closedWhileWaiting = (): PoolClosedError => new PoolClosedError(this.name, 'the registry closed while waiting');
     for (const waiter of this.#queue.drain()) this.#settleReject(waiter, closedWhileWaiting());
+    this.#queueEmptied();
     for (const waiter of [...this.#obtainingWaiters]) if (waiter.state === 'obtaining') this.#settleReject(waiter, closedWhileWaiting());
     for (const giveUp of [...this.#slotWaits]) giveUp();
     const deadline = this.#clock.now() + timeoutMs;

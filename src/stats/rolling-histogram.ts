@@ -66,8 +66,8 @@ export class RollingHistogram {
     return this.#sliceMs * this.#slices;
   }
 
-  #advance(): void {
-    const epoch = Math.floor(this.#clock.now() / this.#sliceMs);
+  #advance(now = this.#clock.now()): void {
+    const epoch = Math.floor(now / this.#sliceMs);
     if (epoch === this.#currentEpoch) return;
     const steps = Math.min(epoch - this.#currentEpoch, this.#slices);
     for (let i = 0; i < steps; i++) {
@@ -81,9 +81,9 @@ export class RollingHistogram {
     this.#currentEpoch = epoch;
   }
 
-  /** Records one sample (ms). Constant time, no allocation. */
-  record(valueMs: number): void {
-    this.#advance();
+  /** Records one sample (ms). Constant time, no allocation. Pass `now` (clock.now()) when the caller has it. */
+  record(valueMs: number, now?: number): void {
+    this.#advance(now);
     const slice = this.#currentSlice;
     const idx = slice * BIN_COUNT + binOf(valueMs);
     this.#bins[idx] = (this.#bins[idx] as number) + 1;
