@@ -65,7 +65,7 @@ export class Lease<C extends ClientLike = ClientLike> {
    * A connection-level failure (backend terminated, socket closed) marks the connection to be destroyed on release.
    * @throws LeaseReleasedError `ERR_LEASE_RELEASED` when called after release.
    */
-  async query<R extends QueryResultRow = QueryResultRow>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+  async query<R extends QueryResultRow = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
     if (this.#released) throw new LeaseReleasedError('ERR_LEASE_RELEASED', this.service, 'query on a lease that was already released');
     checkQueryArguments(this.service, text, values);
     const start = this.#owner.now();

@@ -90,6 +90,7 @@ export interface ServicePoolConfig {
   readonly Client: ClientConstructor;
   readonly connectTimeoutMs: number;
   readonly maintenanceIntervalMs: number;
+  readonly allowExitOnIdle: boolean;
   readonly windowMs: number;
   readonly clock: Clock;
   readonly events: PoolEventSink;
@@ -397,6 +398,7 @@ export class ServicePool implements LeaseOwner {
    */
   #toIdle(connection: Connection, used: boolean): void {
     if (used) connection.idleSince = this.#clock.now();
+    this.#setHoldsProcess(connection, false);
     if (this.#state === 'open') {
       for (const waiter of this.#obtainingWaiters) {
         this.#obtainingWaiters.delete(waiter);
@@ -478,8 +480,20 @@ export class ServicePool implements LeaseOwner {
     waiter.resolve(this.#lease(connection, waiter.start, this.#clock.now(), waiter.stack));
   }
 
+  /**
+   * With `allowExitOnIdle`, an idle connection's socket does not keep the process alive (pg's `client.unref()`),
+   * as pg-pool's option of the same name; a leased one does. Clients without ref/unref (pg-mem) hold nothing.
+   */
+  #setHoldsProcess(connection: Connection, holds: boolean): void {
+    if (!this.#config.allowExitOnIdle) return;
+    const client = connection.client as { ref?: () => void; unref?: () => void };
+    if (holds) client.ref?.();
+    else client.unref?.();
+  }
+
   /** Makes the lease of a connection handed to a caller who asked at `start`. */
   #lease(connection: Connection, start: number, now: number, stack: string | undefined): Lease {
+    this.#setHoldsProcess(connection, true);
     const lease = new Lease(this, connection.client, connection.id, now, stack);
     connection.lease = lease;
     this.#leases.set(lease, connection);
@@ -739,6 +753,7 @@ export class ServicePool implements LeaseOwner {
       throw this.#connectFailed(error, attempt);
     }
     this.#breaker.success(attempt);
+    this.#setHoldsProcess(connection, false); // born idle
     if ((this.#state as PoolState) !== 'open') {
       endQuietly(client);
       return this.#standIn();

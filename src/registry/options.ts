@@ -44,6 +44,12 @@ export interface RegistryOptions<S extends string = string, C extends ClientLike
   readonly priorityAgingMs?: number;
   /** Circuit breaker on connection creation, per service. */
   readonly breaker?: BreakerOptions;
+  /**
+   * Let the process exit while connections sit idle, without calling `close()` (as pg-pool's option of the same
+   * name): idle sockets are unref'd, leased ones are not. Timers never hold the process either way.
+   * @default false
+   */
+  readonly allowExitOnIdle?: boolean;
 }
 
 /** Registry-level defaults. */
@@ -71,6 +77,7 @@ const REGISTRY_KEYS = [
   'reserve',
   'priorityAgingMs',
   'breaker',
+  'allowExitOnIdle',
 ];
 
 /** The budget a registry runs with, defaults applied. */
@@ -132,6 +139,7 @@ export function checkRegistryOptions(options: unknown): void {
       check.fail('clock', 'an object with now, wallNow, setTimeout and clearTimeout functions', o.clock);
     }
   }
+  if (o.allowExitOnIdle !== undefined && typeof o.allowExitOnIdle !== 'boolean') check.fail('allowExitOnIdle', 'a boolean', o.allowExitOnIdle);
   check.integer('maxConnections', o.maxConnections, 1);
   check.integer('reserve', o.reserve, 0);
   check.duration('priorityAgingMs', o.priorityAgingMs, true);

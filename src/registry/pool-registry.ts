@@ -129,6 +129,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
           Client,
           connectTimeoutMs: options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs,
           maintenanceIntervalMs: options.maintenanceIntervalMs ?? REGISTRY_DEFAULTS.maintenanceIntervalMs,
+          allowExitOnIdle: options.allowExitOnIdle ?? false,
           windowMs: options.windowMs ?? REGISTRY_DEFAULTS.windowMs,
           clock: this.#clock,
           events: this as unknown as ConstructorParameters<typeof ServicePool>[0]['events'],
@@ -174,10 +175,11 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
 
   /**
    * Runs one query on a connection of `service` and releases it. Errors from PostgreSQL reach you unchanged,
-   * with pg's `code`.
+   * with pg's `code`. Rows are `Record<string, unknown>` unless you name their type: `query<{ id: number }>(…)`.
+   * @throws `ERR_INVALID_ARGUMENT` (non-string text, non-array values) before borrowing anything.
    * @example await registry.query('auth', 'select * from users where id = $1', [id])
    */
-  async query<R extends QueryResultRow = QueryResultRow>(service: S, text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+  async query<R extends QueryResultRow = Record<string, unknown>>(service: S, text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
     checkQueryArguments(String(service), text, values);
     const lease = await this.acquire(service);
     try {

@@ -5,11 +5,12 @@ import { adminClient, countBackends, pgUrl } from '../helpers/pg';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-function run(script: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; ms: number }> {
+function run(script: string, env: Record<string, string> = {}, timeout = 20_000): Promise<{ code: number | null; stdout: string; ms: number; killed: boolean }> {
   const started = Date.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', script], { cwd: root, env: { ...process.env, ...env }, timeout: 20_000 }, (error, stdout) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, ms: Date.now() - started });
+    execFile(process.execPath, ['--import', 'tsx', script], { cwd: root, env: { ...process.env, ...env }, timeout }, (error, stdout) => {
+      const killed = (error as { killed?: boolean } | null)?.killed === true;
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, ms: Date.now() - started, killed });
     });
   });
 }
@@ -25,6 +26,18 @@ describe('the host process can exit', () => {
     const { code, stdout } = await run('test/fixtures/exit-after-close.ts', { DATABASE_URL: '' });
     expect(code).toBe(0);
     expect(JSON.parse(stdout.trim())).toEqual({ clean: true, handles: [] });
+  });
+
+  it.skipIf(pgUrl === '')('without close() on real PostgreSQL: open idle sockets hold the process unless allowExitOnIdle', async () => {
+    const [held, free] = await Promise.all([
+      run('test/fixtures/exit-idle-real.ts', { DATABASE_URL: pgUrl, ALLOW_EXIT_ON_IDLE: '0', APP_NAME: `exit-held-${process.pid}` }, 6_000),
+      run('test/fixtures/exit-idle-real.ts', { DATABASE_URL: pgUrl, ALLOW_EXIT_ON_IDLE: '1', APP_NAME: `exit-free-${process.pid}` }, 20_000),
+    ]);
+    expect(held.stdout.trim()).toBe('done');
+    expect(held.killed).toBe(true); // as pg.Pool: connected idle clients keep the event loop alive
+    expect(free.stdout.trim()).toBe('done');
+    expect(free.killed).toBe(false);
+    expect(free.code).toBe(0);
   });
 
   it.skipIf(pgUrl === '')('after close(): no socket, no timer, no backend left (real PostgreSQL)', async () => {
