@@ -6,7 +6,10 @@ export type SignalKind =
   | 'slow-queries'
   /** More than `failures` connection failures plus acquire timeouts within the window (SQL errors do not count). */
   | 'failures'
-  /** Utilization (`inUse / max`) above `utilization`. */
+  /**
+   * Utilization (`inUse / max`) above `utilization`, with evidence of harm: callers waiting, acquire timeouts
+   * within the window, or full at every evaluation for `sustainedExhaustionMs`.
+   */
   | 'exhaustion'
   /** A lower-priority service holds more than `monopolyShare` of all connections while a protected one waits. */
   | 'monopolization'

@@ -134,6 +134,8 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
   readonly #history: Incident<S>[] = [];
   readonly #mitigated = new Map<S, Mitigated<S>>();
   readonly #opened = new Map<S, number>();
+  /** Per service: monotonic time of the first evaluation in the current run of evaluations that saw it above `utilization`, NaN when not. */
+  readonly #fullSince: Float64Array;
   #probe: ServerProbe<S> | null = null;
   #timer: TimerHandle | null = null;
   #running = false;
@@ -158,6 +160,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     const n = registry.services.length;
     this.#pushedWaitSum = new Float64Array(n);
     this.#pushedWaitCount = new Float64Array(n);
+    this.#fullSince = new Float64Array(n).fill(NaN);
     // Two samples per interval at most are kept (see #sample), so the ring covers the window.
     this.#sampleCapacity = Math.ceil((2 * this.#options.windowMs) / this.#options.intervalMs) + 2;
     this.#sample(this.#registry.stats(), this.#clock.now(), true);
@@ -391,8 +394,16 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
           s.consecutiveConnectFailures > 0 ? checkConnectivity(victim, s.consecutiveConnectFailures) : null,
         );
       }
-      if (s.utilization > t.utilization) {
-        add(signal('exhaustion', victim, s.utilization, t.utilization, 'ratio', `${victim} uses ${s.inUse} of ${s.max} connections (${pct(s.utilization)} > ${pct(t.utilization)}), ${s.waiting} waiting`));
+      // A full pool alone is no harm: a one-connection pool is at 100 % whenever it works (the usage tracker's
+      // during a flush). It counts once somebody waits, an acquire timed out, or it has stayed full for a while.
+      const full = s.utilization > t.utilization;
+      if (!full) this.#fullSince[i] = NaN;
+      else if (Number.isNaN(this.#fullSince[i] as number)) this.#fullSince[i] = now;
+      const fullForMs = full ? now - (this.#fullSince[i] as number) : 0;
+      if (full && (s.waiting > 0 || window.timeouts > 0 || fullForMs >= t.sustainedExhaustionMs)) {
+        const harm =
+          s.waiting > 0 ? `${s.waiting} waiting` : window.timeouts > 0 ? `${window.timeouts} acquire timeouts in ${ms(this.#options.windowMs)}` : `full for ${ms(fullForMs)}`;
+        add(signal('exhaustion', victim, s.utilization, t.utilization, 'ratio', `${victim} uses ${s.inUse} of ${s.max} connections (${pct(s.utilization)} > ${pct(t.utilization)}), ${harm}`));
       }
       if (!isProtected) continue;
       const starving = s.waiting > 0 || (s.acquireWait.count > 0 && s.acquireWait.p95 > t.acquireWaitMs) || window.timeouts > 0;

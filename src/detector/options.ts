@@ -11,8 +11,19 @@ export interface DetectorThresholds {
    * (constraint violations, bad input) still gets its connections. Integer >= 0. @default 3
    */
   readonly failures?: number;
-  /** A service whose `inUse / max` is above this is "exhausted", 0..1. @default 0.8 */
+  /**
+   * A service whose `inUse / max` is above this is "exhausted", 0..1, provided there is evidence of harm: callers
+   * waiting, acquire timeouts within `windowMs`, or a full pool for `sustainedExhaustionMs`. A pool that is briefly
+   * full with nobody waiting (a one-connection pool during a usage flush) is working, not exhausted. @default 0.8
+   */
   readonly utilization?: number;
+  /**
+   * With nobody waiting and no acquire timeouts in the window, utilization must stay above `utilization` at every
+   * evaluation for this long before it counts as exhaustion, ms (measured from the first evaluation that saw it).
+   * `0` reports it at the first evaluation, with no further evidence.
+   * @default 2 × intervalMs (the third consecutive evaluation while the detector runs)
+   */
+  readonly sustainedExhaustionMs?: number;
   /** A protected service whose p95 acquire wait is above this is waiting too long, ms. @default 100 */
   readonly acquireWaitMs?: number;
   /** A lower-priority service holding more than this share of all connections while a protected one waits is "monopolizing", 0..1. @default 0.5 */
@@ -105,7 +116,8 @@ export interface ResolvedDetectorOptions<S extends string> {
 }
 
 const OPTION_KEYS = ['registry', 'protect', 'intervalMs', 'windowMs', 'shortWindowMs', 'thresholds', 'calmIntervals', 'historySize', 'serverProbe', 'probeTimeoutMs', 'mitigation', 'clock'];
-const THRESHOLD_KEYS = Object.keys(DETECTOR_DEFAULTS.thresholds);
+// sustainedExhaustionMs has no fixed default: it follows intervalMs.
+const THRESHOLD_KEYS = [...Object.keys(DETECTOR_DEFAULTS.thresholds), 'sustainedExhaustionMs'];
 
 /**
  * Validates detector options all at once and applies the defaults.
@@ -135,7 +147,7 @@ export function resolveDetectorOptions<S extends string>(
   }
   const t = (o.thresholds ?? {}) as Record<string, unknown>;
   if (o.thresholds !== undefined && check.object('thresholds', o.thresholds, THRESHOLD_KEYS)) {
-    for (const key of ['slowQueryMs', 'acquireWaitMs', 'waitRiseMinMs', 'idleInTransactionMs']) check.duration(`thresholds.${key}`, t[key], true);
+    for (const key of ['slowQueryMs', 'acquireWaitMs', 'waitRiseMinMs', 'idleInTransactionMs', 'sustainedExhaustionMs']) check.duration(`thresholds.${key}`, t[key], true);
     check.integer('thresholds.failures', t.failures, 0);
     check.integer('thresholds.minSamples', t.minSamples, 1);
     for (const key of ['utilization', 'monopolyShare', 'aggressorShare']) {
@@ -163,6 +175,7 @@ export function resolveDetectorOptions<S extends string>(
       slowQueryMs: (t.slowQueryMs as number | undefined) ?? d.slowQueryMs,
       failures: (t.failures as number | undefined) ?? d.failures,
       utilization: (t.utilization as number | undefined) ?? d.utilization,
+      sustainedExhaustionMs: (t.sustainedExhaustionMs as number | undefined) ?? 2 * intervalMs,
       acquireWaitMs: (t.acquireWaitMs as number | undefined) ?? d.acquireWaitMs,
       monopolyShare: (t.monopolyShare as number | undefined) ?? d.monopolyShare,
       aggressorShare: (t.aggressorShare as number | undefined) ?? d.aggressorShare,

@@ -105,6 +105,65 @@ describe('pool exhaustion: utilization above the threshold', () => {
     expect(kindsOf(detector.incidents()[0])).toEqual(['exhaustion']);
     expect(detector.incidents()[0]?.signals[0]).toMatchObject({ value: 1, threshold: 0.8, unit: 'ratio' });
   });
+  it('fires with nobody waiting once acquire timeouts happened within the window', async () => {
+    const { registry, detector, tick } = setup({ thresholds: { failures: 10 } });
+    registry.set('usage', { inUse: 6, timeouts: 2 });
+    await tick();
+    expect(kindsOf(detector.incidents()[0])).toEqual(['exhaustion']);
+    expect(detector.incidents()[0]?.signals[0]?.message).toBe('usage uses 6 of 6 connections (100 % > 80 %), 2 acquire timeouts in 10000 ms');
+  });
+  it('stays quiet for a one-connection pool that is briefly full with nobody waiting (the usage pool during a flush)', async () => {
+    const registry = new ScriptedRegistry({ auth: { size: 3, overflow: 5, priority: 'highest' }, usage: { size: 1, overflow: 0, priority: 'low' } });
+    const clock = new FakeClock();
+    const d = createInterferenceDetector({ registry, clock, intervalMs: 1_000, serverProbe: false });
+    try {
+      for (let flush = 0; flush < 10; flush++) {
+        registry.set('usage', { inUse: 1 }); // 100 % while the batch is written
+        await clock.advance(1_000);
+        expect((await d.check()).status).toBe('healthy');
+        registry.set('usage', { inUse: 0 });
+        await clock.advance(1_000);
+        await d.check();
+      }
+      expect(d.openedIncidents().usage).toBe(0);
+      // with one caller waiting behind the flush, it is exhaustion at once
+      registry.set('usage', { inUse: 1, waiting: 1 });
+      await clock.advance(1_000);
+      await d.check();
+      expect(d.incidents().map((i) => [i.victim, [...i.kinds]])).toEqual([['usage', ['exhaustion']]]);
+    } finally {
+      await d.stop();
+    }
+  });
+  it('fires with nobody waiting once the pool stays full for sustainedExhaustionMs (2 × intervalMs: the third evaluation)', async () => {
+    const { registry, detector, tick } = setup();
+    expect(detector.options.thresholds.sustainedExhaustionMs).toBe(2_000);
+    registry.set('usage', { inUse: 6 });
+    await tick();
+    await tick();
+    expect(detector.incidents()).toEqual([]);
+    await tick();
+    expect(kindsOf(detector.incidents()[0])).toEqual(['exhaustion']);
+    expect(detector.incidents()[0]?.signals[0]?.message).toBe('usage uses 6 of 6 connections (100 % > 80 %), full for 2000 ms');
+    // one evaluation below the threshold starts the count again
+    const again = setup();
+    again.registry.set('usage', { inUse: 6 });
+    await again.tick();
+    await again.tick();
+    again.registry.set('usage', { inUse: 1 });
+    await again.tick();
+    again.registry.set('usage', { inUse: 6 });
+    await again.tick();
+    await again.tick();
+    expect(again.detector.incidents()).toEqual([]);
+  });
+  it('sustainedExhaustionMs: 0 reports a full pool at the first evaluation; negative values are rejected', async () => {
+    const { registry, detector, tick } = setup({ thresholds: { sustainedExhaustionMs: 0 } });
+    registry.set('usage', { inUse: 6 });
+    await tick();
+    expect(kindsOf(detector.incidents()[0])).toEqual(['exhaustion']);
+    expect(() => createInterferenceDetector({ registry, thresholds: { sustainedExhaustionMs: -1 } })).toThrow(/thresholds\.sustainedExhaustionMs: expected a number of ms >= 0/);
+  });
   it('stays quiet at 0.8', async () => {
     const { registry, detector, tick } = setup();
     registry.set('auth', { inUse: 6 }); // 6 of 8 = 0.75
@@ -241,7 +300,7 @@ describe('server probe: lock blocking and idle transactions', () => {
   it('ends its client on stop', async () => {
     const { registry, detector, tick } = setup({ serverProbe: true });
     registry.probeRows = [];
-    registry.set('auth', { inUse: 8 });
+    registry.set('auth', { inUse: 8, waiting: 1 });
     await tick();
     expect(registry.probeClients).toHaveLength(1);
     expect(registry.probeClients[0]?.ended).toBe(false);
@@ -251,7 +310,7 @@ describe('server probe: lock blocking and idle transactions', () => {
   it('gives up on a probe query that never answers after probeTimeoutMs, ends that client, and sets statement_timeout', async () => {
     const { registry, clock, detector } = setup({ serverProbe: true, probeTimeoutMs: 500 });
     registry.probeHangs = 'query'; // a half-open connection: the query is sent and nothing ever comes back
-    registry.set('auth', { inUse: 8 });
+    registry.set('auth', { inUse: 8, waiting: 1 });
     let settled = false;
     const checking = detector.check().then((report) => {
       settled = true;
@@ -270,7 +329,7 @@ describe('server probe: lock blocking and idle transactions', () => {
   it('stop() settles at once while the probe query hangs, and ends that client', async () => {
     const { registry, clock, detector } = setup({ serverProbe: true });
     registry.probeHangs = 'query';
-    registry.set('auth', { inUse: 8 });
+    registry.set('auth', { inUse: 8, waiting: 1 });
     detector.start();
     await clock.advance(1_000); // the interval fires: an evaluation starts and waits on the probe
     let stopped = false;
@@ -285,7 +344,7 @@ describe('server probe: lock blocking and idle transactions', () => {
   it('stop() waits at most probeTimeoutMs for a probe connection that never opens', async () => {
     const { registry, clock, detector } = setup({ serverProbe: true, probeTimeoutMs: 300 });
     registry.probeHangs = 'connect';
-    registry.set('auth', { inUse: 8 });
+    registry.set('auth', { inUse: 8, waiting: 1 });
     detector.start();
     await clock.advance(1_000);
     let stopped = false;
@@ -300,7 +359,7 @@ describe('server probe: lock blocking and idle transactions', () => {
   it('a check() after stop() ends the probe client it opened', async () => {
     const { registry, detector, tick } = setup({ serverProbe: true });
     registry.probeRows = [];
-    registry.set('auth', { inUse: 8 });
+    registry.set('auth', { inUse: 8, waiting: 1 });
     await tick();
     await detector.stop();
     await expect(tick()).resolves.toMatchObject({ serverProbe: 'ok' });
@@ -334,7 +393,7 @@ describe('incident lifecycle', () => {
   });
   it('updates one open incident per victim instead of duplicating it, and re-emits only on escalation', async () => {
     const { registry, detector, tick, events } = setup();
-    registry.set('auth', { inUse: 7 }); // 7/8 exhaustion, warning
+    registry.set('auth', { inUse: 7, waiting: 1 }); // 7/8 and waiting: exhaustion, warning
     await tick();
     await tick();
     expect(detector.incidents()).toHaveLength(1);
@@ -349,15 +408,15 @@ describe('incident lifecycle', () => {
   });
   it('closes only after calmIntervals calm evaluations (hysteresis) and emits recovered', async () => {
     const { registry, detector, clock, tick, events } = setup({ calmIntervals: 3 });
-    registry.set('auth', { inUse: 8 });
+    registry.set('auth', { inUse: 8, waiting: 1 });
     await tick();
     const startedAt = clock.wallNow();
-    registry.set('auth', { inUse: 1 });
+    registry.set('auth', { inUse: 1, waiting: 0 });
     await tick();
     await tick();
-    registry.set('auth', { inUse: 8 }); // a relapse resets the calm count
+    registry.set('auth', { inUse: 8, waiting: 1 }); // a relapse resets the calm count
     await tick();
-    registry.set('auth', { inUse: 1 });
+    registry.set('auth', { inUse: 1, waiting: 0 });
     await tick();
     await tick();
     expect(detector.incidents()).toHaveLength(1);
@@ -372,9 +431,9 @@ describe('incident lifecycle', () => {
   it('keeps a bounded history ring of closed incidents', async () => {
     const { registry, detector, tick } = setup({ calmIntervals: 1, historySize: 2 });
     for (let n = 0; n < 5; n++) {
-      registry.set('auth', { inUse: 8 });
+      registry.set('auth', { inUse: 8, waiting: 1 });
       await tick();
-      registry.set('auth', { inUse: 0 });
+      registry.set('auth', { inUse: 0, waiting: 0 });
       await tick();
     }
     expect(detector.history().map((i) => i.id)).toEqual(['auth-4', 'auth-5']);
@@ -434,7 +493,7 @@ describe('start / stop', () => {
     detector.start();
     detector.start();
     expect([...clock.timers.values()]).toEqual([expect.objectContaining({ keepAlive: false })]);
-    registry.set('auth', { inUse: 8 });
+    registry.set('auth', { inUse: 8, waiting: 1 });
     await clock.advance(999);
     expect(events.interference).toEqual([]);
     await clock.advance(1);
@@ -452,7 +511,7 @@ describe('start / stop', () => {
     detector.on('interference', () => {
       throw new Error('boom');
     });
-    registry.set('auth', { inUse: 8 });
+    registry.set('auth', { inUse: 8, waiting: 1 });
     const warnings: string[] = [];
     const onWarning = (w: Error) => warnings.push(w.message);
     process.on('warning', onWarning);

@@ -48,7 +48,7 @@ describe('createHealthHandler', () => {
   it('answers 200 when degraded and 503 when unhealthy', async () => {
     const { registry, handler } = scripted();
     const url = await serve(handler);
-    registry.set('llm', { inUse: 23 }); // exhausted, not protected: degraded
+    registry.set('llm', { inUse: 23, waiting: 2 }); // exhausted with callers waiting, not protected: degraded
     let response = await fetch(url);
     expect(response.status).toBe(200);
     expect((await json(response)).status).toBe('degraded');
@@ -83,9 +83,9 @@ describe('createHealthHandler', () => {
     const detector: InterferenceDetector<'auth' | 'extension' | 'llm' | 'usage'> = createInterferenceDetector({ registry, clock, serverProbe: false, intervalMs: 1_000 });
     cleanup.push(() => detector.stop());
     detector.start();
-    registry.set('auth', { inUse: 8 });
+    registry.set('auth', { inUse: 8, waiting: 1 });
     await clock.advance(1_000);
-    registry.set('auth', { inUse: 0 });
+    registry.set('auth', { inUse: 0, waiting: 0 });
     const url = await serve(createHealthHandler({ registry, detector }));
     for (let i = 0; i < 5; i++) expect((await fetch(url)).status).toBe(200);
     expect(detector.incidents()).toHaveLength(1);
