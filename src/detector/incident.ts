@@ -52,6 +52,8 @@ export type RecommendationKind =
   | 'lower-overflow'
   /** Raise a victim's guaranteed `size`. */
   | 'raise-size'
+  /** Raise the `overflow` (or size) of a service that exhausts its own pool with no other service involved. */
+  | 'raise-overflow'
   /** Set `idleInTransactionTimeoutMs` on a service whose sessions sit idle in transaction. */
   | 'limit-idle-transactions'
   /** Keep a service's transactions short: its sessions hold locks another service waits for. */

@@ -24,6 +24,7 @@ import {
   CONTENTION_KINDS,
   limitIdleTransactions,
   lowerOverflow,
+  raiseOverflow,
   raiseSize,
   recommendationKey,
   shortenTransactions,
@@ -467,6 +468,23 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
           if (lower !== null) f.recommendations.push(lower);
         }
         if (f.signals.some((x) => x.kind !== 'lock-blocking' && x.kind !== 'slow-queries')) f.recommendations.push(raiseSize(victim, this.#registry.serviceOptions(victim), s.waiting));
+      }
+    }
+    // Services named as aggressors, now or in an incident still open: more connections for them would hurt a victim.
+    const aggressorsAnywhere = new Set<S>();
+    for (const f of findings.values()) for (const service of f.aggressors.keys()) aggressorsAnywhere.add(service);
+    for (const incident of this.#open.values()) for (const service of incident.aggressors.keys()) aggressorsAnywhere.add(service);
+    for (const [victim, f] of findings) {
+      const s = stats.services[victim];
+      // A service that runs out of its own pool with nobody else involved (no aggressor, not an aggressor itself,
+      // not waiting for shared slots others hold) gets advice about its own limits: nobody else's would help.
+      const i = this.#index.get(victim) as number;
+      const timeouts = this.#windowCounts(i, now).timeouts;
+      const ownShortage = f.signals.some((x) => x.service === victim && (x.kind === 'exhaustion' || (x.kind === 'failures' && timeouts > 0)));
+      const othersInvolved = f.aggressors.size > 0 || f.signals.some((x) => x.service !== victim) || aggressorsAnywhere.has(victim) || this.#mitigated.has(victim);
+      const advisedSize = f.recommendations.some((r) => r.kind === 'raise-size' && r.service === victim);
+      if (ownShortage && !othersInvolved && !advisedSize && s.inUse >= s.max && s.waitingForShared === 0) {
+        f.recommendations.push(raiseOverflow(victim, this.#registry.serviceOptions(victim), { inUse: s.inUse, waiting: s.waiting, timeouts }));
       }
       for (const aggressor of [...f.aggressors.keys(), victim]) {
         const idle = idleByService.get(aggressor);

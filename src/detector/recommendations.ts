@@ -27,6 +27,24 @@ export function raiseSize<S extends string>(service: S, options: ResolvedService
   return { kind: 'raise-size', service, option: 'size', from: options.size, to, text: `raise ${service} size from ${options.size} to ${to}` };
 }
 
+/**
+ * "raise llm overflow from 15 to 16 (or its size): …" for a service that runs out of its own connections with no
+ * other service involved. One more connection per caller waiting now, at least one.
+ */
+export function raiseOverflow<S extends string>(service: S, options: ResolvedServiceOptions, figures: { readonly inUse: number; readonly waiting: number; readonly timeouts: number }): Recommendation<S> {
+  const to = options.overflow + Math.max(1, figures.waiting);
+  const evidence = [`${figures.inUse} of ${options.size + options.overflow} in use`, `${figures.waiting} waiting`];
+  if (figures.timeouts > 0) evidence.push(`${figures.timeouts} acquire timeouts`);
+  return {
+    kind: 'raise-overflow',
+    service,
+    option: 'overflow',
+    from: options.overflow,
+    to,
+    text: `raise ${service} overflow from ${options.overflow} to ${to} (or its size), or hold its connections for less time: ${service} runs out of its own pool (${evidence.join(', ')}) and no other service is involved`,
+  };
+}
+
 /** "set idleInTransactionTimeoutMs on llm (now 0, unset) to 5000" */
 export function limitIdleTransactions<S extends string>(service: S, options: ResolvedServiceOptions, idleThresholdMs: number): Recommendation<S> {
   const from = options.idleInTransactionTimeoutMs;

@@ -223,6 +223,48 @@ describe('monopolization: a lower-priority service holds most connections while 
   });
 });
 
+describe('a service that exhausts its own pool, with no other service involved', () => {
+  it('is advised to raise its own overflow, with figures from serviceOptions (llm with 78 acquire timeouts)', async () => {
+    const { registry, detector, tick } = setup();
+    registry.set('llm', { inUse: 23, waiting: 0, timeouts: 78 }); // 23 of 8 + 15, nobody else busy
+    await tick();
+    const incident = detector.incidents().find((i) => i.victim === 'llm');
+    expect(incident?.victimProtected).toBe(false);
+    expect(incident?.aggressors).toEqual([]);
+    expect(incident?.recommendations).toEqual([
+      {
+        kind: 'raise-overflow',
+        service: 'llm',
+        option: 'overflow',
+        from: 15,
+        to: 16,
+        text: 'raise llm overflow from 15 to 16 (or its size), or hold its connections for less time: llm runs out of its own pool (23 of 23 in use, 0 waiting, 78 acquire timeouts) and no other service is involved',
+      },
+    ]);
+    // callers waiting now raise the suggestion; the incident keeps one per kind and service
+    registry.set('llm', { waiting: 4, timeouts: 90 });
+    await tick();
+    const updated = detector.incidents().find((i) => i.victim === 'llm')?.recommendations ?? [];
+    expect(updated.map((r) => [r.kind, r.from, r.to])).toEqual([['raise-overflow', 15, 19]]);
+    expect(detector.recommendations().map((r) => r.kind)).toEqual(['raise-overflow']);
+  });
+  it('stays silent while the pool is not full, while it waits for shared slots, or while it starves a protected service', async () => {
+    const { registry, detector, tick } = setup({ thresholds: { sustainedExhaustionMs: 0 } });
+    registry.set('llm', { inUse: 20, timeouts: 78 }); // timeouts, but its pool has room: not its own limit
+    await tick();
+    expect(detector.recommendations()).toEqual([]);
+    registry.set('llm', { inUse: 23, waitingForShared: 2 }); // others hold the shared slots it needs
+    await tick();
+    expect(detector.recommendations()).toEqual([]);
+    // llm holds most connections while auth waits: it is an aggressor, and more connections for it would hurt auth
+    registry.budgetMax = 30;
+    registry.set('llm', { waitingForShared: 0 });
+    registry.set('auth', { inUse: 3, waiting: 2, acquireWait: latency(400) });
+    await tick();
+    expect(detector.recommendations().map((r) => `${r.kind} ${r.service}`).sort()).toEqual(['lower-overflow llm', 'raise-size auth']);
+  });
+});
+
 describe("wait rise: a protected service's acquire wait above its own baseline", () => {
   async function run(shortWaitMs: number, shortSamples: number) {
     const ctx = setup({ shortWindowMs: 1_000, windowMs: 10_000, thresholds: { minSamples: 10 } });

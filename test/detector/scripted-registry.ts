@@ -57,6 +57,8 @@ export interface Script {
   connectionErrors: number;
   timeouts: number;
   consecutiveConnectFailures: number;
+  /** Connection attempts waiting for a shared budget slot. */
+  waitingForShared: number;
   acquireWait: LatencySummary;
   queryTime: LatencySummary;
 }
@@ -87,7 +89,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
     this.script = {} as Record<S, Script>;
     for (const s of this.services) {
       this.#options[s] = resolveServiceOptions(services[s]);
-      this.script[s] = { inUse: 0, waiting: 0, errors: 0, connectionErrors: 0, timeouts: 0, consecutiveConnectFailures: 0, acquireWait: EMPTY, queryTime: EMPTY };
+      this.script[s] = { inUse: 0, waiting: 0, errors: 0, connectionErrors: 0, timeouts: 0, consecutiveConnectFailures: 0, waitingForShared: 0, acquireWait: EMPTY, queryTime: EMPTY };
       this.#waits.set(s, new LatencyBuckets());
       this.#holds.set(s, new LatencyBuckets());
     }
@@ -150,7 +152,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         // fields of registries with a shared budget and a breaker; harmless for older ones
         circuit: 'closed' as const,
         sharedInUse: 0,
-        waitingForShared: 0,
+        waitingForShared: f.waitingForShared,
       } as ServiceStats;
       connections += services[s].total;
       inUse += f.inUse;
