@@ -5,10 +5,15 @@ import type { ClientConfig, QueryResult, QueryResultRow } from 'pg';
  * (`newDb().adapters.createPg().Client`) or any client that follows pg's interface.
  */
 export interface ClientLike {
+  /** Opens the connection (pg: `client.connect()`); bounded by the registry's `connectTimeoutMs`. */
   connect(): Promise<unknown> | void;
+  /** Runs one statement with positional parameters (`$1`, `$2`, …). */
   query(text: string, values?: readonly unknown[]): Promise<QueryResult<QueryResultRow>>;
+  /** Closes the connection; called when it is recycled, broken or the registry closes. */
   end(): Promise<unknown> | void;
+  /** Connection-level failure (for example 57P01 when the backend is terminated); the pool always listens. */
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** The connection ended; the pool marks it broken. */
   on(event: 'end', listener: () => void): unknown;
 }
 

@@ -2,6 +2,7 @@ import type { ClientLike, QueryResult, QueryResultRow } from '../pool/client';
 
 /** The part of a lease the tracker uses: one query at a time on the borrowed connection. */
 export interface UsageLease {
+  /** Runs one statement on the borrowed connection (as {@link Lease.query}). */
   query<R extends QueryResultRow = QueryResultRow>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>>;
 }
 
