@@ -170,3 +170,17 @@ export interface HealthReport<S extends string = string> {
   /** `ok` when the last probe worked; `unavailable` on pg-mem / without privileges; `idle` when not needed or off. */
   readonly serverProbe: 'ok' | 'unavailable' | 'idle' | 'off';
 }
+
+/**
+ * The last connection-level failure of a service (a failed connect, or a connection that broke while idle), as the
+ * registry emitted it: its password already removed. The message may name the host, port, user and database, so
+ * the health handler shows it only with `includeErrors: true`.
+ */
+export interface LastConnectionError {
+  /** The error message, password removed (at most 500 characters). */
+  readonly message: string;
+  /** The error's `code` when it has a string one (`ECONNREFUSED`, `28P01`, `ERR_CONNECT_TIMEOUT`, …). */
+  readonly code: string | undefined;
+  /** Wall-clock ms since the epoch. */
+  readonly at: number;
+}

@@ -9,6 +9,7 @@ import type {
   HealthReport,
   HealthStatus,
   Incident,
+  LastConnectionError,
   MitigationAction,
   Recommendation,
   ServiceHealth,
@@ -44,9 +45,13 @@ export interface DetectorRegistry<S extends string = string> {
   serviceOptions(service: S): ResolvedServiceOptions;
   resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void;
   openClient(label?: string): Promise<ProbeClient>;
-  on<E extends 'acquire' | 'acquire-timeout' | 'release'>(event: E, listener: (...args: RegistryEvents<S>[E]) => void): unknown;
-  off<E extends 'acquire' | 'acquire-timeout' | 'release'>(event: E, listener: (...args: RegistryEvents<S>[E]) => void): unknown;
+  /** Only connection failures are listened to (`connect-error`, `error`): nothing on the hot path. */
+  on<E extends 'connect-error' | 'error'>(event: E, listener: (...args: RegistryEvents<S>[E]) => void): unknown;
+  off<E extends 'connect-error' | 'error'>(event: E, listener: (...args: RegistryEvents<S>[E]) => void): unknown;
 }
+
+/** Longest connection error message kept, characters. */
+const MAX_ERROR_MESSAGE = 500;
 
 /** Events of an {@link InterferenceDetector}. Listeners run in their own try/catch. */
 export interface DetectorEvents<S extends string = string> {
@@ -115,9 +120,9 @@ const STATUS_RANK: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unh
  * Watches a registry for one service starving another and turns what it sees into {@link Incident}s.
  * Create it with {@link createInterferenceDetector}.
  *
- * Cost: per acquire, acquire timeout and release it adds one O(1) update of fixed-size counters (the acquire-wait
- * baseline and the exported histograms); everything else runs once per evaluation, over one `registry.stats()`
- * snapshot. Memory is bounded: a ring of `windowMs / intervalMs` samples, one open incident per service holding at
+ * Cost: nothing per acquire or release (acquire waits and hold times are read from the registry's since-start
+ * buckets); one small record per connection failure; everything else runs once per evaluation, over one
+ * `registry.stats()` snapshot. Memory is bounded: a ring of `windowMs / intervalMs` samples, one open incident per service holding at
  * most one recommendation per kind and service (updated in place), a `historySize` ring of closed ones.
  */
 export class InterferenceDetector<S extends string = string> extends SafeEventEmitter<DetectorEvents<S>> {
@@ -148,6 +153,8 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
   #nextId = 1;
   #last: HealthReport<S> | null = null;
   #lastCounts: { errors: Float64Array; connectionErrors: Float64Array; timeouts: Float64Array } | null = null;
+  readonly #lastConnectionErrors = new Map<S, LastConnectionError>();
+  #listening = false;
 
   /** @internal use {@link createInterferenceDetector} */
   constructor(options: DetectorOptions<S> & { readonly registry: DetectorRegistry<S> }) {
@@ -165,6 +172,34 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     // Two samples per interval at most are kept (see #sample), so the ring covers the window.
     this.#sampleCapacity = Math.ceil((2 * this.#options.windowMs) / this.#options.intervalMs) + 2;
     this.#sample(this.#registry.stats(), this.#clock.now(), true);
+    this.#listen();
+  }
+
+  /** Keeps the last connection failure per service (see lastConnectionErrors); its payload is already redacted. */
+  readonly #onConnectionError = (event: { readonly service: S; readonly error: Error }): void => {
+    if (!this.#index.has(event.service)) return;
+    const error: unknown = event.error;
+    const message = error instanceof Error ? error.message : String(error);
+    const code = (error as { code?: unknown } | null)?.code;
+    this.#lastConnectionErrors.set(event.service, {
+      message: message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}…` : message,
+      code: typeof code === 'string' ? code : undefined,
+      at: this.#clock.wallNow(),
+    });
+  };
+
+  #listen(): void {
+    if (this.#listening) return;
+    this.#listening = true;
+    this.#registry.on('connect-error', this.#onConnectionError);
+    this.#registry.on('error', this.#onConnectionError);
+  }
+
+  #unlisten(): void {
+    if (!this.#listening) return;
+    this.#listening = false;
+    this.#registry.off('connect-error', this.#onConnectionError);
+    this.#registry.off('error', this.#onConnectionError);
   }
 
   /** The options in force, defaults applied. */
@@ -179,6 +214,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     if (this.#running) return this;
     this.#running = true;
     this.#stopped = false;
+    this.#listen();
     this.#schedule();
     return this;
   }
@@ -202,6 +238,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
   async stop(): Promise<void> {
     this.#running = false;
     this.#stopped = true;
+    this.#unlisten();
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
     // Close the probe first: that settles an in-flight sample, so the evaluation below cannot hang on it.
@@ -249,6 +286,18 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     const all = new Map<string, Recommendation<S>>();
     for (const incident of this.#open.values()) for (const [key, r] of incident.recommendations) all.set(key, r);
     return [...all.values()];
+  }
+
+  /**
+   * The last connection failure of each service that had one since the detector was created (failed connects and
+   * connections that broke while idle, from the registry's `connect-error` and `error` events, password removed).
+   * Not listened for between `stop()` and the next `start()`. The messages may name the host, user and database:
+   * the health handler includes them only with `includeErrors: true`.
+   */
+  lastConnectionErrors(): { readonly [K in S]?: LastConnectionError } {
+    const out: { [K in S]?: LastConnectionError } = {};
+    for (const [service, error] of this.#lastConnectionErrors) out[service] = error;
+    return out;
   }
 
   /** Incidents opened since the detector was created, per victim (a counter: it never goes down). */
@@ -728,7 +777,7 @@ function snapshot<S extends string>(r: OpenIncident<S>): Incident<S> {
 
 /**
  * Creates an {@link InterferenceDetector} over a registry. It does nothing until `start()` (or `check()`),
- * except count acquire waits and hold times.
+ * except remember each service's last connection failure (listening to `connect-error` and `error` until `stop()`).
  * @throws ConfigError `ERR_CONFIG` listing every invalid option.
  * @example
  * const detector = createInterferenceDetector({ registry, protect: ['auth'], mitigation: 'auto' });

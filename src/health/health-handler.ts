@@ -1,4 +1,5 @@
-import type { HealthReport } from '../detector/incident';
+import type { HealthReport, LastConnectionError, ServiceHealth } from '../detector/incident';
+import { ConfigChecker } from '../options/check';
 
 /** The part of a Node request the handler reads (`http.IncomingMessage`, express' and fastify's raw request fit). */
 export interface HealthRequest {
@@ -18,6 +19,8 @@ export interface HealthSource<S extends string> {
   readonly running: boolean;
   health(): HealthReport<S>;
   check(): Promise<HealthReport<S>>;
+  /** Each service's last connection failure, password removed; read only with `includeErrors: true`. */
+  lastConnectionErrors?(): { readonly [K in S]?: LastConnectionError };
 }
 
 /** Options of {@link createHealthHandler}. */
@@ -25,12 +28,24 @@ export interface HealthHandlerOptions<S extends string> {
   /** Only its `services` are read, to answer `?service=` for names it does not have with 404. */
   readonly registry: { readonly services: readonly S[] };
   readonly detector: HealthSource<S>;
+  /**
+   * Add each service's last connection error (`lastConnectionError`: message, code, time; `null` when none) to
+   * the body. Connection errors name the host, port, user and database (never the password, which the registry
+   * removes), so this is off by default: turn it on only where the endpoint is not public.
+   * @default false
+   */
+  readonly includeErrors?: boolean;
 }
+
+/** One service in the body: its health, plus its last connection error when the handler has `includeErrors: true`. */
+export type HealthBodyService<S extends string> = ServiceHealth<S> & { readonly lastConnectionError?: LastConnectionError | null };
 
 /** The JSON body: the health report, or one service's part of it with that service's incidents. */
 export type HealthBody<S extends string> = Pick<HealthReport<S>, 'status' | 'at' | 'incidents' | 'serverProbe'> & {
-  readonly services: Partial<HealthReport<S>['services']>;
+  readonly services: { readonly [K in S]?: HealthBodyService<S> };
 };
+
+const OPTION_KEYS = ['registry', 'detector', 'includeErrors'];
 
 /**
  * Creates a plain `(req, res)` handler for `node:http` that answers with the detector's health report as
@@ -44,7 +59,10 @@ export type HealthBody<S extends string> = Pick<HealthReport<S>, 'status' | 'at'
  * answers 500 with a body that names no detail, so a hostile request cannot crash the host process.
  *
  * The body holds service names, figures and the detector's own messages only: never a connection string,
- * password, host or user name, or SQL text.
+ * password, host or user name, or SQL text. With `includeErrors: true` (the host opts in) it adds each service's
+ * last connection error, which may name the host, user and database, never the password.
+ *
+ * @throws ConfigError `ERR_CONFIG` for an unknown option or an `includeErrors` that is not a boolean.
  *
  * @example
  * http.createServer(createHealthHandler({ registry, detector })).listen(9090);
@@ -55,7 +73,13 @@ export type HealthBody<S extends string> = Pick<HealthReport<S>, 'status' | 'at'
  * });
  */
 export function createHealthHandler<S extends string>(options: HealthHandlerOptions<S>): (req: HealthRequest, res: HealthResponse) => Promise<void> {
+  const check = new ConfigChecker();
+  if (check.object('', options, OPTION_KEYS)) {
+    if (options.includeErrors !== undefined && typeof options.includeErrors !== 'boolean') check.fail('includeErrors', 'a boolean', options.includeErrors);
+  }
+  check.throwIfAny();
   const { registry, detector } = options;
+  const includeErrors = options.includeErrors ?? false;
   // The returned promise never rejects and the handler never throws: `node:http` ignores a listener's promise,
   // so a rejection here would be unhandled and, by default, end the host process.
   return async (req, res) => {
@@ -88,13 +112,23 @@ export function createHealthHandler<S extends string>(options: HealthHandlerOpti
     } catch {
       return send(res, 503, { status: 'unhealthy', error: 'health evaluation failed' }, method);
     }
-    let body: HealthBody<S> = report;
+    let services: HealthBody<S>['services'] = report.services;
+    if (includeErrors) {
+      const errors: { readonly [K in S]?: LastConnectionError } = detector.lastConnectionErrors?.() ?? {};
+      const withErrors: { [K in S]?: HealthBodyService<S> } = {};
+      for (const name of registry.services) {
+        const health = report.services[name];
+        if (health !== undefined) withErrors[name] = { ...health, lastConnectionError: errors[name] ?? null };
+      }
+      services = withErrors;
+    }
+    let body: HealthBody<S> = { ...report, services };
     if (service !== null) {
       const one = report.services[service as S];
       body = {
         status: one.status,
         at: report.at,
-        services: { [service]: one } as Partial<HealthReport<S>['services']>,
+        services: { [service]: services[service as S] } as HealthBody<S>['services'],
         incidents: report.incidents.filter((i) => i.victim === service || i.aggressors.some((a) => a.service === service)),
         serverProbe: report.serverProbe,
       };

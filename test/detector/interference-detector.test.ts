@@ -565,6 +565,26 @@ describe('start / stop', () => {
   });
 });
 
+describe('last connection errors', () => {
+  it("keeps each service's last connect-error or idle connection error, and stops listening on stop()", async () => {
+    const { registry, clock, detector } = setup();
+    expect(detector.lastConnectionErrors()).toEqual({});
+    registry.emit('connect-error', { service: 'auth', error: Object.assign(new Error('connect ECONNREFUSED db:5432'), { code: 'ECONNREFUSED' }), consecutiveFailures: 1 });
+    await clock.advance(500);
+    registry.emit('error', { service: 'auth', connectionId: 3, error: Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }) });
+    registry.emit('connect-error', { service: 'llm', error: new Error('x'.repeat(600)), consecutiveFailures: 1 });
+    const errors = detector.lastConnectionErrors();
+    expect(errors.auth).toEqual({ message: 'terminating connection due to administrator command', code: '57P01', at: clock.wallNow() });
+    expect(errors.llm?.message).toHaveLength(501); // capped, with an ellipsis
+    expect(errors.llm?.code).toBeUndefined();
+    expect(registry.listenerCount('connect-error')).toBe(1);
+    await detector.stop();
+    expect(registry.listenerCount('connect-error') + registry.listenerCount('error')).toBe(0);
+    detector.start();
+    expect(registry.listenerCount('connect-error')).toBe(1);
+  });
+});
+
 describe('options', () => {
   it('rejects invalid options all at once with their paths', () => {
     const registry = presetRegistry();

@@ -122,6 +122,54 @@ describe('createHealthHandler', () => {
     }
   });
 
+  it("includeErrors: off by default (no error text, host or user); on, each service's last connection error without the password", async () => {
+    const server = new FakeServer();
+    const registry = createPoolRegistry({
+      connection: 'postgres://alice_admin:Hunter2Password@db-primary.internal.example:5432/payments',
+      Client: server.Client,
+      services: { auth: { size: 1, overflow: 0, priority: 'highest', acquireTimeoutMs: 100 }, llm: { size: 1, overflow: 1 } },
+    });
+    cleanup.push(() => registry.close({ timeoutMs: 100 }));
+    const detector = createInterferenceDetector({ registry, serverProbe: false });
+    cleanup.push(() => detector.stop());
+    await registry.query('auth', 'select 1');
+    server.refuse = Object.assign(new Error('connect ECONNREFUSED db-primary.internal.example:5432 (user alice_admin, password Hunter2Password)'), { code: 'ECONNREFUSED' });
+    server.terminateAll();
+    for (let i = 0; i < 3; i++) await registry.query('auth', 'select 1').catch(() => {});
+
+    const off = await (await fetch(await serve(createHealthHandler({ registry, detector })))).text();
+    for (const hidden of ['lastConnectionError', 'ECONNREFUSED', 'db-primary', 'alice_admin', 'Hunter2Password']) expect(off).not.toContain(hidden);
+
+    const on = await serve(createHealthHandler({ registry, detector, includeErrors: true }));
+    const text = await (await fetch(on)).text();
+    expect(text).not.toContain('Hunter2Password');
+    const auth = JSON.parse(text).services.auth.lastConnectionError;
+    expect(auth).toMatchObject({ code: 'ECONNREFUSED', at: expect.any(Number) });
+    expect(auth.message).toContain('db-primary.internal.example:5432');
+    expect(auth.message).toContain('alice_admin');
+    expect(auth.message).toContain('***');
+    // narrowed to one service, the error stays with it
+    const one = await json(await fetch(`${on}/?service=auth`));
+    expect(one.services.auth.lastConnectionError).toEqual(auth);
+  });
+
+  it('includeErrors: null for a service that never failed, and a detector without lastConnectionErrors is fine', async () => {
+    const { registry, detector } = scripted();
+    registry.emit('connect-error', { service: 'llm', error: Object.assign(new Error('connect ETIMEDOUT 10.0.0.7:5432'), { code: 'ETIMEDOUT' }), consecutiveFailures: 1 });
+    const body = await json(await fetch(await serve(createHealthHandler({ registry, detector, includeErrors: true }))));
+    expect(body.services.auth.lastConnectionError).toBeNull();
+    expect(body.services.llm.lastConnectionError).toEqual({ message: 'connect ETIMEDOUT 10.0.0.7:5432', code: 'ETIMEDOUT', at: expect.any(Number) });
+    const bare = { running: false, health: () => detector.health(), check: () => detector.check() };
+    const plain = await json(await fetch(await serve(createHealthHandler({ registry, detector: bare, includeErrors: true }))));
+    expect(plain.services.llm.lastConnectionError).toBeNull();
+  });
+
+  it('rejects a non-boolean includeErrors and unknown options with ERR_CONFIG', () => {
+    const { registry, detector } = scripted();
+    expect(() => createHealthHandler({ registry, detector, includeErrors: 'yes' as never })).toThrow(/includeErrors: expected a boolean, got "yes" \(string\)/);
+    expect(() => createHealthHandler({ registry, detector, details: true } as never)).toThrow(/details: unknown option/);
+  });
+
   it('mounts as express and fastify do: a sub-path url, and fastify handing over the raw objects', async () => {
     const { handler } = scripted();
     // express strips the mount path from req.url; fastify passes request.raw / reply.raw after reply.hijack().
