@@ -79,10 +79,11 @@ export type {
   HealthStatus,
   ServiceHealth,
   HealthReport,
+  LastConnectionError,
 } from './detector/incident';
 export type { LatencyHistogram } from './stats/latency-buckets';
 export type { ProbeClient } from './detector/server-probe';
 export { createHealthHandler } from './health/health-handler';
-export type { HealthHandlerOptions, HealthRequest, HealthResponse, HealthSource, HealthBody } from './health/health-handler';
+export type { HealthHandlerOptions, HealthRequest, HealthResponse, HealthSource, HealthBody, HealthBodyService } from './health/health-handler';
 export { toPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus';
 export type { PrometheusOptions, MetricsRegistry, MetricsDetector, MetricsUsageSource } from './metrics/prometheus';
