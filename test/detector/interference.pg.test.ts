@@ -25,23 +25,14 @@ async function evaluateUntil<S extends string>(detector: InterferenceDetector<S>
 
 describePg('interference detector on a real PostgreSQL', () => {
   it('starvation: llm holds the shared connections while auth needs more than its size; auto mitigation relieves auth during the burst; then recovery', async () => {
-    // The shared capacity is a role CONNECTION LIMIT: until the registry's own shared budget lands, it is what makes
-    // llm's burst take connections auth needs. auth 1 + llm up to 7 fill the limit of 8.
-    const admin = await adminClient();
-    cleanup.push(() => admin.end());
-    const role = uniqueAppName('starve').replace(/-/g, '_');
-    await admin.query(`create role ${role} login connection limit 8`);
-    cleanup.push(async () => {
-      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [role]);
-      await admin.query(`drop role if exists ${role}`);
-    });
-    const url = new URL(pgUrl);
-    url.username = role;
-    url.password = '';
+    // The registry's shared budget: 8 connections, of which auth 1 and llm 1 are guaranteed; llm may borrow up to 7
+    // of the 6 shared slots, and no headroom is reserved, so its burst takes the slots auth needs beyond its size.
     const registry = createPoolRegistry({
-      connection: url.toString(),
+      connection: pgUrl,
       applicationName: uniqueAppName('starve'),
       windowMs: 1_000,
+      maxConnections: 8,
+      reserve: 0,
       services: {
         auth: { size: 1, overflow: 2, priority: 'highest', acquireTimeoutMs: 1_500 },
         llm: { size: 1, overflow: 7, priority: 'medium', acquireTimeoutMs: 30_000 },
@@ -65,8 +56,9 @@ describePg('interference detector on a real PostgreSQL', () => {
         while (bursting) await registry.query('llm', 'select pg_sleep(0.2)').catch(() => sleep(20));
       })());
     }
-    await sleep(600); // llm takes every connection the role allows
-    expect(registry.stats('llm').inUse).toBeGreaterThanOrEqual(6);
+    await sleep(600); // llm takes every shared slot
+    expect(registry.stats('llm').inUse).toBe(7);
+    expect(registry.stats().budget.sharedInUseByService).toMatchObject({ llm: 6, auth: 0 });
     let authRunning = true;
     for (let i = 0; i < 3; i++) {
       loops.push((async () => {
