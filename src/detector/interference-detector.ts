@@ -39,14 +39,21 @@ import { ServerProbe, type ProbeClient, type ProbeResult } from './server-probe'
  * is the capacity shares are measured against; otherwise `stats().totals.max`.
  */
 export interface DetectorRegistry<S extends string = string> {
+  /** The configured service names. */
   readonly services: readonly S[];
+  /** Prefix of the sessions' application_name (`<applicationName>:<service>`), to attribute server sessions. */
   readonly applicationName: string;
+  /** A fresh snapshot of every service and the budget; read once per evaluation. */
   stats(): RegistryStats<S>;
+  /** A service's limits, for recommendations with numbers. */
   serviceOptions(service: S): ResolvedServiceOptions;
+  /** Changes a service's limits: used by `mitigation: 'auto'` only. */
   resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void;
+  /** A client outside every pool, for the server probe. */
   openClient(label?: string): Promise<ProbeClient>;
   /** Only connection failures are listened to (`connect-error`, `error`): nothing on the hot path. */
   on<E extends 'connect-error' | 'error'>(event: E, listener: (...args: RegistryEvents<S>[E]) => void): unknown;
+  /** Stops listening (on `stop()`). */
   off<E extends 'connect-error' | 'error'>(event: E, listener: (...args: RegistryEvents<S>[E]) => void): unknown;
 }
 

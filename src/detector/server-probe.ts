@@ -2,7 +2,9 @@ import type { Clock, TimerHandle } from '../clock';
 
 /** The part of a pg client the probe uses. */
 export interface ProbeClient {
+  /** Runs one statement of the probe (`pg_stat_activity`, `pg_blocking_pids`). */
   query(text: string, values?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  /** Closes the probe's connection (on `stop()`, or when a probe query times out). */
   end(): Promise<unknown> | void;
 }
 

@@ -9,15 +9,21 @@ export interface HealthRequest {
 
 /** The part of a Node response the handler writes (`http.ServerResponse`, express' response, fastify's `reply.raw`). */
 export interface HealthResponse {
+  /** HTTP status: 200 healthy or degraded, 503 unhealthy, 400/404/405/500 for bad requests. */
   statusCode: number;
+  /** Sets a response header (`content-type`, `cache-control`). */
   setHeader(name: string, value: string): unknown;
+  /** Sends the JSON body and ends the response. */
   end(body?: string): unknown;
 }
 
 /** What the handler needs from the detector. */
 export interface HealthSource<S extends string> {
+  /** True between `start()` and `stop()`: the handler then serves the last evaluation instead of evaluating. */
   readonly running: boolean;
+  /** The last evaluation. */
   health(): HealthReport<S>;
+  /** Evaluates now (when the detector is not running on its own timer). */
   check(): Promise<HealthReport<S>>;
   /** Each service's last connection failure, password removed; read only with `includeErrors: true`. */
   lastConnectionErrors?(): { readonly [K in S]?: LastConnectionError };

@@ -4,12 +4,15 @@ import type { ServiceStats } from '../pool/service-pool';
 
 /** What {@link toPrometheus} reads from the registry: its `stats()` snapshot. */
 export interface MetricsRegistry<S extends string> {
+  /** A fresh snapshot of every service. */
   stats(): { readonly services: { readonly [K in S]: ServiceStats } };
 }
 
 /** What {@link toPrometheus} reads from the detector. {@link InterferenceDetector} fits. */
 export interface MetricsDetector<S extends string> {
+  /** Incidents open now. */
   incidents(): readonly Incident<S>[];
+  /** Incidents opened since start, per victim (a counter). */
   openedIncidents(): { readonly [K in S]: number };
 }
 
@@ -18,6 +21,7 @@ export interface MetricsDetector<S extends string> {
  * structurally; nothing else of it is imported).
  */
 export interface MetricsUsageSource {
+  /** The tracker's snapshot; only the fields below are read. */
   stats(): {
     /** Distinct keys waiting for the next flush. */
     readonly pendingKeys: number;
