@@ -210,6 +210,9 @@ async function soak(cluster: Cluster): Promise<number> {
   // The health body must not name the host, the user, the database or carry SQL, since nobody opted in.
   const healthForbidden = ['127.0.0.1', String(cluster.port), String(proxy.port), USER, 'soak_background', 'pg_sleep', 'select ', 'insert '];
   const healthLeaks = new Set<string>();
+  // A port must stand alone: as a bare substring, 42857 is also in a utilization of 1/7 (0.142857…).
+  const mentions = (text: string, word: string): boolean =>
+    /^\d+$/.test(word) ? new RegExp(`(^|[^0-9.])${word}([^0-9]|$)`).test(text) : text.includes(word);
 
   // ------------------------------------------------------------------ admin side: sampling and kills
   let admin: pg.Client | null = null;
@@ -380,7 +383,7 @@ async function soak(cluster: Cluster): Promise<number> {
         let body = '';
         await health({ url: '/health', method: 'GET' }, { statusCode: 0, setHeader: () => undefined, end: (b?: string) => void (body = b ?? '') });
         scanner.scan('health JSON', body);
-        for (const word of healthForbidden) if (body.includes(word)) healthLeaks.add(word);
+        for (const word of healthForbidden) if (mentions(body, word)) healthLeaks.add(word);
         await sleep(250);
       }
     })(),
