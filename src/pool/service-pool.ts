@@ -166,7 +166,7 @@ export class ServicePool implements LeaseOwner {
   /** Permits out: leases plus acquires that hold a permit and are getting a connection. */
   #permits = 0;
   /** Callers still waiting in the obtaining step (not yet served, rejected or timed out). */
-  #obtainingLive = 0;
+  readonly #obtainingLive = new Set<Waiter>();
   /** Acquires waiting on generic-pool for a connection that has to be opened (failed fast if the circuit opens). */
   readonly #obtainingWaiters = new Set<Waiter>();
   /** Re-entrancy guard of {@link ServicePool.#pulse}: a nested call only asks the running loop to go round again. */
@@ -183,6 +183,8 @@ export class ServicePool implements LeaseOwner {
   #creatingCounted = 0;
   /** Shared budget slots held: always max(0, open + opening - size) once reconciled. */
   #sharedHeld = 0;
+  /** Pauses in progress (see #sleep); calling one ends it now. */
+  readonly #sleepers = new Set<() => void>();
   /** Creates waiting for a shared slot; calling one gives up that wait. */
   readonly #slotWaits = new Set<() => void>();
   #closePromise: Promise<PoolCloseReport> | null = null;
@@ -269,7 +271,7 @@ export class ServicePool implements LeaseOwner {
       if (this.#queue.length === 0 && this.#permits < this.#max) {
         this.#permits++;
         waiter.state = 'obtaining';
-        this.#obtainingLive++;
+        this.#obtainingLive.add(waiter);
         void this.#obtain(waiter);
         return;
       }
@@ -324,7 +326,7 @@ export class ServicePool implements LeaseOwner {
   }
 
   #waitingCount(): number {
-    return this.#queue.length + this.#obtainingLive;
+    return this.#queue.length + this.#obtainingLive.size;
   }
 
   /**
@@ -397,16 +399,30 @@ export class ServicePool implements LeaseOwner {
    * settles (see #obtain), and the lease made here takes a permit of its own.
    */
   #toIdle(connection: Connection, used: boolean): void {
-    if (used) connection.idleSince = this.#clock.now();
+    if (this.#state !== 'open') {
+      // Closing: a connection coming back or arriving late is closed, never parked where nobody looks.
+      this.#destroy(connection, 'closed');
+      return;
+    }
+    const now = this.#clock.now();
+    if (used) connection.idleSince = now;
     this.#setHoldsProcess(connection, false);
-    if (this.#state === 'open') {
-      for (const waiter of this.#obtainingWaiters) {
-        this.#obtainingWaiters.delete(waiter);
-        if (waiter.state !== 'obtaining') continue;
-        this.#permits++;
-        this.#grant(waiter, connection);
-        return;
+    for (const waiter of this.#obtainingWaiters) {
+      this.#obtainingWaiters.delete(waiter);
+      if (waiter.state !== 'obtaining') continue;
+      if (now - waiter.start >= this.#options.acquireTimeoutMs) {
+        this.#rejectTimeout(waiter); // due already: a timeout, not a lease
+        continue;
       }
+      this.#permits++;
+      this.#grant(waiter, connection);
+      return;
+    }
+    if (this.#gp.pending > 0) {
+      // Requests left in generic-pool by callers who were served or gave up: settle one with this connection
+      // (it comes straight back here), rather than let it open a connection, and take a shared slot, for nobody.
+      this.#gp.release(connection).catch(noop);
+      return;
     }
     this.#idle.push(connection);
   }
@@ -476,7 +492,7 @@ export class ServicePool implements LeaseOwner {
     if (waiter.timer !== null) this.#clock.clearTimeout(waiter.timer);
     waiter.timer = null;
     waiter.state = 'done';
-    this.#obtainingLive--;
+    this.#obtainingLive.delete(waiter);
     waiter.resolve(this.#lease(connection, waiter.start, this.#clock.now(), waiter.stack));
   }
 
@@ -531,7 +547,7 @@ export class ServicePool implements LeaseOwner {
   #settleReject(waiter: Waiter, error: Error): void {
     if (waiter.timer !== null) this.#clock.clearTimeout(waiter.timer);
     waiter.timer = null;
-    if (waiter.state === 'obtaining') this.#obtainingLive--;
+    if (waiter.state === 'obtaining') this.#obtainingLive.delete(waiter);
     waiter.state = 'done';
     waiter.reject(error);
   }
@@ -552,9 +568,14 @@ export class ServicePool implements LeaseOwner {
         this.#pulseAgain = false;
         while (this.#state === 'open' && this.#queue.length > 0 && this.#permits < this.#max) {
           const waiter = this.#queue.shift() as Waiter;
+          if (this.#clock.now() - waiter.start >= this.#options.acquireTimeoutMs) {
+            // Due already (the queue timer is late): a timeout, not a lease.
+            this.#rejectTimeout(waiter);
+            continue;
+          }
           this.#permits++;
           waiter.state = 'obtaining';
-          this.#obtainingLive++;
+          this.#obtainingLive.add(waiter);
           void this.#obtain(waiter);
         }
       } while (this.#pulseAgain);
@@ -672,12 +693,18 @@ export class ServicePool implements LeaseOwner {
    * (by priority, see the budget); gives up at the acquire timeout, or when nobody needs the connection any more.
    */
   async #takeSlotIfNeeded(): Promise<void> {
-    // Every increment of #creatingCounted is backed, at that moment, by room within `size` or a held slot.
-    if (this.#slotsNeeded(1) > this.#sharedHeld) {
-      if (this.#slots.tryTake()) this.#sharedHeld++;
-      else if (!(await this.#waitForSlot())) throw new NoSlotError('no shared slot');
+    // Every increment of #creatingCounted happens in the same synchronous step as the check or grant backing it
+    // (room within `size`, or a held slot), so no reconcile can see the slot as spare in between.
+    if (this.#slotsNeeded(1) <= this.#sharedHeld) {
+      this.#creatingCounted++;
+      return;
     }
-    this.#creatingCounted++;
+    if (this.#slots.tryTake()) {
+      this.#sharedHeld++;
+      this.#creatingCounted++;
+      return;
+    }
+    if (!(await this.#waitForSlot())) throw new NoSlotError('no shared slot');
   }
 
   /** Queues for a shared slot; true when granted while still needed. */
@@ -695,10 +722,12 @@ export class ServicePool implements LeaseOwner {
       cancelTicket = this.#slots.request(() => {
         this.#clock.clearTimeout(timer);
         this.#slotWaits.delete(giveUp);
-        // Held from the moment it is granted; given back by the reconcile below if the demand has gone.
+        // Held from the moment it is granted, and counted for this create in the same step; given back at once
+        // if the demand has gone.
         this.#sharedHeld++;
         const stillNeeded = this.#gp.pending > 0 && this.#state === 'open';
-        if (!stillNeeded) this.#reconcileSlots();
+        if (stillNeeded) this.#creatingCounted++;
+        else this.#reconcileSlots();
         resolve(stillNeeded);
       });
     });
@@ -811,9 +840,16 @@ export class ServicePool implements LeaseOwner {
     return safe;
   }
 
+  /** A pause that close() cuts short (a create sleeping in the breaker's backoff must not hold up closing). */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      this.#clock.setTimeout(resolve, ms);
+      const wake = (): void => {
+        this.#clock.clearTimeout(timer);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const timer = this.#clock.setTimeout(wake, ms);
+      this.#sleepers.add(wake);
     });
   }
 
@@ -931,6 +967,10 @@ export class ServicePool implements LeaseOwner {
     const requests: Promise<Connection>[] = [];
     for (let i = this.#gp.available; i > 0; i--) requests.push(this.#gp.acquire());
     const adopted = await Promise.all(requests);
+    if (this.#state !== 'open') {
+      for (const connection of adopted) this.#destroy(connection, 'closed');
+      return;
+    }
     // Never used yet: they go under the ones in use, in the order they were opened.
     adopted.sort((a, b) => a.idleSince - b.idleSince);
     this.#idle.unshift(...adopted);
@@ -983,8 +1023,9 @@ export class ServicePool implements LeaseOwner {
       guaranteedSize: this.#options.size,
       overflow: this.#options.overflow,
       max,
-      total: this.#gp.size,
-      idle: this.#idle.length + this.#gp.available,
+      // Real connections and connects in progress; not creates still waiting for the breaker or a shared slot.
+      total: this.#all.size + this.#creatingCounted,
+      idle: this.#idle.length + (this.#state === 'open' ? this.#gp.available : 0),
       inUse,
       overflowInUse: Math.max(0, inUse - this.#options.size),
       waiting: this.#waitingCount(),
@@ -1026,8 +1067,11 @@ export class ServicePool implements LeaseOwner {
     const closedWhileWaiting = (): PoolClosedError => new PoolClosedError(this.name, 'the registry closed while waiting');
     for (const waiter of this.#queue.drain()) this.#settleReject(waiter, closedWhileWaiting());
     this.#queueEmptied();
-    for (const waiter of [...this.#obtainingWaiters]) if (waiter.state === 'obtaining') this.#settleReject(waiter, closedWhileWaiting());
+    // Every caller still obtaining fails now, whatever it waits on (a new connection, a check, generic-pool);
+    // a connection reaching any of them later is closed (#toIdle).
+    for (const waiter of [...this.#obtainingLive]) this.#settleReject(waiter, closedWhileWaiting());
     for (const giveUp of [...this.#slotWaits]) giveUp();
+    for (const wake of [...this.#sleepers]) wake();
     const deadline = this.#clock.now() + timeoutMs;
     // Only leases are waited for: requests still queued in generic-pool are settled below by stand-ins.
     let clean = await this.#until(deadline, (done) => {

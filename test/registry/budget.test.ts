@@ -199,4 +199,17 @@ describe('circuit breaker and recovery', () => {
     expect(performance.now() - started).toBeLessThanOrEqual(600);
     expect(server.open()).toHaveLength(0);
   });
+
+  it('close() cuts short a create sleeping in the breaker backoff; stats count no connection that is not there', async () => {
+    const { server, registry } = setup({ auth: { size: 1, overflow: 0 } }, { breaker: { failureThreshold: 1, initialBackoffMs: 4_000, maxBackoffMs: 4_000 } });
+    server.refuse = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    await advance(500); // the warm connect failed; the refill now sleeps in the backoff
+    expect(registry.stats('auth')).toMatchObject({ circuit: 'open', total: 0, idle: 0 });
+    const started = performance.now();
+    let report: Awaited<ReturnType<typeof registry.close>> | undefined;
+    void registry.close({ timeoutMs: 0 }).then((r) => (report = r));
+    while (report === undefined && performance.now() - started < 5_000) await advance(10);
+    expect(report?.clean).toBe(true);
+    expect(performance.now() - started).toBeLessThan(100);
+  });
 });

@@ -481,6 +481,39 @@ describe('close', () => {
     expect(server.open()).toHaveLength(0);
   });
 
+  it('a connection on its way to a caller when close() starts is closed too, not left open', async () => {
+    // The warm connection is still held by generic-pool, so the acquire is in transit for a few ticks.
+    const { server, registry } = setup({ auth: { size: 1, overflow: 0 } });
+    await settle();
+    const outcome = registry.acquire('auth').then(
+      () => 'served',
+      (e: { code?: string }) => e.code,
+    );
+    const closing = registry.close({ timeoutMs: 0 });
+    await settle(10);
+    expect(await outcome).toBe('ERR_POOL_CLOSED');
+    expect((await closing).clean).toBe(true);
+    expect(server.open()).toHaveLength(0);
+    expect(registry.stats('auth')).toMatchObject({ total: 0, idle: 0 });
+  });
+
+  it('a connection being checked (validateAfterIdleMs) when close() starts is closed too', async () => {
+    const { server, registry } = setup({ auth: { size: 1, overflow: 0, validateAfterIdleMs: 10 } }, { maintenanceIntervalMs: 600_000 });
+    (await registry.acquire('auth')).release();
+    await settle(100);
+    server.onQuery = () => new Promise((resolve) => setTimeout(() => resolve(result()), 200));
+    const outcome = registry.acquire('auth').then(
+      () => 'served',
+      (e: { code?: string }) => e.code,
+    );
+    await settle(50); // the check is in flight
+    const closing = registry.close({ timeoutMs: 0 });
+    await settle(300);
+    expect(await outcome).toBe('ERR_POOL_CLOSED');
+    expect((await closing).clean).toBe(true);
+    expect(server.open()).toHaveLength(0);
+  });
+
   it('ends leased connections after timeoutMs and says so', async () => {
     const { server, registry } = setup({ auth: { size: 1, overflow: 0 } });
     const lease = await registry.acquire('auth');
