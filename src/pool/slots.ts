@@ -16,16 +16,3 @@ export interface SlotBroker {
   /** Requests of this service waiting for a slot. */
   waiting(): number;
 }
-
-/** A broker with unlimited slots: a registry without a shared budget. */
-export const UNLIMITED_SLOTS: SlotBroker = Object.freeze({
-  tryTake: () => true,
-  request: (grant: () => void) => {
-    grant();
-    return () => {};
-  },
-  release: () => {},
-  forceTake: () => {},
-  poke: () => {},
-  waiting: () => 0,
-});

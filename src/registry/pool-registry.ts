@@ -5,7 +5,7 @@ import { ConfigError, ConnectTimeoutError, InvalidArgumentError, PoolClosedError
 import { describe, MAX_TIMER_MS } from '../options/check';
 import { checkQueryArguments } from '../pool/lease';
 import { Redactor } from '../redact';
-import { isConnectionError, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
+import { connectWithin, isConnectionError, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
 import type { PoolEvents, ServerCheckReport } from '../pool/events';
 import type { Lease } from '../pool/lease';
 import { checkResize, PRIORITIES, resolveServiceOptions, type ResolvedServiceOptions, type ServiceOptions } from '../pool/options';
@@ -85,19 +85,11 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     this.#openClient = async (label) => {
       const client = new Client(serviceClientConfig(options.connection, `${applicationName}:${label}`, 0, 0)) as unknown as C;
       client.on('error', () => {}); // a dedicated client must never crash the host either
-      let timer: unknown;
       try {
-        await Promise.race([
-          Promise.resolve(client.connect()),
-          new Promise((_, reject) => {
-            timer = this.#clock.setTimeout(() => reject(new ConnectTimeoutError(label, connectTimeoutMs)), connectTimeoutMs, true);
-          }),
-        ]);
+        // keepAlive: somebody awaits this connect
+        await connectWithin(client, connectTimeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms, true), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError(label, connectTimeoutMs));
       } catch (error) {
-        Promise.resolve().then(() => client.end()).catch(() => {});
         throw redactor.error(error);
-      } finally {
-        this.#clock.clearTimeout(timer);
       }
       return client;
     };
