@@ -50,7 +50,10 @@ export class Lease<C extends ClientLike = ClientLike> {
     this.acquiredStack = acquiredStack;
   }
 
-  /** The underlying client, for anything `query` does not cover (cursors, COPY, notifications). */
+  /**
+   * The underlying client, for anything `query` does not cover (cursors, COPY, notifications). It is pg's raw
+   * client and cannot be guarded: do not keep it past {@link Lease.release}, after which it serves someone else.
+   */
   get client(): C {
     return this.#client;
   }
