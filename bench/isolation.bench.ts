@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { createPoolRegistry, servicePresets } from '../src/index';
-import { databaseUrl, fmt, heading, percentile, quick, run, runId, sleep, summarize, table, target, writeResults } from './lib/harness';
+import { databaseUrl, fmt, heading, percentile, quick, run, runId, sleep, summarize, table, target, writeResults , withAdminClient } from './lib/harness';
 import { latencyChart, type Sample } from './lib/svg';
 
 const TOTAL_CONNECTIONS = 24;
@@ -201,16 +201,7 @@ async function runOnce(kind: Kind): Promise<RunResult> {
   return { kind, phases, samples, flood };
 }
 
-async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: `bench-iso-admin-${runId}`.slice(0, 40) });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
+const withAdmin = <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => withAdminClient('iso', fn);
 
 async function main(): Promise<void> {
   heading(

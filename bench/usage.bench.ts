@@ -10,7 +10,7 @@
  */
 import pg from 'pg';
 import { createPoolRegistry, createUsageTracker, servicePresets } from '../src/index';
-import { alternate, databaseUrl, fmt, fmtSummary, heading, percentile, quick, ratio, run, runId, table, target, writeResults, type Peer } from './lib/harness';
+import { alternate, databaseUrl, fmt, fmtSummary, heading, percentile, quick, ratio, run, runId, table, target, writeResults, type Peer , withAdminClient } from './lib/harness';
 
 const LOOPS = 50;
 const KEYS = 1_000;
@@ -34,16 +34,7 @@ interface HandlerFigures extends Record<string, number> {
   rowsWritten: number;
 }
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: `bench-usage-admin-${runId}`.slice(0, 40) });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
+const admin = <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => withAdminClient('usage', fn);
 
 async function handlers(): Promise<Record<string, unknown>> {
   const registry = createPoolRegistry({

@@ -134,6 +134,18 @@ function versionOf(name: string): string {
 
 let serverVersion: string | null = null;
 
+/** Runs `fn` with a plain admin client on {@link databaseUrl} (setup and teardown of a bench), then ends it. */
+export async function withAdminClient<T>(label: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: `bench-${label}-admin-${runId}`.slice(0, 40) });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 /** `server_version` of the PostgreSQL at {@link databaseUrl}, or the error text when it is unreachable. */
 export async function postgresVersion(): Promise<string> {
   if (serverVersion !== null) return serverVersion;

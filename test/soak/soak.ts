@@ -475,16 +475,7 @@ async function soak(cluster: Cluster): Promise<number> {
   } while (performance.now() < leftoverDeadline);
   await proxy.close();
 
-  const totals = new Map<string, number>();
-  for (const row of (await adminQuery<{ key: string; n: string }>('select key, count::text as n from soak_usage')) ?? []) totals.set(row.key, Number(row.n));
-  let lost = 0;
-  let doubled = 0;
-  for (const key of new Set([...expected.keys(), ...totals.keys()])) {
-    const diff = (totals.get(key) ?? 0) - (expected.get(key) ?? 0);
-    if (diff < 0) lost -= diff;
-    else doubled += diff;
-  }
-  const dbTotal = [...totals.values()].reduce((a, b) => a + b, 0);
+  const { lost, doubled, dbTotal } = await compareTotals(adminQuery, 'soak_usage', expected);
   const memoryBoundHit = usageStats.droppedCalls > 0 || usageClose.unwrittenIncrements > 0;
 
   // ------------------------------------------------------------------ four processes, one table, backend kills
@@ -546,7 +537,7 @@ async function soak(cluster: Cluster): Promise<number> {
 async function multiProcess(
   cluster: Cluster,
   appName: string,
-  adminQuery: <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<R[] | null>,
+  adminQuery: AdminQuery,
 ): Promise<{ ok: boolean; figure: string; leaks: number }> {
   const url = `postgres://${USER}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${cluster.port}/soak`;
   const prefix = `${appName}-w`;
@@ -608,15 +599,7 @@ async function multiProcess(
     if (!parsed.clean || parsed.dropped > 0) problems.push(`child ${i}: close clean ${parsed.clean}, dropped ${parsed.dropped}`);
     if (parsed.unhandled > 0) problems.push(`child ${i}: ${parsed.unhandled} unhandled rejections`);
   }
-  const totals = new Map<string, number>();
-  for (const row of (await adminQuery<{ key: string; n: string }>('select key, count::text as n from soak_multi_usage')) ?? []) totals.set(row.key, Number(row.n));
-  let lost = 0;
-  let doubled = 0;
-  for (const key of new Set([...expected.keys(), ...totals.keys()])) {
-    const diff = (totals.get(key) ?? 0) - (expected.get(key) ?? 0);
-    if (diff < 0) lost -= diff;
-    else doubled += diff;
-  }
+  const { lost, doubled } = await compareTotals(adminQuery, 'soak_multi_usage', expected);
   const made = [...expected.values()].reduce((a, b) => a + b, 0);
   const ok = problems.length === 0 && lost === 0 && doubled === 0 && deadlocks === 0 && made > 0;
   return {
@@ -624,6 +607,22 @@ async function multiProcess(
     leaks,
     figure: `${made} increments, ${lost} lost, ${doubled} doubled, ${deadlocks} deadlocks, ${failedWrites} failed writes retried, ${kills} backends killed${problems[0] ? `; ${problems[0]}` : ''}`,
   };
+}
+
+type AdminQuery = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<R[] | null>;
+
+/** Database totals of a usage table against the increments made: what was lost and what was counted twice. */
+async function compareTotals(adminQuery: AdminQuery, table: string, expected: ReadonlyMap<string, number>): Promise<{ lost: number; doubled: number; dbTotal: number }> {
+  const totals = new Map<string, number>();
+  for (const row of (await adminQuery<{ key: string; n: string }>(`select key, count::text as n from ${table}`)) ?? []) totals.set(row.key, Number(row.n));
+  let lost = 0;
+  let doubled = 0;
+  for (const key of new Set([...expected.keys(), ...totals.keys()])) {
+    const diff = (totals.get(key) ?? 0) - (expected.get(key) ?? 0);
+    if (diff < 0) lost -= diff;
+    else doubled += diff;
+  }
+  return { lost, doubled, dbTotal: [...totals.values()].reduce((a, b) => a + b, 0) };
 }
 
 function scannerRedact(text: string): string {
