@@ -70,6 +70,15 @@ export class ConfigChecker {
     return true;
   }
 
+  /** An injected Clock: an object with now, wallNow, setTimeout and clearTimeout; `undefined` passes. */
+  clock(path: string, value: unknown): void {
+    if (value === undefined) return;
+    const clock = value as Record<string, unknown> | null;
+    if (typeof clock !== 'object' || clock === null || ['now', 'wallNow', 'setTimeout', 'clearTimeout'].some((k) => typeof clock[k] !== 'function')) {
+      this.fail(path, 'an object with now, wallNow, setTimeout and clearTimeout functions', value);
+    }
+  }
+
   /** Throws a {@link ConfigError} if anything was reported. */
   throwIfAny(): void {
     if (this.problems.length > 0) throw new ConfigError(this.problems);

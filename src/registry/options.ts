@@ -133,12 +133,7 @@ export function checkRegistryOptions(options: unknown): void {
   check.duration('connectTimeoutMs', o.connectTimeoutMs);
   check.duration('windowMs', o.windowMs);
   check.duration('maintenanceIntervalMs', o.maintenanceIntervalMs);
-  if (o.clock !== undefined) {
-    const clock = o.clock as Record<string, unknown> | null;
-    if (typeof clock !== 'object' || clock === null || ['now', 'wallNow', 'setTimeout', 'clearTimeout'].some((k) => typeof clock[k] !== 'function')) {
-      check.fail('clock', 'an object with now, wallNow, setTimeout and clearTimeout functions', o.clock);
-    }
-  }
+  check.clock('clock', o.clock);
   if (o.allowExitOnIdle !== undefined && typeof o.allowExitOnIdle !== 'boolean') check.fail('allowExitOnIdle', 'a boolean', o.allowExitOnIdle);
   check.integer('maxConnections', o.maxConnections, 1);
   check.integer('reserve', o.reserve, 0);
