@@ -5,7 +5,7 @@ import type { Redactor } from '../redact';
 import { LatencyBuckets, type LatencyHistogram } from '../stats/latency-buckets';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
 import { CircuitBreaker, type Attempt, type BreakerOptions, type CircuitState } from './circuit-breaker';
-import { connectWithin, endQuietly, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
+import { connectWithin, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
 import type { PoolEventSink, RemoveReason } from './events';
 import { Lease, type LeaseOwner } from './lease';
 import { checkResize, type Priority, type ResolvedServiceOptions } from './options';
@@ -784,7 +784,9 @@ export class ServicePool implements LeaseOwner {
     this.#breaker.success(attempt);
     this.#setHoldsProcess(connection, false); // born idle
     if ((this.#state as PoolState) !== 'open') {
-      endQuietly(client);
+      // Closed while connecting: wait for the socket to close, since close() waits for creates and then
+      // promises that nothing is left open.
+      await this.#end(client);
       return this.#standIn();
     }
     this.#created++;
@@ -890,11 +892,16 @@ export class ServicePool implements LeaseOwner {
         this.#events.emit('remove', { service: this.name, connectionId: connection.id, reason, ageMs: this.#clock.now() - connection.createdAt });
       }
     }
+    await this.#end(connection.client);
+  }
+
+  /** Ends a client and waits until its socket is closed, at most 5 s (a dead peer must not hold anyone up). */
+  async #end(client: ClientLike): Promise<void> {
     let timer: TimerHandle | null = null;
     try {
       await Promise.race([
         Promise.resolve()
-          .then(() => connection.client.end())
+          .then(() => client.end())
           .catch(noop),
         new Promise<void>((resolve) => {
           timer = this.#clock.setTimeout(resolve, 5_000);

@@ -15,6 +15,10 @@ export class FakeServer {
   hangConnect = false;
   /** Number of connect() calls so far. */
   connectAttempts = 0;
+  /** When > 0, connect() succeeds after this many ms (timers may be fake). */
+  connectDelayMs = 0;
+  /** When > 0, end() closes the socket only after this many ms (the client counts as open until then). */
+  endDelayMs = 0;
   onQuery: QueryHandler = () => result();
 
   /** The constructor to pass as the registry's `Client` option. */
@@ -67,6 +71,14 @@ export class FakeClient extends EventEmitter {
       const error = this.#server.refuse;
       return new Promise((_, reject) => setTimeout(() => reject(error), 0));
     }
+    if (this.#server.connectDelayMs > 0) {
+      return new Promise((resolve) =>
+        setTimeout(() => {
+          this.connected = true;
+          resolve();
+        }, this.#server.connectDelayMs),
+      );
+    }
     this.connected = true;
     return Promise.resolve();
   }
@@ -78,6 +90,14 @@ export class FakeClient extends EventEmitter {
   }
 
   end(): Promise<void> {
+    if (this.#server.endDelayMs > 0) {
+      return new Promise((resolve) =>
+        setTimeout(() => {
+          this.ended = true;
+          resolve();
+        }, this.#server.endDelayMs),
+      );
+    }
     this.ended = true;
     return Promise.resolve();
   }

@@ -497,6 +497,21 @@ describe('close', () => {
     expect(registry.stats('auth')).toMatchObject({ total: 0, idle: 0 });
   });
 
+  it('a connection still being opened when close() starts is closed before close() resolves', async () => {
+    const { server, registry } = setup({ auth: { size: 0, overflow: 1 } });
+    server.connectDelayMs = 100;
+    server.endDelayMs = 50;
+    const outcome = registry.acquire('auth').catch((e: { code?: string }) => e.code);
+    await settle(10); // connecting
+    let report: Awaited<ReturnType<typeof registry.close>> | undefined;
+    void registry.close({ timeoutMs: 5_000 }).then((r) => (report = r));
+    for (let i = 0; i < 100 && report === undefined; i++) await settle(10);
+    expect(await outcome).toBe('ERR_POOL_CLOSED');
+    expect(report?.clean).toBe(true);
+    expect(server.clients).toHaveLength(1);
+    expect(server.clients[0]?.ended).toBe(true); // its socket was closed before close() reported
+  });
+
   it('a connection being checked (validateAfterIdleMs) when close() starts is closed too', async () => {
     const { server, registry } = setup({ auth: { size: 1, overflow: 0, validateAfterIdleMs: 10 } }, { maintenanceIntervalMs: 600_000 });
     (await registry.acquire('auth')).release();
