@@ -216,6 +216,8 @@ describePg('shared budget and recovery on real PostgreSQL', () => {
       const { rows } = await admin.query<{ max: number; reserved: number }>(
         "select current_setting('max_connections')::int as max, current_setting('superuser_reserved_connections')::int as reserved",
       );
+      // auth's guaranteed connection opens in the background after creation: count it once it is there.
+      await waitFor(() => registry.stats('auth').idle === 1, 5_000, "auth's guaranteed connection");
       const report = await registry.checkServer();
       expect(report).toMatchObject({ maxConnections: rows[0]!.max, superuserReservedConnections: rows[0]!.reserved, budget: 10_000, fits: false });
       expect(report.currentConnections).toBeGreaterThanOrEqual(2);
