@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'ERR_LEASE_RELEASED'
   | 'ERR_CONNECT_TIMEOUT'
   | 'ERR_DATABASE_UNAVAILABLE'
+  | 'ERR_WRITE_IN_DOUBT'
   | 'ERR_INVALID_ARGUMENT';
 
 /** Base class of every error this library creates. */
@@ -145,6 +146,29 @@ export class DatabaseUnavailableError extends BulkheadError {
     super('ERR_DATABASE_UNAVAILABLE', `${service}: database unavailable, next attempt in ${Math.max(0, Math.round(retryInMs))} ms${why}`, { service, cause });
     this.name = 'DatabaseUnavailableError';
     this.retryInMs = retryInMs;
+  }
+}
+
+/**
+ * A usage batch's write failed at a point where it may still have been applied: the connection was lost (or the
+ * reply never came) after its `COMMIT` was sent. The built-in sink throws it; a custom sink throws it for the same
+ * situation. The tracker retries the batch under the same id as usual; if `close()` has to give up on it, the
+ * batch is reported as `inDoubt` rather than `unwritten`, so nobody replays rows that may already be counted.
+ * `cause` is the underlying error.
+ */
+export class WriteInDoubtError extends BulkheadError {
+  declare readonly code: 'ERR_WRITE_IN_DOUBT';
+  /** The batch whose outcome is unknown. */
+  readonly batchId: string;
+  constructor(service: string | undefined, batchId: string, cause: unknown) {
+    const why = cause instanceof Error ? `: ${cause.message}` : '';
+    const where = service === undefined ? '' : `${service}: `;
+    super('ERR_WRITE_IN_DOUBT', `${where}usage batch ${batchId} may or may not have been committed (lost while committing${why})`, {
+      ...(service === undefined ? {} : { service }),
+      cause,
+    });
+    this.name = 'WriteInDoubtError';
+    this.batchId = batchId;
   }
 }
 

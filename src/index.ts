@@ -41,6 +41,7 @@ export {
   LeaseReleasedError,
   ConnectTimeoutError,
   DatabaseUnavailableError,
+  WriteInDoubtError,
   InvalidArgumentError,
   isBulkheadError,
 } from './errors';

@@ -73,7 +73,8 @@ export interface UsageInDoubtBatch {
  *
  * To stay exactly-once, a host that persists what is left replays `unwritten` as is (none of it was written),
  * but never the rows of `inDoubt` without its `batchId`: that write was still in flight at the deadline and may
- * commit afterwards (a later `flush` event with the same `batchId` confirms it did). Replay it only through a
+ * commit afterwards (a later `flush` event with the same `batchId` confirms it did), or it was lost while committing
+ * and may have committed already. Replay it only through a
  * sink that remembers applied ids, such as the built-in one's ledger, with the same `batchId`, so it is applied
  * at most once.
  */
@@ -91,7 +92,10 @@ export interface UsageCloseReport {
   readonly unwritten: readonly UsageRow[];
   /** Sum of `count` over `unwritten`. */
   readonly unwrittenIncrements: number;
-  /** The batch whose write was still in flight at the deadline, or null. Not part of `unwritten`. */
+  /**
+   * The batch that may or may not have been written, or null: its write was still in flight at the deadline, or an
+   * attempt failed while committing (`ERR_WRITE_IN_DOUBT`) and no later attempt succeeded. Not part of `unwritten`.
+   */
   readonly inDoubt: UsageInDoubtBatch | null;
   /** The last write error seen while closing, or null. */
   readonly error: Error | null;

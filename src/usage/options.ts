@@ -8,7 +8,10 @@ import { tableNameProblem } from './table-name';
 /**
  * Writes one batch somewhere. It may be called again with the same batch (same `id`) after a failure, including a
  * failure that happened after the write took effect (a lost reply): to count exactly once, remember `batch.id`
- * with the write, atomically, and skip a batch already applied. Reject to have the batch retried later.
+ * with the write, atomically, and skip a batch already applied. Reject to have the batch retried later. When the
+ * write may have taken effect (the connection was lost after the commit was sent), reject with a
+ * `WriteInDoubtError` (or an error whose `cause` chain holds one): if `close()` then has to give up on the batch it
+ * reports it as `inDoubt`, not as `unwritten`, which a plain rejection means.
  */
 export type UsageSink = (batch: UsageBatch) => Promise<void>;
 

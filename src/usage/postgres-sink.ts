@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import { isBulkheadError } from '../errors';
+import { isBulkheadError, WriteInDoubtError } from '../errors';
 import { isConnectionError } from '../pool/client';
 import type { UsageBatch, UsageRow } from './batch';
 import type { UsageWriteMode } from './options';
@@ -26,7 +26,9 @@ export interface PostgresSinkConfig<S extends string> {
  * The built-in sink: writes a batch in ONE transaction on the usage service's pool, claiming the batch id in the
  * ledger first (`INSERT … ON CONFLICT DO NOTHING RETURNING`). If the claim returns no row the batch was applied
  * before (its reply was lost) and nothing else is written, so a retry never counts twice. A concurrent retry of the
- * same id waits on the ledger row's lock until the first attempt commits or rolls back.
+ * same id waits on the ledger row's lock until the first attempt commits or rolls back. When the connection is lost
+ * after COMMIT was sent, the write fails with {@link WriteInDoubtError} (`ERR_WRITE_IN_DOUBT`): it may have
+ * committed, and only a retry under the same id can tell.
  *
  * Each chunk of rows is one upsert, `count = target.count + excluded.count`, rows in the batch's sorted order.
  * `'unnest'` binds three arrays per statement (real PostgreSQL); `'values'` a VALUES list of at most 1000 rows
@@ -74,12 +76,24 @@ export class PostgresSink<S extends string> {
     const mode = this.#mode ?? (await this.#detect());
     const { registry, service, names, clock } = this.#config;
     const appliedAt = new Date(clock.wallNow()).toISOString();
-    await registry.transaction(service, async (_client, lease) => {
-      const claim = await lease.query(`INSERT INTO ${names.ledger} (batch_id, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING batch_id`, [batch.id, appliedAt]);
-      if (claim.rows.length === 0) return; // applied by an earlier attempt whose reply was lost
-      if (mode === 'unnest') await this.#writeUnnest(lease, batch.rows);
-      else await this.#writeValues(lease, batch.rows);
-    });
+    const progress: { stage: 'writing' | 'committing' | 'applied-before' } = { stage: 'writing' };
+    try {
+      await registry.transaction(service, async (_client, lease) => {
+        const claim = await lease.query(`INSERT INTO ${names.ledger} (batch_id, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING batch_id`, [batch.id, appliedAt]);
+        if (claim.rows.length === 0) {
+          progress.stage = 'applied-before'; // by an earlier attempt whose reply was lost: its ledger row is committed
+          return;
+        }
+        if (mode === 'unnest') await this.#writeUnnest(lease, batch.rows);
+        else await this.#writeValues(lease, batch.rows);
+        progress.stage = 'committing'; // the transaction sends COMMIT as soon as this returns
+      });
+    } catch (error) {
+      // This attempt wrote nothing; the batch is in the table whatever became of its (empty) transaction.
+      if (progress.stage === 'applied-before') return;
+      if (progress.stage === 'committing' && mayHaveCommitted(error)) throw new WriteInDoubtError(String(service), batch.id, error);
+      throw error;
+    }
     await this.#pruneLedger();
   }
 
@@ -139,4 +153,15 @@ export class PostgresSink<S extends string> {
       // housekeeping only: an old ledger row costs a little space, never a wrong count
     }
   }
+}
+
+/**
+ * After COMMIT was sent, only an error the server itself answered with (a SQLSTATE such as a serialization failure
+ * or a deferred constraint) proves the transaction rolled back. A lost connection, a terminated backend or a
+ * client-side timeout leaves it unknown.
+ */
+function mayHaveCommitted(error: unknown): boolean {
+  if (isConnectionError(error)) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return !(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code));
 }

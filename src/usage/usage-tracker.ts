@@ -54,6 +54,8 @@ interface FrozenBatch {
   readonly rows: readonly UsageRow[];
   readonly increments: number;
   attempts: number;
+  /** An attempt failed after it may have committed (`ERR_WRITE_IN_DOUBT`): only a successful retry settles it. */
+  inDoubt: boolean;
 }
 
 type SafeEmitter = { emit(event: string, ...args: unknown[]): boolean };
@@ -311,7 +313,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       // The swap: increments from here on go to a fresh map and wait for the next flush.
       const taken = this.#pending;
       this.#pending = new PendingMap();
-      const batch: FrozenBatch = { id: randomUUID(), rows: Object.freeze(taken.rows(this.#widthMs)), increments: taken.increments, attempts: 0 };
+      const batch: FrozenBatch = { id: randomUUID(), rows: Object.freeze(taken.rows(this.#widthMs)), increments: taken.increments, attempts: 0, inDoubt: false };
       this.#frozen = batch;
       error = await this.#write(batch);
       if (error === null) {
@@ -337,7 +339,8 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       this.#consecutiveFailures++;
       this.#failedWrites++;
       this.#lastError = { message: error.message, at: this.#clock.wallNow() };
-      if (this.#writesEnded === null && this.#registryClosed(error)) this.#writesEnded = error;
+      if (hasCode(error, 'ERR_WRITE_IN_DOUBT')) batch.inDoubt = true;
+      if (this.#writesEnded === null && (this.#registry?.closed === true || hasCode(error, 'ERR_POOL_CLOSED'))) this.#writesEnded = error;
       let retryInMs: number | null = null;
       if (this.#state === 'open' && this.#writesEnded === null) {
         retryInMs = this.#backoffMs();
@@ -357,16 +360,6 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     this.#lastError = null;
     this.emit('flush', { batchId: batch.id, rows: batch.rows.length, increments: batch.increments, attempt, durationMs: this.#clock.now() - started });
     return null;
-  }
-
-  /** True when `error` (or the registry) shows the registry is closed, so no later write can succeed. */
-  #registryClosed(error: unknown): boolean {
-    if (this.#registry?.closed === true) return true;
-    // A custom sink may wrap the registry's error: follow a few causes.
-    for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-      if ((e as { code?: unknown }).code === 'ERR_POOL_CLOSED') return true;
-    }
-    return false;
   }
 
   readonly #onRetry = (): void => {
@@ -407,11 +400,13 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     this.#state = 'closed';
     if (this.#bucketTimer !== null) this.#clock.clearTimeout(this.#bucketTimer);
     this.#bucketTimer = null;
-    // A write still in flight may yet commit: its rows are not "unwritten", or a host replaying those would count
-    // them twice. A frozen batch whose last attempt failed was not written (the sink rejected it).
-    const writing = this.#writing;
-    const inDoubt = writing === null ? null : { batchId: writing.id, rows: writing.rows, increments: writing.increments };
-    const frozen = this.#frozen !== null && this.#frozen !== writing ? this.#frozen : null;
+    // A write still in flight may yet commit, and so may one that failed while committing (ERR_WRITE_IN_DOUBT):
+    // their rows are not "unwritten", or a host replaying those would count them twice. A frozen batch whose
+    // attempts all failed before committing was not written (the sink rejected it). At most one batch is frozen,
+    // and a write in flight is always of that batch.
+    const doubtful = this.#writing ?? (this.#frozen?.inDoubt === true ? this.#frozen : null);
+    const inDoubt = doubtful === null ? null : { batchId: doubtful.id, rows: doubtful.rows, increments: doubtful.increments };
+    const frozen = this.#frozen !== null && this.#frozen !== doubtful ? this.#frozen : null;
     const unwritten = [...(frozen?.rows ?? []), ...this.#pending.rows(this.#widthMs)].sort(compareRows);
     const unwrittenIncrements = (frozen?.increments ?? 0) + this.#pending.increments;
     this.#frozen = null;
@@ -431,6 +426,14 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       });
     });
   }
+}
+
+/** True when `error`, or one of the first few errors of its `cause` chain (a custom sink may wrap), has `code`. */
+function hasCode(error: unknown, code: string): boolean {
+  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === code) return true;
+  }
+  return false;
 }
 
 /**

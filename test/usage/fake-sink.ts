@@ -1,3 +1,4 @@
+import { WriteInDoubtError } from '../../src/errors';
 import type { UsageBatch, UsageRow } from '../../src/usage/batch';
 
 /** A promise with its settle functions exposed. */
@@ -11,6 +12,8 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve(value: T): 
   return { promise, resolve, reject };
 }
 
+export type Outcome = 'ok' | 'fail' | 'lose-reply' | 'doubt-applied' | 'doubt-unapplied' | 'hang';
+
 /**
  * A sink that behaves like the PostgreSQL one (a ledger of applied batch ids makes a retry a no-op) and can be
  * told to fail before or after applying, or to hang.
@@ -21,18 +24,24 @@ export class FakeSink {
   /** Applied totals, `key@iso-bucket` → count. */
   readonly totals = new Map<string, number>();
   readonly applied = new Set<string>();
-  /** Decides each call: 'ok', 'fail' (nothing applied), 'lose-reply' (applied, then fails), 'hang'. */
-  plan: (batch: UsageBatch) => 'ok' | 'fail' | 'lose-reply' | 'hang' = () => 'ok';
+  /**
+   * Decides each call: 'ok', 'fail' (nothing applied), 'lose-reply' (applied, then fails with a plain error),
+   * 'doubt-applied' / 'doubt-unapplied' (lost while committing: `ERR_WRITE_IN_DOUBT`, after or without applying),
+   * 'hang'.
+   */
+  plan: (batch: UsageBatch) => Outcome = () => 'ok';
 
   readonly sink = (batch: UsageBatch): Promise<void> => {
     this.calls.push(batch);
     const what = this.plan(batch);
     if (what === 'hang') return new Promise(() => {});
     if (what === 'fail') return Promise.reject(new Error(`sink down (batch ${batch.id}, attempt ${batch.attempt})`));
+    if (what === 'doubt-unapplied') return Promise.reject(new WriteInDoubtError(undefined, batch.id, new Error('Connection terminated unexpectedly')));
     if (!this.applied.has(batch.id)) {
       this.applied.add(batch.id);
       for (const row of batch.rows) this.totals.set(rowKey(row), (this.totals.get(rowKey(row)) ?? 0) + row.count);
     }
+    if (what === 'doubt-applied') return Promise.reject(new WriteInDoubtError(undefined, batch.id, new Error('Connection terminated unexpectedly')));
     return what === 'lose-reply' ? Promise.reject(new Error('reply lost')) : Promise.resolve();
   };
 

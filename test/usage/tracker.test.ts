@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { USAGE_DEFAULTS } from '../../src/usage/options';
 import { createUsageTracker, type UsageTracker } from '../../src/usage/usage-tracker';
 import type { UsageFlushErrorEvent } from '../../src/usage/events';
-import { deferred, FakeSink, rowKey } from './fake-sink';
+import { WriteInDoubtError } from '../../src/errors';
+import { deferred, FakeSink, rowKey, type Outcome } from './fake-sink';
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
 const open: UsageTracker[] = [];
@@ -275,7 +276,7 @@ describe('failures and retries', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.tuple(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 1, max: 1_000 }), fc.integer({ min: 0, max: 5 })), { maxLength: 200 }),
-        fc.array(fc.constantFrom('ok', 'fail', 'lose-reply') as fc.Arbitrary<'ok' | 'fail' | 'lose-reply'>, { maxLength: 40 }),
+        fc.array(fc.constantFrom<Outcome>('ok', 'fail', 'lose-reply', 'doubt-applied', 'doubt-unapplied'), { maxLength: 40 }),
         async (ops, outcomes) => {
           const sink = new FakeSink();
           let call = 0;
@@ -427,6 +428,76 @@ describe('close', () => {
     expect(sink.sum()).toBe(5);
     expect(flushed).toEqual([report.inDoubt?.batchId]);
     expect(sink.calls.map((b) => b.id)).toEqual([report.inDoubt?.batchId]);
+  });
+
+  it('reports a batch lost while committing (ERR_WRITE_IN_DOUBT) as in doubt when close() gives up on it, even after later plain failures', async () => {
+    const sink = new FakeSink();
+    const plan: Outcome[] = ['doubt-applied', 'fail'];
+    sink.plan = () => plan.shift() ?? 'fail';
+    const usage = createUsageTracker({ sink: sink.sink, random: () => 1, retryBaseMs: 100 });
+    const errors: UsageFlushErrorEvent[] = [];
+    usage.on('flush-error', (e) => errors.push(e));
+    usage.increment('a', 5);
+    expect((await usage.flush()).ok).toBe(false);
+    expect(errors[0]?.error).toMatchObject({ code: 'ERR_WRITE_IN_DOUBT', batchId: sink.calls[0]?.id });
+    usage.increment('b', 2);
+    const closing = usage.close({ timeoutMs: 1_000 });
+    await vi.advanceTimersByTimeAsync(1_000);
+    const report = await closing;
+    expect(sink.calls.length).toBeGreaterThan(2); // close() kept retrying the same batch, which kept failing plainly
+    expect(new Set(sink.calls.map((c) => c.id))).toEqual(new Set([sink.calls[0]?.id]));
+    expect(report).toMatchObject({ clean: false, inDoubt: { batchId: sink.calls[0]?.id, increments: 5 }, unwrittenIncrements: 2 });
+    expect(report.inDoubt?.rows.map((r) => [r.key, r.count])).toEqual([['a', 5]]);
+    expect(report.unwritten.map((r) => [r.key, r.count])).toEqual([['b', 2]]);
+    // It had committed: a host replaying `unwritten` counts every increment exactly once.
+    expect(sink.sum() + report.unwrittenIncrements).toBe(7);
+  });
+
+  it('recognises ERR_WRITE_IN_DOUBT wrapped by a custom sink, and a later success settles the doubt', async () => {
+    let calls = 0;
+    const usage = tracker(new FakeSink(), {
+      sink: async (batch) => {
+        if (calls++ === 0) throw new Error('my sink failed', { cause: new WriteInDoubtError('usage', batch.id, new Error('socket hang up')) });
+      },
+    });
+    usage.increment('a', 1);
+    expect((await usage.flush()).ok).toBe(false);
+    const closing = usage.close({ timeoutMs: 60_000 });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(await closing).toMatchObject({ clean: true, inDoubt: null, unwrittenIncrements: 0, batches: 1, increments: 1 });
+    expect(calls).toBe(2);
+  });
+
+  it('property: whenever close() gives up, written + unwritten (+ the in-doubt batch iff it was not applied) is every increment, once (seeded)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 1, max: 100 }), fc.boolean()), { maxLength: 120 }),
+        // not 'lose-reply': a sink that applied a batch and then rejects it plainly breaks the sink contract
+        fc.array(fc.constantFrom<Outcome>('ok', 'fail', 'doubt-applied', 'doubt-unapplied', 'hang'), { maxLength: 30 }),
+        fc.integer({ min: 0, max: 5_000 }),
+        async (ops, outcomes, timeoutMs) => {
+          const sink = new FakeSink();
+          let call = 0;
+          sink.plan = () => outcomes[call++] ?? 'fail';
+          const usage = createUsageTracker({ sink: sink.sink, batchSize: 5, random: () => 0.5, retryBaseMs: 50 });
+          let accepted = 0;
+          for (const [key, by, pause] of ops) {
+            usage.increment(`k${key}`, by);
+            accepted += by;
+            if (pause) await vi.advanceTimersByTimeAsync(by);
+          }
+          const closing = usage.close({ timeoutMs });
+          await vi.advanceTimersByTimeAsync(timeoutMs);
+          const report = await closing;
+          const inDoubtApplied = report.inDoubt !== null && sink.applied.has(report.inDoubt.batchId);
+          const inDoubtMissing = report.inDoubt !== null && !inDoubtApplied ? report.inDoubt.increments : 0;
+          expect(sink.sum() + report.unwrittenIncrements + inDoubtMissing).toBe(accepted);
+          expect(report.unwritten.reduce((n, r) => n + r.count, 0)).toBe(report.unwrittenIncrements);
+          expect(report.clean).toBe(report.inDoubt === null && report.unwritten.length === 0);
+        },
+      ),
+      { seed: 2911, numRuns: 80 },
+    );
   });
 
   it.each([

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type pg from 'pg';
+import pg from 'pg';
 import { createPoolRegistry, type PoolRegistry } from '../../src/registry/pool-registry';
 import type { UsageRegistry } from '../../src/usage/registry-port';
 import { createUsageTracker, type UsageTracker } from '../../src/usage/usage-tracker';
@@ -8,6 +8,7 @@ import { PostgresSink } from '../../src/usage/postgres-sink';
 import { tableNames } from '../../src/usage/table-name';
 import { adminClient, describePg, pgUrl } from '../helpers/pg';
 import { startProxy, type TcpProxy } from '../helpers/tcp-proxy';
+import { waitFor } from '../helpers/wait-for';
 
 const TABLE = `usage_pg_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
 const services = { usage: { size: 2, overflow: 2, acquireTimeoutMs: 5_000 }, auth: { size: 1, overflow: 0 } } as const;
@@ -168,6 +169,78 @@ describePg('usage tracker on real PostgreSQL', () => {
     expect(await totals()).toMatchObject({ keys: 2, sum: '12' });
     const ledger = await admin.query(`select count(*)::int as n from ${TABLE}_ledger`);
     expect(ledger.rows[0].n).toBe(1);
+  });
+
+  /**
+   * A pg.Client that, while `lose.commit` is set, sends COMMIT and then drops the socket unread: the server commits
+   * (it reads the whole message before the end of the stream) and the client never sees the reply.
+   */
+  const lose = { commit: false };
+  class CommitReplyLosingClient extends pg.Client {
+    override query(...args: unknown[]): never {
+      const call = () => (super.query as (...a: unknown[]) => never).apply(this, args);
+      if (!lose.commit || typeof args[0] !== 'string' || args[0].trim().toUpperCase() !== 'COMMIT') return call();
+      const stream = (this as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream;
+      stream.pause(); // the reply may arrive; nobody reads it
+      const result = call();
+      stream.end();
+      stream.once('finish', () => stream.destroy());
+      return result;
+    }
+  }
+
+  function losingRegistry(): PoolRegistry<'usage' | 'auth'> {
+    const r = createPoolRegistry({ connection: pgUrl, Client: CommitReplyLosingClient, applicationName: 'usage-pg-test', services });
+    cleanup.push(() => r.close({ timeoutMs: 1_000 }));
+    return r;
+  }
+
+  it('a COMMIT whose reply is lost on the wire fails as ERR_WRITE_IN_DOUBT; the retry under the same id confirms it, counted once', async () => {
+    await reset();
+    const usage = tracked(createUsageTracker({ registry: losingRegistry(), service: 'usage', table: TABLE }));
+    await usage.ensureSchema();
+    const errors: unknown[] = [];
+    usage.on('flush-error', (e) => errors.push(e.error));
+    usage.increment('lost-commit', 5);
+    lose.commit = true;
+    try {
+      const first = await usage.flush();
+      expect(first.ok).toBe(false);
+      expect(errors).toEqual([expect.objectContaining({ code: 'ERR_WRITE_IN_DOUBT', batchId: expect.any(String) })]);
+      // The server commits after the client gave up on the reply (a moment later, on its own).
+      await waitFor(async () => (await totals()).sum === '5', 5_000, 'the server to commit the batch');
+      // The retry finds its id in the ledger and writes nothing; losing that (empty) COMMIT's reply too changes nothing.
+      const second = await usage.flush();
+      expect(second).toMatchObject({ ok: true, batches: 1, increments: 5 });
+    } finally {
+      lose.commit = false;
+    }
+    expect(await totals()).toMatchObject({ keys: 1, sum: '5' });
+    expect(usage.stats()).toMatchObject({ frozenKeys: 0, retriedBatches: 1 });
+  });
+
+  it('when close() cannot retry a batch whose COMMIT reply was lost, it reports it in doubt with its id, never as unwritten', async () => {
+    await reset();
+    const reg = losingRegistry();
+    const usage = createUsageTracker({ registry: reg, service: 'usage', table: TABLE });
+    await usage.ensureSchema();
+    usage.increment('lost-at-close', 3);
+    lose.commit = true;
+    try {
+      expect((await usage.flush()).error).toMatchObject({ code: 'ERR_WRITE_IN_DOUBT' });
+    } finally {
+      lose.commit = false;
+    }
+    await waitFor(async () => (await totals()).sum === '3', 5_000, 'the server to commit the batch');
+    usage.increment('never-sent', 2);
+    await reg.close({ timeoutMs: 1_000 }); // the host closed the registry first: nothing can be retried
+    const report = await usage.close({ timeoutMs: 5_000 });
+    expect(report).toMatchObject({ clean: false, inDoubt: { batchId: expect.any(String), increments: 3 }, unwrittenIncrements: 2 });
+    expect(report.unwritten.map((r) => [r.key, r.count])).toEqual([['never-sent', 2]]);
+    // It had committed, so replaying `unwritten` (as the report says is safe) counts every increment exactly once.
+    expect(await totals()).toMatchObject({ keys: 1, sum: '3' });
+    const ledger = await admin.query(`select batch_id from ${TABLE}_ledger`);
+    expect(ledger.rows.map((r) => r.batch_id)).toEqual([report.inDoubt?.batchId]);
   });
 
   it('a retry racing the original attempt still applies the batch once (the ledger row lock serialises them)', async () => {
