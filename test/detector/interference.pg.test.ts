@@ -4,6 +4,7 @@ import { createInterferenceDetector, type InterferenceDetector } from '../../src
 import type { Incident, MitigationAction } from '../../src/detector/incident';
 import { createPoolRegistry } from '../../src/registry/pool-registry';
 import { adminClient, countBackends, describePg, pgUrl, uniqueAppName } from '../helpers/pg';
+import { waitFor } from '../helpers/wait-for';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -50,16 +51,22 @@ describePg('interference detector on a real PostgreSQL', () => {
     detector.on('mitigation', (a) => mitigations.push(a));
 
     let bursting = true;
+    let authRunning = true;
     const loops: Promise<void>[] = [];
+    // On a failure too: stop the loops before the registry closes, so none spins on ERR_POOL_CLOSED afterwards.
+    cleanup.push(() => {
+      bursting = false;
+      authRunning = false;
+      return Promise.all(loops);
+    });
     for (let i = 0; i < 10; i++) {
       loops.push((async () => {
         while (bursting) await registry.query('llm', 'select pg_sleep(0.2)').catch(() => sleep(20));
       })());
     }
-    await sleep(600); // llm takes every shared slot
-    expect(registry.stats('llm').inUse).toBe(7);
+    // llm takes every shared slot: its connections open one by one, so wait for them rather than a fixed time.
+    await waitFor(() => registry.stats('llm').inUse === 7, 5_000, 'llm to hold its size and every shared slot');
     expect(registry.stats().budget.sharedInUseByService).toMatchObject({ llm: 6, auth: 0 });
-    let authRunning = true;
     for (let i = 0; i < 3; i++) {
       loops.push((async () => {
         while (authRunning) await registry.query('auth', 'select pg_sleep(0.05)').catch(() => sleep(10));
@@ -129,16 +136,26 @@ describePg('interference detector on a real PostgreSQL', () => {
     const model = new Promise<void>((resolve) => {
       releaseModel = resolve;
     });
+    let locked = false;
     const llm = registry.transaction('llm', async (_client, lease) => {
       await lease.query(`update ${table} set v = v + 1 where id = 1`);
+      locked = true;
       await model; // "awaiting a model" with the row lock held
     });
-    await sleep(100);
-    const auth = [1, 2].map(() => registry.query('auth', `update ${table} set v = v + 10 where id = 1`));
+    const auth: Promise<unknown>[] = [];
     cleanup.push(async () => {
       releaseModel();
       await Promise.allSettled([llm, ...auth]);
     });
+    // llm must hold the row lock before auth asks for it, or auth's updates go first and nothing blocks.
+    await waitFor(() => locked, 5_000, 'llm to hold the row lock');
+    auth.push(...[1, 2].map(() => registry.query('auth', `update ${table} set v = v + 10 where id = 1`)));
+    // Both auth sessions wait on the lock before the first check, so every check sees the two of them blocked.
+    await waitFor(
+      async () => (await admin.query("select 1 from pg_stat_activity where application_name = $1 and wait_event_type = 'Lock'", [`${applicationName}:auth`])).rowCount === 2,
+      5_000,
+      "both auth updates to wait on llm's lock",
+    );
 
     await evaluateUntil(detector, intervalMs, 5_000, () => {
       const kinds = detector.incidents().find((i) => i.victim === 'auth')?.kinds ?? [];
@@ -162,8 +179,8 @@ describePg('interference detector on a real PostgreSQL', () => {
     // The probe's own session sits outside every pool and ends on stop.
     expect(await countBackends(admin, `${applicationName}:detector`)).toBe(1);
     await detector.stop();
-    await sleep(100);
-    expect(await countBackends(admin, `${applicationName}:detector`)).toBe(0);
+    // The server removes a backend a moment after its client hangs up: wait for that instead of a fixed 100 ms.
+    await waitFor(async () => (await countBackends(admin, `${applicationName}:detector`)) === 0, 5_000, "the probe's session to end");
   });
 
 });
