@@ -66,6 +66,8 @@ describePg('registry on real PostgreSQL', () => {
           .catch((e: unknown) => e),
       );
       await waitFor(() => registry.stats('llm').inUse === 4, 5_000, 'llm to hold all its connections');
+      // auth's guaranteed connections open in the background after creation; the claim is about acquiring them.
+      await waitFor(() => registry.stats('auth').idle === 2, 5_000, "auth's guaranteed connections");
       const started = performance.now();
       const { rows } = await registry.query<{ ok: number }>('auth', 'select 1 as ok');
       const authMs = performance.now() - started;
@@ -140,12 +142,18 @@ describePg('registry on real PostgreSQL', () => {
     const app = uniqueAppName('recycle');
     const registry = createPoolRegistry({ connection: pgUrl, applicationName: app, maintenanceIntervalMs: 50, services: { auth: { size: 2, overflow: 0, recycleMs: 400 } } });
     try {
-      const pidsBefore = (await admin.query<{ pid: number }>('select pid from pg_stat_activity where application_name = $1 order by pid', [`${app}:auth`])).rows;
-      await waitFor(async () => (await countBackends(admin, `${app}:auth`)) === 2, 5_000, 'the guaranteed connections to open');
+      const pids = async (): Promise<number[]> =>
+        (await admin.query<{ pid: number }>('select pid from pg_stat_activity where application_name = $1', [`${app}:auth`])).rows.map((r) => r.pid);
+      // The guaranteed connections open in the background: read their pids once both are there (read before,
+      // the list could be empty and the check below would prove nothing).
+      let pidsBefore: number[] = [];
+      await waitFor(async () => (pidsBefore = await pids()).length === 2, 5_000, 'the guaranteed connections to open');
       await waitFor(() => registry.stats('auth').removed >= 2, 5_000, 'both connections to be recycled');
-      await waitFor(async () => (await countBackends(admin, `${app}:auth`)) === 2, 5_000, 'replacements');
-      const pidsAfter = (await admin.query<{ pid: number }>('select pid from pg_stat_activity where application_name = $1', [`${app}:auth`])).rows.map((r) => r.pid);
-      for (const { pid } of pidsBefore) expect(pidsAfter).not.toContain(pid);
+      // `removed` counts a connection before its socket is closed, so an old backend may still be listed for a
+      // moment; wait for two backends that are all new.
+      let pidsAfter: number[] = [];
+      await waitFor(async () => (pidsAfter = await pids()).length === 2 && pidsBefore.every((pid) => !pidsAfter.includes(pid)), 5_000, 'two replacements');
+      for (const pid of pidsBefore) expect(pidsAfter).not.toContain(pid);
       expect((await registry.query<{ one: number }>('auth', 'select 1 as one')).rows[0]?.one).toBe(1);
     } finally {
       await registry.close();
@@ -159,6 +167,9 @@ describePg('registry on real PostgreSQL', () => {
     registry.on('error', (e) => errors.push(e));
     try {
       await waitFor(async () => (await countBackends(admin, `${app}:auth`)) === 2, 5_000, 'idle connections');
+      // The server lists a backend before the client has finished connecting: one killed then fails its connect
+      // (connect-error), not as an idle connection (error). Kill them once the pool holds both as idle.
+      await waitFor(() => registry.stats('auth').idle === 2, 5_000, 'both connections idle in the pool');
       // idle
       await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [`${app}:auth`]);
       await waitFor(() => errors.length === 2, 5_000, 'two idle-connection errors');
