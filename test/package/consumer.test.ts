@@ -3,7 +3,7 @@
  * it from ESM, from CommonJS, and from TypeScript with moduleResolution node16 and bundler (strict, skipLibCheck
  * off, so the shipped declarations are type-checked too). Needs a fresh `npm run build`.
  *
- * Slow (an npm install and three compilations), so it runs when CI is set (as in .ci/run) or PACKAGE_TEST=1.
+ * Slow (an npm install and three compilations), so it runs when CI is set or PACKAGE_TEST=1 (.ci/run sets it).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
