@@ -58,15 +58,31 @@ export interface RoundsResult<F extends Record<string, number>> {
 }
 
 /**
- * Runs every peer once per round, forward on even rounds and reversed on odd ones (A B C, C B A, A B C …).
- * `between` runs after every trial (e.g. to let the server settle).
+ * The order of round `round`: forward on even rounds and reversed on odd ones (A B C, C B A, A B C …). With
+ * `rotate`, the starting peer also moves on every second round (A B C, C B A, B C A, A C B, C A B, B A C), so
+ * with three peers six rounds run every order once and no peer is always in the middle.
  */
-export async function alternate<F extends Record<string, number>>(peers: readonly Peer<F>[], rounds: number, between?: () => Promise<void>): Promise<RoundsResult<F>> {
+export function roundOrder<T>(peers: readonly T[], round: number, rotate = false): T[] {
+  const shift = rotate && peers.length > 0 ? Math.floor(round / 2) % peers.length : 0;
+  const order = [...peers.slice(shift), ...peers.slice(0, shift)];
+  return round % 2 === 0 ? order : order.reverse();
+}
+
+/**
+ * Runs every peer once per round in {@link roundOrder}. `between` runs after every trial (e.g. to let the server
+ * settle).
+ */
+export async function alternate<F extends Record<string, number>>(
+  peers: readonly Peer<F>[],
+  rounds: number,
+  between?: () => Promise<void>,
+  options: { readonly rotate?: boolean } = {},
+): Promise<RoundsResult<F>> {
   const perRound = {} as Record<string, { [K in keyof F]: number[] }>;
   const orders: string[][] = [];
   for (const peer of peers) perRound[peer.name] = {} as { [K in keyof F]: number[] };
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? [...peers] : [...peers].reverse();
+    const order = roundOrder(peers, round, options.rotate);
     orders.push(order.map((p) => p.name));
     for (const peer of order) {
       const figures = await peer.trial();
