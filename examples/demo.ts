@@ -1,7 +1,8 @@
 /**
  * The original incident in under 30 seconds: LLM handlers that hold a database connection while they await a
  * model starve authentication on one shared pool; with one bulkhead pool per service (same 12 connections in
- * all), auth is untouched, the usage tracker counts every request, and the interference detector says what it saw.
+ * all), auth is untouched, the usage tracker counts every request, and the interference detector says what it saw
+ * and what it recommends, in its own words (nothing in the detector's section is written by the demo).
  *
  *   npm run demo                              # embedded PostgreSQL (pg-mem), no server needed
  *   DATABASE_URL=postgres://… npm run demo    # the same story on a real server
@@ -18,6 +19,7 @@ import {
   type ClientLike,
   type Incident,
   type PoolRegistry,
+  type Recommendation,
 } from '../src/index';
 
 const quick = process.argv.includes('--quick');
@@ -155,18 +157,38 @@ function sideBySide(before: PhaseResult, after: PhaseResult): void {
   for (const line of table.slice(1)) console.log(format(line));
 }
 
-/** An incident as a person reads it: who suffered, from whom, the evidence, and what to change. */
+/** One recommendation as the detector made it: its fields, then its own text. */
+function describeRecommendation(r: Recommendation): string {
+  const change = r.option !== undefined && r.from !== undefined && r.to !== undefined ? `: ${r.service}.${r.option} ${r.from} → ${r.to}` : '';
+  return `    recommended [${r.kind}${change}]: ${r.text}`;
+}
+
+/**
+ * An incident as a person reads it: who suffered, from whom, how badly, the evidence and what the detector
+ * recommends. Every figure and sentence after "evidence" and "recommended" is the detector's own.
+ */
 function describeIncident(incident: Incident): string {
-  const lines = [`  [${incident.severity}] ${incident.victim}${incident.victimProtected ? ' (protected)' : ''}: ${incident.kinds.join(', ')}${incident.endedAt === null ? '' : ' (recovered)'}`];
-  if (incident.aggressors.length > 0) {
-    lines.push(`    caused by: ${incident.aggressors.map((a) => `${a.service} (${a.priority}, ${a.inUse} connections, ${Math.round(a.share * 100)} %)`).join(', ')}`);
-  }
-  for (const signal of incident.signals) lines.push(`    - ${signal.message}`);
-  for (const r of incident.recommendations) lines.push(`    → ${r.text}`);
-  if (incident.recommendations.length === 0 && !incident.victimProtected) {
-    lines.push(`    → contained: ${incident.victim} is short of connections in its own pool only; give it more (size/overflow) if it matters`);
-  }
+  const victim = incident.victimProtected ? `${incident.victim} (protected)` : incident.victim;
+  const cause =
+    incident.aggressors.length === 0
+      ? 'the detector names no other service as its cause'
+      : `caused by ${incident.aggressors
+          .map((a) => `${a.service} (${a.priority} priority, holding ${a.inUse} connections, ${Math.round(a.share * 100)} % of all${a.blockedSessions > 0 ? `, blocking ${a.blockedSessions} sessions` : ''})`)
+          .join(' and ')}`;
+  const lines = [`  Incident ${incident.id} [${incident.severity}, ${incident.endedAt === null ? 'open' : 'closed'}]: ${victim} suffered ${incident.kinds.join(' and ')}; ${cause}.`];
+  for (const signal of incident.signals) lines.push(`    evidence: ${signal.message}`);
+  for (const r of incident.recommendations) lines.push(describeRecommendation(r));
+  if (incident.recommendations.length === 0) lines.push('    the detector made no recommendation for it');
   return lines.join('\n');
+}
+
+function limits(registry: PoolRegistry<string, ClientLike>): string {
+  return registry.services
+    .map((service) => {
+      const o = registry.serviceOptions(service);
+      return `${service} ${o.size} + ${o.overflow} overflow (${o.priority})`;
+    })
+    .join(', ');
 }
 
 async function main(): Promise<number> {
@@ -187,27 +209,38 @@ async function main(): Promise<number> {
     await shared.close();
 
     // 2. The same 12 connections split into bulkheads, with the usage tracker and the detector attached.
+    // 11 guaranteed, and the one shared slot is the registry's default reserve, which only high and highest
+    // services (auth, extension) may take: so llm and usage get no overflow, and their pools are exactly their size.
     const bulkheads = createPoolRegistry({
       ...common,
       maxConnections: 12,
       services: {
         auth: { size: 2, overflow: 1, acquireTimeoutMs, priority: 'highest' },
         extension: { size: 2, overflow: 1, acquireTimeoutMs, priority: 'high' },
-        llm: { size: 5, overflow: 2, acquireTimeoutMs, priority: 'medium' },
-        usage: { size: 1, overflow: 1, acquireTimeoutMs: 5_000, priority: 'low' },
+        llm: { size: 6, overflow: 0, acquireTimeoutMs, priority: 'medium' },
+        usage: { size: 1, overflow: 0, acquireTimeoutMs: 5_000, priority: 'low' },
       },
     });
+    console.log(`  bulkheads on maxConnections ${bulkheads.stats().budget.total}: ${limits(bulkheads)}`);
     const usage = createUsageTracker({ registry: bulkheads, service: 'usage', table: `${tag}_usage`, flushIntervalMs: 250 });
     await usage.ensureSchema();
     const detector = createInterferenceDetector({ registry: bulkheads, intervalMs: 250, windowMs: 10_000 });
+    const phaseStarted = performance.now();
+    const events: string[] = [];
     detector.on('interference', (incident) => {
-      if (!live) console.log(`  detector: ${incident.victim} ${incident.kinds.join(', ')} (${incident.severity})`);
+      events.push(
+        `  at ${((performance.now() - phaseStarted) / 1000).toFixed(1)} s: ${incident.occurrences === 1 ? 'opened' : 'escalated'} ${incident.id}, ${incident.victim}: ${incident.kinds.join(', ')} (${incident.severity}), ${incident.recommendations.length} recommendation(s)`,
+      );
     });
     detector.start();
-    const after = await phase('bulkheads + detector', bulkheads, { auth: 'auth', extension: 'extension', llm: 'llm' }, (kind) => usage.increment(`${kind}:requests`));
-    await detector.check();
-    const incidents = [...detector.history(), ...detector.incidents()];
-    const health = detector.health();
+    const loaded = phase('bulkheads + detector', bulkheads, { auth: 'auth', extension: 'extension', llm: 'llm' }, (kind) => usage.increment(`${kind}:requests`));
+    // Read the detector while the load still runs: once it stops, llm's pool is idle and an evaluation sees only
+    // the timeouts it left behind, not the full pool that explains them.
+    const reading = sleep(phaseMs - 300).then(async () => {
+      const health = await detector.check();
+      return { health, incidents: [...detector.history(), ...health.incidents], recommendations: detector.recommendations() };
+    });
+    const [after, seen] = await Promise.all([loaded, reading]);
     await detector.stop();
     const closed = await usage.close({ timeoutMs: 5_000 });
     const { rows } = await bulkheads.query<{ key: string; count: string | number }>('usage', `select key, count from ${tag}_usage order by key`);
@@ -216,9 +249,12 @@ async function main(): Promise<number> {
     console.log();
     sideBySide(before, after);
 
-    console.log('\nWhat the interference detector saw with the bulkheads:');
+    const { health, incidents, recommendations } = seen;
+    console.log('\nWhat the interference detector said with the bulkheads (its own words; read 0.3 s before the load stopped):');
+    for (const line of events) console.log(line);
     console.log(incidents.length === 0 ? '  no incident' : incidents.map(describeIncident).join('\n'));
-    console.log(`  health now: ${health.status}; ${Object.values(health.services).map((s) => `${s.service} ${s.status}`).join(', ')}`);
+    console.log(`  open recommendations (detector.recommendations()): ${recommendations.length === 0 ? 'none' : recommendations.map((r) => `${r.kind} for ${r.service}`).join(', ')}`);
+    console.log(`  health then: ${health.status}; ${Object.values(health.services).map((s) => `${s.service} ${s.status}`).join(', ')}`);
 
     const written = rows.map((r) => `${r.key} ${Number(r.count)}`).join(', ');
     console.log(`\nUsage counted by the tracker (written in batches through the usage pool): ${written || 'nothing'}${closed.clean ? '' : ` (${closed.unwrittenIncrements} unwritten)`}`);
