@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { start as startExpress } from '../../examples/express-server';
 import { start as startNodeHttp } from '../../examples/node-http';
 import { adminClient, describePg, pgUrl } from '../helpers/pg';
+import { waitFor } from '../helpers/wait-for';
 import { exerciseServer, lightPresets, uniquePrefix } from './server-checks';
 
 const examples = { 'express-server.ts': startExpress, 'node-http.ts': startNodeHttp } as const;
@@ -24,7 +25,9 @@ for (const [file, start] of Object.entries(examples)) {
       const prefix = uniquePrefix('close');
       const server = await start({ port: 0, prefix, connection: undefined, modelMs: 200, log: (l) => lines.push(l) });
       const inFlight = fetch(`${server.url}/llm/complete`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: '{"prompt":"slow"}' });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // In flight means its handler holds the llm connection (for the 200 ms model call): wait for that rather
+      // than a fixed 50 ms, after which a slow run may not even have accepted the request yet.
+      await waitFor(() => server.app.registry.stats('llm').inUse === 1, 5_000, 'the request to reach its handler');
       const closed = server.close();
       const response = await inFlight;
       expect(response.status).toBe(200);
