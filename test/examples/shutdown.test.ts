@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { adminClient, countBackends, describePg, pgUrl } from '../helpers/pg';
+import { waitFor } from '../helpers/wait-for';
 import { uniquePrefix } from './server-checks';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -11,7 +12,12 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
  * flight, and returns what happened: the in-flight response, whether new connections were refused, the exit code
  * and the log.
  */
-async function sigtermWhileBusy(databaseUrl: string, prefix = 'app'): Promise<{ status: number; refused: boolean; code: number | null; signal: string | null; stdout: string }> {
+async function sigtermWhileBusy(
+  databaseUrl: string,
+  prefix = 'app',
+  // pg-mem gives no outside view of the handler: 100 ms of its 300 ms model call is a guess that it has started.
+  handlerStarted: () => Promise<unknown> = () => new Promise((resolve) => setTimeout(resolve, 100)),
+): Promise<{ status: number; refused: boolean; code: number | null; signal: string | null; stdout: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/express-server.ts'], {
     cwd: root,
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', APP_PREFIX: prefix },
@@ -37,7 +43,7 @@ async function sigtermWhileBusy(databaseUrl: string, prefix = 'app'): Promise<{ 
       });
     });
     const inFlight = fetch(`${url}/llm/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"bye"}' });
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the handler now holds an llm connection (300 ms model)
+    await handlerStarted(); // the handler now holds an llm connection (300 ms model)
     child.kill('SIGTERM');
     const response = await inFlight;
     const status = response.status;
@@ -50,6 +56,8 @@ async function sigtermWhileBusy(databaseUrl: string, prefix = 'app'): Promise<{ 
     return { status, refused, code, signal, stdout };
   } finally {
     clearTimeout(timer);
+    // A failed step above must not leave the server running (with its sessions) after the test.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 }
 
@@ -68,12 +76,19 @@ describe('examples/express-server.ts as a process: graceful SIGTERM (pg-mem)', (
 describePg('examples/express-server.ts as a process: graceful SIGTERM (real PostgreSQL)', () => {
   it('writes the final usage counts to the server and leaves no session behind', async () => {
     const prefix = uniquePrefix('term');
-    const result = await sigtermWhileBusy(pgUrl, prefix);
-    expect(result.status).toBe(200);
-    expect(result.code).toBe(0);
-    expect(result.stdout).toContain('registry closed cleanly');
     const admin = await adminClient();
     try {
+      // On the real server the handler is visible: its llm session has run the handler's query.
+      const handlerStarted = () =>
+        waitFor(
+          async () => (await admin.query("select 1 from pg_stat_activity where application_name = $1 and query like 'select count(*)::int as n from %'", [`${prefix}:llm`])).rowCount === 1,
+          10_000,
+          'the llm handler to hold its connection',
+        );
+      const result = await sigtermWhileBusy(pgUrl, prefix, handlerStarted);
+      expect(result.status).toBe(200);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('registry closed cleanly');
       // APP_PREFIX names its sessions (<prefix>:<service>) and its tables.
       for (const service of ['auth', 'extension', 'llm', 'usage', 'background']) expect(await countBackends(admin, `${prefix}:${service}`)).toBe(0);
       const { rows } = await admin.query<{ count: string }>(`select count::text from ${prefix}_usage where key = 'anonymous:POST /llm/complete 200'`);
