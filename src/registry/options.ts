@@ -199,7 +199,9 @@ export function secretsOf(connection: string | ClientConfig | undefined): string
       return [];
     }
   }
-  return typeof connection.password === 'string' ? [connection.password] : [];
+  const secrets = typeof connection.connectionString === 'string' ? secretsOf(connection.connectionString) : [];
+  if (typeof connection.password === 'string' && connection.password.length > 0) secrets.push(connection.password);
+  return secrets;
 }
 
 /**

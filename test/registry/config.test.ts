@@ -72,6 +72,42 @@ describe('registry options validation', () => {
     expect(JSON.stringify(problems)).not.toContain('hunter2');
   });
 
+  it('keeps the password of a connectionString inside a pg.ClientConfig out of errors and events', async () => {
+    const secret = 'Sup3r-secret-pw';
+    // A driver that echoes its settings in its connect error, as some do on a malformed URL.
+    class EchoingClient {
+      constructor(readonly config: { connectionString?: string }) {}
+      connect(): Promise<void> {
+        return Promise.reject(new Error(`could not connect using ${this.config.connectionString}`));
+      }
+      query(): Promise<never> {
+        return Promise.reject(new Error('not connected'));
+      }
+      end(): Promise<void> {
+        return Promise.resolve();
+      }
+      on(): this {
+        return this;
+      }
+    }
+    const registry = createPoolRegistry({
+      Client: EchoingClient as never,
+      connection: { connectionString: `postgres://app:${secret}@db.internal:5432/main` },
+      services: { auth: { size: 0, overflow: 1, acquireTimeoutMs: 200 } },
+    });
+    const seen: unknown[] = [];
+    registry.on('connect-error', (e) => seen.push(e));
+    try {
+      const failure = await registry.query('auth', 'select 1').catch((error: unknown) => error);
+      seen.push(failure);
+      expect(JSON.stringify(seen.map((e) => (e instanceof Error ? { message: e.message, stack: e.stack, cause: String((e as { cause?: unknown }).cause) } : e)))).not.toContain(secret);
+      expect(String((failure as Error).message) + String(JSON.stringify(seen))).toContain('could not connect using postgres://app:');
+      expect(JSON.stringify(registry.stats())).not.toContain(secret);
+    } finally {
+      await registry.close();
+    }
+  });
+
   it('accepts the presets as they are, and spread overrides', () => {
     const registry = createPoolRegistry({ Client, services: servicePresets });
     expect(registry.services).toEqual(['auth', 'extension', 'llm', 'usage', 'background']);
