@@ -26,6 +26,13 @@ export interface ServiceOptions {
   readonly statementTimeoutMs?: number;
   /** Server-side `idle_in_transaction_session_timeout`, ms; `0` leaves the server's setting. @default 0 */
   readonly idleInTransactionTimeoutMs?: number;
+  /**
+   * Client-side limit on each query, ms (pg's `query_timeout`): a query with no reply by then rejects with
+   * `Query read timeout` and its connection is destroyed, not reused. Unlike `statementTimeoutMs` it also ends
+   * waits the server cannot see: a stalled network, a hung proxy, a server that stopped answering. `0` disables
+   * (as pg). @default 0
+   */
+  readonly queryTimeoutMs?: number;
   /** A connection idle for longer than this is checked with a round trip before it is handed out, ms. `0` disables. @default 30000 */
   readonly validateAfterIdleMs?: number;
   /** Emit `leak` when a lease is held longer than this, with the stack where it was acquired, ms. `0` disables (no stack is captured). @default 0 */
@@ -46,6 +53,7 @@ export const SERVICE_DEFAULTS: ResolvedServiceOptions = Object.freeze({
   priority: 'medium',
   statementTimeoutMs: 0,
   idleInTransactionTimeoutMs: 0,
+  queryTimeoutMs: 0,
   validateAfterIdleMs: 30_000,
   leakDetectionMs: 0,
 });
@@ -64,6 +72,7 @@ export function checkServiceOptions(check: ConfigChecker, path: string, value: u
   check.oneOf(`${path}.priority`, value.priority, PRIORITIES);
   check.duration(`${path}.statementTimeoutMs`, value.statementTimeoutMs, true);
   check.duration(`${path}.idleInTransactionTimeoutMs`, value.idleInTransactionTimeoutMs, true);
+  check.duration(`${path}.queryTimeoutMs`, value.queryTimeoutMs, true);
   check.duration(`${path}.validateAfterIdleMs`, value.validateAfterIdleMs, true);
   check.duration(`${path}.leakDetectionMs`, value.leakDetectionMs, true);
   const size = value.size ?? SERVICE_DEFAULTS.size;
@@ -100,6 +109,7 @@ export function resolveServiceOptions(options: ServiceOptions): ResolvedServiceO
     priority: options.priority ?? d.priority,
     statementTimeoutMs: options.statementTimeoutMs ?? d.statementTimeoutMs,
     idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? d.idleInTransactionTimeoutMs,
+    queryTimeoutMs: options.queryTimeoutMs ?? d.queryTimeoutMs,
     validateAfterIdleMs: options.validateAfterIdleMs ?? d.validateAfterIdleMs,
     leakDetectionMs: options.leakDetectionMs ?? d.leakDetectionMs,
   });

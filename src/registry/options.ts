@@ -213,6 +213,7 @@ export function serviceClientConfig(
   applicationName: string,
   statementTimeoutMs: number,
   idleInTransactionTimeoutMs: number,
+  queryTimeoutMs = 0,
 ): ClientConfig {
   let base: ClientConfig;
   if (typeof connection === 'string') {
@@ -233,5 +234,6 @@ export function serviceClientConfig(
   const config: ClientConfig = { ...base, application_name: applicationName };
   if (statementTimeoutMs > 0) config.statement_timeout = Math.round(statementTimeoutMs);
   if (idleInTransactionTimeoutMs > 0) config.idle_in_transaction_session_timeout = Math.round(idleInTransactionTimeoutMs);
+  if (queryTimeoutMs > 0) config.query_timeout = Math.round(queryTimeoutMs);
   return config;
 }

@@ -117,7 +117,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
         new ServicePool({
           service,
           options: resolved,
-          clientConfig: serviceClientConfig(options.connection, `${applicationName}:${service}`, resolved.statementTimeoutMs, resolved.idleInTransactionTimeoutMs),
+          clientConfig: serviceClientConfig(options.connection, `${applicationName}:${service}`, resolved.statementTimeoutMs, resolved.idleInTransactionTimeoutMs, resolved.queryTimeoutMs),
           Client,
           connectTimeoutMs: options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs,
           maintenanceIntervalMs: options.maintenanceIntervalMs ?? REGISTRY_DEFAULTS.maintenanceIntervalMs,
@@ -201,7 +201,8 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
 
   /**
    * Runs `fn` inside `BEGIN` … `COMMIT` on one connection of `service`; on any error it rolls back and rethrows.
-   * If the rollback itself fails, the connection is destroyed rather than reused in an unknown state.
+   * If the rollback itself fails, or the error was the connection's (lost, or a query timeout), the connection is
+   * destroyed rather than reused in an unknown state.
    */
   transaction<T>(service: S, fn: (client: C, lease: Lease<C>) => Promise<T> | T): Promise<T> {
     try {
@@ -216,6 +217,12 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
         await lease.query('COMMIT');
         return result;
       } catch (error) {
+        // The connection is gone or its reply stalled (query timeout): a ROLLBACK could only wait behind the stuck
+        // query. Destroying the connection ends the transaction on the server (it rolls back when the session ends).
+        if (isConnectionError(error)) {
+          if (!lease.released) lease.release(error as Error);
+          throw error;
+        }
         try {
           await lease.query('ROLLBACK');
         } catch (rollbackError) {

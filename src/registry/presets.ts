@@ -12,12 +12,15 @@ import type { ServiceOptions } from '../pool/options';
  * | llm       | 8    | 15       | 1 h     | 30 s            | medium   |
  * | usage     | 2    | 4        | 30 min  | 15 s            | low      |
  * | background| 3    | 6        | 40 min  | 20 s            | low      |
+ *
+ * `usage` also sets `queryTimeoutMs: 30_000`: a usage write on a stalled connection fails and is retried under the
+ * same batch id instead of hanging the tracker.
  */
 export const servicePresets = Object.freeze({
   auth: Object.freeze({ size: 3, overflow: 5, recycleMs: 15 * 60_000, acquireTimeoutMs: 5_000, priority: 'highest' }),
   extension: Object.freeze({ size: 5, overflow: 10, recycleMs: 30 * 60_000, acquireTimeoutMs: 10_000, priority: 'high' }),
   llm: Object.freeze({ size: 8, overflow: 15, recycleMs: 60 * 60_000, acquireTimeoutMs: 30_000, priority: 'medium' }),
-  usage: Object.freeze({ size: 2, overflow: 4, recycleMs: 30 * 60_000, acquireTimeoutMs: 15_000, priority: 'low' }),
+  usage: Object.freeze({ size: 2, overflow: 4, recycleMs: 30 * 60_000, acquireTimeoutMs: 15_000, priority: 'low', queryTimeoutMs: 30_000 }),
   background: Object.freeze({ size: 3, overflow: 6, recycleMs: 40 * 60_000, acquireTimeoutMs: 20_000, priority: 'low' }),
 } as const satisfies Record<string, ServiceOptions>);
 

@@ -38,6 +38,7 @@ function configArbitrary(hostile: boolean) {
     priority,
     statementTimeoutMs: durationOrZero,
     idleInTransactionTimeoutMs: durationOrZero,
+    queryTimeoutMs: durationOrZero,
     validateAfterIdleMs: durationOrZero,
     leakDetectionMs: durationOrZero,
   };

@@ -114,7 +114,8 @@ describe('registry options validation', () => {
     expect(registry.serviceOptions('auth')).toMatchObject({ size: 3, overflow: 5, acquireTimeoutMs: 5000, recycleMs: 900_000, priority: 'highest' });
     expect(registry.serviceOptions('llm')).toMatchObject({ size: 8, overflow: 15, acquireTimeoutMs: 30_000, recycleMs: 3_600_000, priority: 'medium' });
     expect(registry.serviceOptions('extension')).toMatchObject({ size: 5, overflow: 10, acquireTimeoutMs: 10_000, recycleMs: 1_800_000, priority: 'high' });
-    expect(registry.serviceOptions('usage')).toMatchObject({ size: 2, overflow: 4, acquireTimeoutMs: 15_000, recycleMs: 1_800_000, priority: 'low' });
+    expect(registry.serviceOptions('usage')).toMatchObject({ size: 2, overflow: 4, acquireTimeoutMs: 15_000, recycleMs: 1_800_000, priority: 'low', queryTimeoutMs: 30_000 });
+    expect(registry.serviceOptions('auth').queryTimeoutMs).toBe(0);
     expect(registry.serviceOptions('background')).toMatchObject({ size: 3, overflow: 6, acquireTimeoutMs: 20_000, recycleMs: 2_400_000, priority: 'low' });
     const custom = createPoolRegistry({ Client, services: { ...servicePresets, llm: { ...servicePresets.llm, overflow: 8 } } });
     expect(custom.serviceOptions('llm').overflow).toBe(8);
