@@ -4,7 +4,8 @@ import { toPrometheus } from '../../src/metrics/prometheus';
 import { createPoolRegistry } from '../../src/registry/pool-registry';
 import { FakeClock, presetRegistry } from '../detector/scripted-registry';
 import { FakeServer } from '../helpers/fake-client';
-import { parseExposition, valueOf } from './exposition-parser';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { parseExposition, valueOf, type Family } from './exposition-parser';
 
 describe('the strict exposition parser (the tests are only as good as it is)', () => {
   it.each([
@@ -103,5 +104,59 @@ describe('toPrometheus', () => {
     expect(families.has('pg_bulkhead_usage_pending_keys')).toBe(false);
     expect([...families.keys()].every((name) => /^(db_client_connection_|pg_bulkhead_)/.test(name))).toBe(true);
     expect([...families.values()].filter((f) => f.type === 'counter').every((f) => f.name.endsWith('_total'))).toBe(true);
+  });
+});
+
+/** Every non-histogram sample as `name{labels} value` lines, sorted: the common ground of both parsers' outputs. */
+function samplesOfStrict(families: Map<string, Family>): string[] {
+  return [...families.values()]
+    .filter((f) => f.type !== 'histogram')
+    .flatMap((f) => f.samples.map((s) => line(s.name, s.labels, s.value)))
+    .sort();
+}
+
+/**
+ * The independent parser's view. It folds a histogram's series into one label-less metric (it was written for
+ * unlabelled histograms), so histogram families are compared by name and type only; their samples are checked by
+ * the strict parser above.
+ */
+function samplesOfThirdParty(text: string): { types: Map<string, string>; samples: string[] } {
+  const types = new Map<string, string>();
+  const samples: string[] = [];
+  for (const family of parsePrometheusTextFormat(text)) {
+    types.set(family.name, family.type.toLowerCase());
+    if (family.type === 'HISTOGRAM') continue;
+    for (const metric of family.metrics) samples.push(line(family.name, metric.labels ?? {}, Number(metric.value)));
+  }
+  return { types, samples: samples.sort() };
+}
+
+function line(name: string, labels: Readonly<Record<string, string>>, value: number): string {
+  const pairs = Object.entries(labels)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  return `${name}{${pairs.join(',')}} ${value}`;
+}
+
+describe('read by an independent parser (parse-prometheus-text-format, ported from the Prometheus Python client)', () => {
+  it('sees the same families and types, and the same samples outside histograms, as the strict parser', async () => {
+    const registry = presetRegistry();
+    const detector = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
+    registry.budgetMax = 30;
+    registry.set('llm', { inUse: 18 });
+    registry.set('auth', { inUse: 3, waiting: 2 });
+    await detector.check();
+    const usage = { stats: () => ({ pendingKeys: 12, pendingIncrements: 340, droppedCalls: 2, droppedIncrements: 7, state: 'open' }) };
+    for (const text of [toPrometheus({ registry, detector, usage }), toPrometheus({ registry: presetRegistry() })]) {
+      const strict = parseExposition(text);
+      const other = samplesOfThirdParty(text);
+      // No sample fell outside its declared family (the other parser files those under an extra UNTYPED family).
+      expect([...other.types.values()]).not.toContain('untyped');
+      expect(other.types).toEqual(new Map([...strict.values()].map((f) => [f.name, f.type])));
+      expect(other.samples).toEqual(samplesOfStrict(strict));
+      expect(other.samples.length).toBeGreaterThan(20);
+      expect([...other.types.values()]).toContain('histogram');
+    }
+    await detector.stop();
   });
 });
