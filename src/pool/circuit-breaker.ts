@@ -1,4 +1,5 @@
 import type { Clock } from '../clock';
+import type { RandomSource } from '../random';
 
 /** State of a service's connection circuit. */
 export type CircuitState = 'closed' | 'open' | 'half-open';
@@ -45,6 +46,7 @@ export class CircuitBreaker {
   readonly #initialMs: number;
   readonly #maxMs: number;
   readonly #onTransition: (transition: CircuitTransition) => void;
+  readonly #random: RandomSource;
   #state: CircuitState = 'closed';
   #failures = 0;
   #backoffMs: number;
@@ -52,8 +54,9 @@ export class CircuitBreaker {
   #probing = false;
   #generation = 0;
 
-  constructor(clock: Clock, options: Required<BreakerOptions>, onTransition: (transition: CircuitTransition) => void) {
+  constructor(clock: Clock, options: Required<BreakerOptions>, onTransition: (transition: CircuitTransition) => void, random: RandomSource = Math.random) {
     this.#clock = clock;
+    this.#random = random;
     this.#threshold = options.failureThreshold;
     this.#initialMs = options.initialBackoffMs;
     this.#maxMs = options.maxBackoffMs;
@@ -92,7 +95,7 @@ export class CircuitBreaker {
       if (this.#failures === 0) return 0;
       // Below the threshold: 50 ms doubling, with jitter — enough to break generic-pool's retry loop.
       const ceiling = Math.min(this.#initialMs, 50 * 2 ** Math.min(this.#failures - 1, 10));
-      return ceiling / 2 + Math.random() * (ceiling / 2);
+      return ceiling / 2 + this.#random() * (ceiling / 2);
     }
     if (this.#probing) return Math.max(50, this.#retryAt - now);
     if (now < this.#retryAt) return this.#retryAt - now;
@@ -137,7 +140,7 @@ export class CircuitBreaker {
     this.#generation++;
     this.#backoffMs = backoffMs;
     // Jitter: 75–100 % of the backoff, so services and processes do not probe in lockstep.
-    const wait = backoffMs * (0.75 + Math.random() * 0.25);
+    const wait = backoffMs * (0.75 + this.#random() * 0.25);
     this.#retryAt = this.#clock.now() + wait;
     this.#transition('open', wait);
   }

@@ -1,5 +1,6 @@
 import { createPool, type Pool as GenericPool } from 'generic-pool';
 import type { Clock, TimerHandle } from '../clock';
+import type { RandomSource } from '../random';
 import { AcquireTimeoutError, ConnectTimeoutError, DatabaseUnavailableError, PoolClosedError, QueueFullError } from '../errors';
 import type { Redactor } from '../redact';
 import { LatencyBuckets, type LatencyHistogram } from '../stats/latency-buckets';
@@ -97,6 +98,8 @@ export interface ServicePoolConfig {
   readonly redactor: Redactor;
   readonly slots: SlotBroker;
   readonly breaker: Required<BreakerOptions>;
+  /** Jitter source for recycle times and breaker backoffs (already range-checked). */
+  readonly random: RandomSource;
 }
 
 interface Connection {
@@ -213,7 +216,7 @@ export class ServicePool implements LeaseOwner {
         this.#events.emit('circuit', { service: this.name, from: t.from, to: t.to, retryInMs: t.retryInMs, lastError: this.#lastConnectError });
       }
       if (t.to === 'open') this.#failFastObtaining();
-    });
+    }, config.random);
     const max = this.#options.size + this.#options.overflow;
     this.#gp = createPool<Connection>(
       { create: () => this.#create(), destroy: (connection) => this.#destroyConnection(connection) },
@@ -763,7 +766,7 @@ export class ServicePool implements LeaseOwner {
       client,
       createdAt: started,
       // Up to 5 % jitter, subtracted so a connection never outlives recycleMs.
-      expiresAt: recycleMs > 0 ? started + recycleMs - Math.random() * recycleMs * 0.05 : Number.POSITIVE_INFINITY,
+      expiresAt: recycleMs > 0 ? started + recycleMs - this.#config.random() * recycleMs * 0.05 : Number.POSITIVE_INFINITY,
       idleSince: started,
       lease: null,
       broken: null,

@@ -26,6 +26,11 @@ export interface RegistryOptions<S extends string = string, C extends ClientLike
   /** Time source; inject a fake one in tests. @default systemClock */
   readonly clock?: Clock;
   /**
+   * Random numbers in [0, 1) for jitter (connection recycle times, circuit breaker backoffs); inject a seeded one
+   * to replay a run exactly. Values out of range are clamped. @default Math.random
+   */
+  readonly random?: () => number;
+  /**
    * Most connections the registry opens in total, across services. Each service's `size` is reserved out of it;
    * the rest are shared slots that services borrow, one per overflow connection, up to their own `overflow`.
    * Must be at least the sum of the sizes. @default the sum of every service's `size + overflow`
@@ -73,6 +78,7 @@ const REGISTRY_KEYS = [
   'windowMs',
   'maintenanceIntervalMs',
   'clock',
+  'random',
   'maxConnections',
   'reserve',
   'priorityAgingMs',
@@ -134,6 +140,7 @@ export function checkRegistryOptions(options: unknown): void {
   check.duration('windowMs', o.windowMs);
   check.duration('maintenanceIntervalMs', o.maintenanceIntervalMs);
   check.clock('clock', o.clock);
+  if (o.random !== undefined && typeof o.random !== 'function') check.fail('random', 'a function returning a number in [0, 1)', o.random);
   if (o.allowExitOnIdle !== undefined && typeof o.allowExitOnIdle !== 'boolean') check.fail('allowExitOnIdle', 'a boolean', o.allowExitOnIdle);
   check.integer('maxConnections', o.maxConnections, 1);
   check.integer('reserve', o.reserve, 0);

@@ -1,4 +1,5 @@
 import { SafeEventEmitter } from '../events/safe-emitter';
+import { unitRandom } from '../random';
 import pg from 'pg';
 import { systemClock, type Clock } from '../clock';
 import { ConfigError, ConnectTimeoutError, InvalidArgumentError, PoolClosedError, UnknownServiceError } from '../errors';
@@ -110,6 +111,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       return candidates.some((pool) => pool.preemptIdle());
     });
     const breaker = { ...REGISTRY_DEFAULTS.breaker, ...options.breaker };
+    const random = unitRandom(options.random);
     for (const [i, service] of names.entries()) {
       const resolved = resolvedAll[i]!;
       this.#pools.set(
@@ -128,6 +130,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
           redactor,
           slots: this.#slotsFor(service),
           breaker,
+          random,
         }),
       );
     }

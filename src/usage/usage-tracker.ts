@@ -3,6 +3,7 @@ import { SafeEventEmitter } from '../events/safe-emitter';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
 import { InvalidArgumentError } from '../errors';
 import { describe } from '../options/check';
+import { unitRandom } from '../random';
 import { compareRows, type UsageBatch, type UsageRow } from './batch';
 import { BUCKET_MS, bucketIndex } from './bucket';
 import type { UsageCloseReport, UsageDropReason, UsageFlushReport, UsageTrackerEvents } from './events';
@@ -121,7 +122,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     checkUsageOptions(options);
     const d = USAGE_DEFAULTS;
     this.#clock = options.clock ?? systemClock;
-    this.#random = options.random ?? Math.random;
+    this.#random = unitRandom(options.random);
     this.#widthMs = BUCKET_MS[options.bucket ?? d.bucket];
     this.#batchSize = options.batchSize ?? d.batchSize;
     this.#maxPendingKeys = options.maxPendingKeys ?? d.maxPendingKeys;

@@ -2,15 +2,25 @@ import { describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/clock';
 import { CircuitBreaker, type CircuitTransition } from '../../src/pool/circuit-breaker';
 
-function setup(threshold = 2) {
+function setup(threshold = 2, random?: () => number) {
   let now = 0;
   const clock: Clock = { now: () => now, wallNow: () => now, setTimeout: () => 0, clearTimeout: () => {} };
   const transitions: CircuitTransition[] = [];
-  const breaker = new CircuitBreaker(clock, { failureThreshold: threshold, initialBackoffMs: 1_000, maxBackoffMs: 4_000 }, (t) => transitions.push(t));
+  const breaker = new CircuitBreaker(clock, { failureThreshold: threshold, initialBackoffMs: 1_000, maxBackoffMs: 4_000 }, (t) => transitions.push(t), random);
   return { breaker, transitions, advance: (ms: number) => (now += ms) };
 }
 
 describe('CircuitBreaker', () => {
+  it('takes its jitter from the injected random source: 75 % of the backoff at 0, all of it near 1', () => {
+    for (const [random, expected] of [[0, 750], [0.999_999, 1_000]] as const) {
+      const { breaker, transitions } = setup(1, () => random);
+      breaker.failure(breaker.begin());
+      expect(transitions).toHaveLength(1);
+      expect(transitions[0]?.retryInMs).toBeCloseTo(expected, 0);
+      expect(breaker.delayBeforeAttempt()).toBeCloseTo(expected, 0);
+    }
+  });
+
   it('opens after the threshold, lets one probe through after the backoff, and closes on success', () => {
     const { breaker, transitions, advance } = setup();
     breaker.failure(breaker.begin());

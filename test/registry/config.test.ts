@@ -57,6 +57,12 @@ describe('registry options validation', () => {
     expect(problemsOf(() => createPoolRegistry({ Client, services: {} }))).toEqual([{ path: 'services', message: 'expected at least one service, got none' }]);
   });
 
+  it('rejects a random source that is not a function', () => {
+    expect(problemsOf(() => createPoolRegistry({ Client, random: 0.5 as never, services: { auth: {} } }))).toEqual([
+      { path: 'random', message: 'expected a function returning a number in [0, 1), got 0.5 (number)' },
+    ]);
+  });
+
   it('rejects application names PostgreSQL would mangle or truncate', () => {
     const long = problemsOf(() => createPoolRegistry({ Client, applicationName: 'x'.repeat(60), services: { auth: {} } }));
     expect(long[0]?.path).toBe('services.auth');

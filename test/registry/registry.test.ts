@@ -4,7 +4,7 @@ import { FakeServer, result } from '../helpers/fake-client';
 import { advance, useFakeTime } from '../helpers/fake-time';
 
 
-function setup<const S extends Record<string, ServiceOptions>>(services: S, extra: { maintenanceIntervalMs?: number } = {}) {
+function setup<const S extends Record<string, ServiceOptions>>(services: S, extra: { maintenanceIntervalMs?: number; random?: () => number } = {}) {
   const server = new FakeServer();
   const registry = createPoolRegistry({ Client: server.Client, applicationName: 'app', services, ...extra });
   return { server, registry };
@@ -204,6 +204,23 @@ describe('connections: overflow, recycling, failures', () => {
     const second = await registry.acquire('auth');
     expect(second.connectionId).not.toBe(firstId);
     second.release();
+  });
+
+  it.each([
+    ['0 (no jitter)', () => 0, 100_000],
+    ['just under 1 (the most jitter: 5 %)', () => 0.999_999, 95_000],
+    ['out of range (2, clamped to just under 1)', () => 2, 95_000],
+  ])('recycle jitter comes from the injected random source: %s', async (_, random, lifetimeMs) => {
+    const { registry } = setup({ auth: { size: 1, overflow: 0, recycleMs: 100_000 } }, { maintenanceIntervalMs: 500, random });
+    track(registry);
+    const removed: RemoveEvent[] = [];
+    registry.on('remove', (e) => removed.push(e));
+    await settle(lifetimeMs - 1_000);
+    expect(removed).toEqual([]);
+    await settle(1_500);
+    expect(removed).toEqual([expect.objectContaining({ reason: 'recycled' })]);
+    expect(removed[0]!.ageMs).toBeGreaterThanOrEqual(lifetimeMs - 1);
+    expect(removed[0]!.ageMs).toBeLessThanOrEqual(lifetimeMs + 500);
   });
 
   it('a leased connection past its lifetime is closed on release, not reused', async () => {
