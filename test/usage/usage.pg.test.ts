@@ -78,6 +78,28 @@ describePg('usage tracker on real PostgreSQL', () => {
     expect(await totals()).toEqual({ keys: 10_000, sum: '1000000', min: '100', max: '100' });
   });
 
+  it('writes a batch as one transaction with one array statement per chunk of keys, however many keys', async () => {
+    await reset();
+    const statements: string[] = [];
+    class CountingClient extends pg.Client {
+      override query(...args: unknown[]): never {
+        if (typeof args[0] === 'string') statements.push(args[0]);
+        return (super.query as (...a: unknown[]) => never).apply(this, args);
+      }
+    }
+    const r = createPoolRegistry({ connection: pgUrl, Client: CountingClient, applicationName: 'usage-pg-test', services });
+    cleanup.push(() => r.close({ timeoutMs: 1_000 }));
+    const usage = tracked(createUsageTracker({ registry: r, service: 'usage', table: TABLE, chunkSize: 5_000, batchSize: 100_000 }));
+    await usage.ensureSchema();
+    for (let i = 0; i < 12_001; i++) usage.increment(`chunk:${i}`, 2);
+    statements.length = 0;
+    expect(await usage.flush()).toMatchObject({ ok: true, batches: 1, rows: 12_001 });
+    const kinds = statements.map((text) => (text.includes('unnest(') ? 'upsert' : text.includes('_ledger') ? text.split(' ')[0]!.toLowerCase() : text));
+    // 12,001 keys in chunks of 5,000: three statements, each binding three arrays (not 36,003 parameters)
+    expect(kinds).toEqual(['BEGIN', 'insert', 'upsert', 'upsert', 'upsert', 'COMMIT', 'delete']);
+    expect(await totals()).toEqual({ keys: 12_001, sum: '24002', min: '2', max: '2' });
+  });
+
   it('stores counts beyond 2^31 as bigint and returns them as strings', async () => {
     await reset();
     const usage = tracked(createUsageTracker({ registry: registry(), service: 'usage', table: TABLE }));
