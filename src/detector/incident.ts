@@ -52,8 +52,16 @@ export type RecommendationKind =
   | 'lower-overflow'
   /** Raise a victim's guaranteed `size`. */
   | 'raise-size'
-  /** Raise the `overflow` (or size) of a service that exhausts its own pool with no other service involved. */
+  /**
+   * Raise the `overflow` (or size) of a service that exhausts its own pool with no other service involved; with a
+   * `registryChange` when the shared budget could never lend it that many slots.
+   */
   | 'raise-overflow'
+  /**
+   * Raise the registry's `maxConnections` (or lower its `reserve`) for a service that waits for shared slots the
+   * budget never lends it (all it may borrow is in use, by itself) with no other service involved.
+   */
+  | 'raise-budget'
   /** Set `idleInTransactionTimeoutMs` on a service whose sessions sit idle in transaction. */
   | 'limit-idle-transactions'
   /** Keep a service's transactions short: its sessions hold locks another service waits for. */
@@ -76,6 +84,14 @@ export interface Recommendation<S extends string = string> {
   readonly from?: number;
   /** The suggested value. */
   readonly to?: number;
+  /**
+   * A registry option that has to change as well (or alone, for `raise-budget`), when the service's own change
+   * would otherwise change nothing: the shared budget lends a `medium` or `low` service at most
+   * `maxConnections - sum of sizes - reserve` slots (`high`/`highest`: the reserve too). `to` assumes `reserve`
+   * stays as it is: set it explicitly if it is the default (a share of the shared slots), which grows with
+   * `maxConnections`.
+   */
+  readonly registryChange?: { readonly option: 'maxConnections'; readonly from: number; readonly to: number };
   /** e.g. `lower llm overflow from 15 to 8`. */
   readonly text: string;
 }

@@ -23,13 +23,16 @@ import {
   boundSlowQueries,
   checkConnectivity,
   CONTENTION_KINDS,
+  lendableSlots,
   limitIdleTransactions,
   lowerOverflow,
+  raiseBudget,
   raiseOverflow,
   raiseSize,
   recommendationKey,
   shortenTransactions,
   shrunkOverflow,
+  type BudgetLimits,
 } from './recommendations';
 import { ServerProbe, type ProbeClient, type ProbeResult } from './server-probe';
 
@@ -533,14 +536,24 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     for (const [victim, f] of findings) {
       const s = stats.services[victim];
       // A service that runs out of its own pool with nobody else involved (no aggressor, not an aggressor itself,
-      // not waiting for shared slots others hold) gets advice about its own limits: nobody else's would help.
+      // not waiting for shared slots others hold) gets advice about its own limits, and the budget's where those
+      // stop it: nobody else's would help.
       const i = this.#index.get(victim) as number;
       const timeouts = this.#windowCounts(i, now).timeouts;
       const ownShortage = f.signals.some((x) => x.service === victim && (x.kind === 'exhaustion' || (x.kind === 'failures' && timeouts > 0)));
       const othersInvolved = f.aggressors.size > 0 || f.signals.some((x) => x.service !== victim) || aggressorsAnywhere.has(victim) || this.#mitigated.has(victim);
       const advisedSize = f.recommendations.some((r) => r.kind === 'raise-size' && r.service === victim);
-      if (ownShortage && !othersInvolved && !advisedSize && s.inUse >= s.max && s.waitingForShared === 0) {
-        f.recommendations.push(raiseOverflow(victim, this.#registry.serviceOptions(victim), { inUse: s.inUse, waiting: s.waiting, timeouts }));
+      if (ownShortage && !othersInvolved && !advisedSize) {
+        const budget = budgetLimits(stats, s.priority);
+        const figures = { inUse: s.inUse, waiting: s.waiting, timeouts };
+        if (s.inUse >= s.max && s.waitingForShared === 0) {
+          // Its own limit: size + overflow all in use.
+          f.recommendations.push(raiseOverflow(victim, this.#registry.serviceOptions(victim), figures, budget));
+        } else if (budget !== null && s.waitingForShared > 0 && s.sharedInUse >= lendableSlots(budget)) {
+          // The budget's limit: it holds every shared slot it may ever borrow and waits for more (when others hold
+          // the slots it waits for, they are involved and their limits are the question, not the budget).
+          f.recommendations.push(raiseBudget(victim, this.#registry.serviceOptions(victim), { ...figures, sharedInUse: s.sharedInUse }, budget));
+        }
       }
       for (const aggressor of [...f.aggressors.keys(), victim]) {
         const idle = idleByService.get(aggressor);
@@ -750,6 +763,17 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
 
 function rank(priority: Priority): number {
   return PRIORITIES.indexOf(priority);
+}
+
+/**
+ * The shared budget as advice for a service of `priority` needs it, read structurally (older registries and
+ * stand-ins report no budget, or only its total): null unless `total`, `guaranteed` and `reserve` are all there.
+ */
+function budgetLimits(stats: RegistryStats<string>, priority: Priority): BudgetLimits | null {
+  const budget = (stats as { budget?: { total?: unknown; guaranteed?: unknown; reserve?: unknown } }).budget;
+  const { total, guaranteed, reserve } = budget ?? {};
+  if (typeof total !== 'number' || typeof guaranteed !== 'number' || typeof reserve !== 'number') return null;
+  return { maxConnections: total, guaranteed, reserve, mayTakeReserve: priority === 'highest' || priority === 'high' };
 }
 
 function signal<S extends string>(kind: SignalKind, service: S, value: number, threshold: number, unit: Signal['unit'], message: string): Signal<S> {

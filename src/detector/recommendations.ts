@@ -27,21 +27,112 @@ export function raiseSize<S extends string>(service: S, options: ResolvedService
   return { kind: 'raise-size', service, option: 'size', from: options.size, to, text: `raise ${service} size from ${options.size} to ${to}` };
 }
 
+/** The shared connection budget as the advice for one service sees it (from `stats().budget`). */
+export interface BudgetLimits {
+  /** `maxConnections`. */
+  readonly maxConnections: number;
+  /** Sum of every service's `size`. */
+  readonly guaranteed: number;
+  /** Shared slots only `high`/`highest` services may take. */
+  readonly reserve: number;
+  /** Whether the service may take the reserve (priority `high` or `highest`). */
+  readonly mayTakeReserve: boolean;
+}
+
+/** The most shared slots the budget ever lends the service, whoever else holds what: 0 or more. */
+export function lendableSlots(budget: BudgetLimits): number {
+  return Math.max(0, budget.maxConnections - budget.guaranteed - (budget.mayTakeReserve ? 0 : budget.reserve));
+}
+
+/** Why the budget lends no more: `maxConnections 12 - sizes 11 - reserve 1`. */
+function lendableWhy(budget: BudgetLimits): string {
+  return `maxConnections ${budget.maxConnections} - sizes ${budget.guaranteed}${budget.mayTakeReserve ? '' : ` - reserve ${budget.reserve}`}`;
+}
+
 /**
- * "raise llm overflow from 15 to 16 (or its size): …" for a service that runs out of its own connections with no
- * other service involved. One more connection per caller waiting now, at least one.
+ * The registry change that lets the budget lend `slots` shared slots to the service: `maxConnections` raised by
+ * what is missing, the reserve kept (a default reserve grows with `maxConnections`, so it has to be set), and
+ * lowering the reserve instead when that alone would do.
  */
-export function raiseOverflow<S extends string>(service: S, options: ResolvedServiceOptions, figures: { readonly inUse: number; readonly waiting: number; readonly timeouts: number }): Recommendation<S> {
-  const to = options.overflow + Math.max(1, figures.waiting);
+function budgetChange(budget: BudgetLimits, slots: number): { change: { option: 'maxConnections'; from: number; to: number }; text: string; instead: string } {
+  const missing = slots - lendableSlots(budget);
+  const to = budget.maxConnections + missing;
+  const keepsReserve = !budget.mayTakeReserve && budget.reserve > 0;
+  const lowerReserve = keepsReserve && budget.reserve >= missing;
+  return {
+    change: { option: 'maxConnections', from: budget.maxConnections, to },
+    text: `maxConnections from ${budget.maxConnections} to ${to}${keepsReserve ? ` (keeping reserve at ${budget.reserve})` : ''}`,
+    instead: lowerReserve ? `, or lower reserve from ${budget.reserve} to ${budget.reserve - missing} instead of raising maxConnections (less headroom for high and highest services)` : '',
+  };
+}
+
+/** "1 shared slot", "0 shared slots" */
+function sharedSlots(count: number): string {
+  return `${count} shared slot${count === 1 ? '' : 's'}`;
+}
+
+/** "6 of 6 in use, 34 waiting, 84 acquire timeouts" */
+function shortageEvidence(options: ResolvedServiceOptions, figures: { readonly inUse: number; readonly waiting: number; readonly timeouts: number }): string {
   const evidence = [`${figures.inUse} of ${options.size + options.overflow} in use`, `${figures.waiting} waiting`];
   if (figures.timeouts > 0) evidence.push(`${figures.timeouts} acquire timeouts`);
+  return evidence.join(', ');
+}
+
+/**
+ * "raise llm overflow from 15 to 16 (or its size), or hold its connections for less time: …" for a service that runs
+ * out of its own connections with no other service involved. One more connection per caller waiting now, at least
+ * one. When the shared budget could never lend that many slots (`budget`, null when the registry reports none),
+ * raising the overflow alone would change nothing: the advice leads with holding connections for less time and adds
+ * the `maxConnections` it takes (`registryChange`); "(or its size)" is offered only where the sizes still fit.
+ */
+export function raiseOverflow<S extends string>(
+  service: S,
+  options: ResolvedServiceOptions,
+  figures: { readonly inUse: number; readonly waiting: number; readonly timeouts: number },
+  budget: BudgetLimits | null = null,
+): Recommendation<S> {
+  const from = options.overflow;
+  const to = from + Math.max(1, figures.waiting);
+  const evidence = shortageEvidence(options, figures);
+  const base = { kind: 'raise-overflow', service, option: 'overflow', from, to } as const;
+  if (budget === null || to <= lendableSlots(budget)) {
+    // Raising the size instead by as much must still leave the reserve (the registry rejects it otherwise).
+    const sizeFits = budget === null || budget.guaranteed + (to - from) + budget.reserve <= budget.maxConnections;
+    return { ...base, text: `raise ${service} overflow from ${from} to ${to}${sizeFits ? ' (or its size)' : ''}, or hold its connections for less time: ${service} runs out of its own pool (${evidence}) and no other service is involved` };
+  }
+  const registry = budgetChange(budget, to);
   return {
-    kind: 'raise-overflow',
+    ...base,
+    registryChange: registry.change,
+    text: `hold ${service}'s connections for less time, or raise ${service} overflow from ${from} to ${to} and ${registry.text}${registry.instead}: ${service} runs out of its own pool (${evidence}), no other service is involved, and the budget lends ${service} at most ${sharedSlots(lendableSlots(budget))} (${lendableWhy(budget)})`,
+  };
+}
+
+/**
+ * "raise maxConnections from 12 to 46 (keeping reserve at 1) and llm overflow from 2 to 35, …" for a service that
+ * waits for shared slots the budget never lends it: it holds all it may borrow (`sharedInUse >= lendableSlots`) and
+ * no other service is involved. Sized like {@link raiseOverflow}: one more connection per caller waiting now, at
+ * least one; the overflow is raised too when that is more than it is configured for. Raising its `size` within
+ * `maxConnections` is not offered: every slot moved into the size is one fewer to lend, so it reaches no more.
+ */
+export function raiseBudget<S extends string>(
+  service: S,
+  options: ResolvedServiceOptions,
+  figures: { readonly inUse: number; readonly waiting: number; readonly timeouts: number; readonly sharedInUse: number },
+  budget: BudgetLimits,
+): Recommendation<S> {
+  const lendable = lendableSlots(budget);
+  const slots = Math.max(lendable, figures.sharedInUse, figures.inUse - options.size) + Math.max(1, figures.waiting);
+  const registry = budgetChange(budget, slots);
+  const overflow = slots > options.overflow ? ({ option: 'overflow', from: options.overflow, to: slots } as const) : null;
+  const also = overflow === null ? '' : ` and ${service} overflow from ${overflow.from} to ${overflow.to}`;
+  const reserveRule = budget.mayTakeReserve || budget.reserve === 0 ? '' : `; the reserve of ${budget.reserve} is for high and highest services only`;
+  return {
+    kind: 'raise-budget',
     service,
-    option: 'overflow',
-    from: options.overflow,
-    to,
-    text: `raise ${service} overflow from ${options.overflow} to ${to} (or its size), or hold its connections for less time: ${service} runs out of its own pool (${evidence.join(', ')}) and no other service is involved`,
+    ...(overflow ?? {}),
+    registryChange: registry.change,
+    text: `raise ${registry.text}${also}${registry.instead}, or hold ${service}'s connections for less time: ${service} waits for shared slots the budget never lends it (${shortageEvidence(options, figures)}; it holds ${sharedSlots(figures.sharedInUse)} and may hold at most ${lendable}: ${lendableWhy(budget)}${reserveRule}) and no other service is involved`,
   };
 }
 

@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createInterferenceDetector, type InterferenceDetector } from '../../src/detector/interference-detector';
 import type { Incident, MitigationAction } from '../../src/detector/incident';
+import { Budget } from '../../src/budget/budget';
 import { isBulkheadError } from '../../src/errors';
+import type { Priority } from '../../src/pool/options';
+import { checkRegistryOptions } from '../../src/registry/options';
 import { FakeClock, latency, presetRegistry, ScriptedRegistry } from './scripted-registry';
 
 type Svc = 'auth' | 'extension' | 'llm' | 'usage';
@@ -262,6 +265,146 @@ describe('a service that exhausts its own pool, with no other service involved',
     registry.set('auth', { inUse: 3, waiting: 2, acquireWait: latency(400) });
     await tick();
     expect(detector.recommendations().map((r) => `${r.kind} ${r.service}`).sort()).toEqual(['lower-overflow llm', 'raise-size auth']);
+  });
+});
+
+type Limits = Record<Svc, { size: number; overflow: number; priority: Priority }>;
+
+/** The demo's bulkheads on maxConnections 12 (auth 2+1, extension 2+1, usage 1+0) with llm's limits as given. */
+function demoLimits(llm: { size: number; overflow: number }): Limits {
+  return {
+    auth: { size: 2, overflow: 1, priority: 'highest' },
+    extension: { size: 2, overflow: 1, priority: 'high' },
+    llm: { ...llm, priority: 'medium' },
+    usage: { size: 1, overflow: 0, priority: 'low' },
+  };
+}
+
+/** A detector on a scripted registry with these limits and a shared budget of `maxConnections` and `reserve`. */
+function budgetSetup(limits: Limits, maxConnections: number, reserve: number) {
+  const registry = new ScriptedRegistry(limits);
+  registry.budgetMax = maxConnections;
+  registry.budgetReserve = reserve;
+  const d = createInterferenceDetector<Svc>({ registry, clock: new FakeClock(), serverProbe: false });
+  detector = d;
+  return { registry, detector: d };
+}
+
+/**
+ * How many shared slots a real Budget lends `service` under these limits, with nobody else borrowing: the
+ * independent check that advice would work (and that the config it leads to passes validation).
+ */
+function slotsLent(limits: Limits, maxConnections: number, reserve: number, service: Svc): number {
+  checkRegistryOptions({ maxConnections, reserve, services: limits });
+  const clock = new FakeClock();
+  const budget = new Budget({ total: maxConnections, reserve, agingMs: 0, clock, members: Object.entries(limits).map(([name, l]) => ({ service: name, ...(l as Limits[Svc]) })) });
+  let lent = 0;
+  while (budget.tryTake(service)) lent++;
+  return lent;
+}
+
+function llmAdvice(d: InterferenceDetector<Svc>) {
+  return d.incidents().find((i) => i.victim === 'llm')?.recommendations ?? [];
+}
+
+describe('advice that the shared budget can carry out', () => {
+  it('raise-overflow beyond what the budget lends llm adds the maxConnections it takes (the demo: llm 6 + 0 on 12)', async () => {
+    const limits = demoLimits({ size: 6, overflow: 0 });
+    const [maxConnections, reserve] = [12, 1];
+    const { registry, detector } = budgetSetup(limits, maxConnections, reserve);
+    registry.set('llm', { inUse: 6, waiting: 34, timeouts: 84 });
+    await detector.check();
+    const advice = llmAdvice(detector);
+    expect(advice.map((r) => r.kind)).toEqual(['raise-overflow']);
+    const r = advice[0]!;
+    const lendable = slotsLent(limits, maxConnections, reserve, 'llm');
+    expect(lendable).toBe(0); // the one shared slot is the reserve
+    expect([r.option, r.from, r.to]).toEqual(['overflow', 0, 34]); // one more per caller waiting
+    expect(r.to!).toBeGreaterThan(lendable);
+    expect(r.registryChange).toEqual({ option: 'maxConnections', from: maxConnections, to: maxConnections + (r.to! - lendable) });
+    expect(r.text).toBe(
+      `hold llm's connections for less time, or raise llm overflow from ${r.from} to ${r.to} and maxConnections from ${maxConnections} to ${r.registryChange!.to} (keeping reserve at ${reserve}): ` +
+        `llm runs out of its own pool (6 of 6 in use, 34 waiting, 84 acquire timeouts), no other service is involved, and the budget lends llm at most ${lendable} shared slots (maxConnections ${maxConnections} - sizes 11 - reserve ${reserve})`,
+    );
+    // "(or its size)" would be 6 → 40 within 12: rejected by validation, so it is not offered
+    expect(r.text).not.toContain('or its size');
+    expect(() => checkRegistryOptions({ maxConnections, reserve, services: { ...limits, llm: { ...limits.llm, size: 6 + r.to! } } })).toThrow(/maxConnections/);
+    // Following the advice works: the budget then lends llm exactly the suggested overflow, and not one less.
+    const advised = { ...limits, llm: { ...limits.llm, overflow: r.to! } };
+    expect(slotsLent(advised, r.registryChange!.to, reserve, 'llm')).toBe(r.to);
+    expect(slotsLent(advised, r.registryChange!.to - 1, reserve, 'llm')).toBe(r.to! - 1);
+  });
+
+  it('stays plain (no registryChange, "(or its size)" kept) while the budget can lend the suggested overflow', async () => {
+    const limits = demoLimits({ size: 6, overflow: 2 });
+    const [maxConnections, reserve] = [20, 1];
+    const { registry, detector } = budgetSetup(limits, maxConnections, reserve);
+    registry.set('llm', { inUse: 8, waiting: 3, timeouts: 9, sharedInUse: 2 });
+    await detector.check();
+    const r = llmAdvice(detector)[0];
+    expect(r).toMatchObject({ kind: 'raise-overflow', option: 'overflow', from: 2, to: 5 });
+    expect(r?.registryChange).toBeUndefined();
+    expect(r?.text).toMatch(/^raise llm overflow from 2 to 5 \(or its size\), or hold its connections for less time: /);
+    const advised = { ...limits, llm: { ...limits.llm, overflow: r!.to! } };
+    expect(slotsLent(advised, maxConnections, reserve, 'llm')).toBeGreaterThanOrEqual(r!.to!);
+    slotsLent({ ...limits, llm: { ...limits.llm, size: 6 + r!.to! - r!.from! } }, maxConnections, reserve, 'llm'); // the size route validates
+  });
+
+  it('raise-budget when llm waits for shared slots only the reserve has left (the old demo: llm 5 + 2 on 12)', async () => {
+    const limits = demoLimits({ size: 5, overflow: 2 });
+    const [maxConnections, reserve] = [12, 1];
+    const { registry, detector } = budgetSetup(limits, maxConnections, reserve);
+    registry.set('llm', { inUse: 6, waiting: 34, timeouts: 84, sharedInUse: 1, waitingForShared: 1 });
+    await detector.check();
+    const advice = llmAdvice(detector);
+    expect(advice.map((r) => r.kind)).toEqual(['raise-budget']);
+    const r = advice[0]!;
+    const lendable = slotsLent(limits, maxConnections, reserve, 'llm');
+    expect(lendable).toBe(1);
+    const slots = 1 + 34; // what it holds, and one more per caller waiting
+    expect([r.option, r.from, r.to]).toEqual(['overflow', 2, slots]);
+    expect(r.registryChange).toEqual({ option: 'maxConnections', from: maxConnections, to: maxConnections + slots - lendable });
+    expect(r.text).toBe(
+      `raise maxConnections from ${maxConnections} to ${r.registryChange!.to} (keeping reserve at ${reserve}) and llm overflow from 2 to ${slots}, or hold llm's connections for less time: ` +
+        `llm waits for shared slots the budget never lends it (6 of 7 in use, 34 waiting, 84 acquire timeouts; it holds 1 shared slot and may hold at most ${lendable}: maxConnections ${maxConnections} - sizes 10 - reserve ${reserve}; the reserve of ${reserve} is for high and highest services only) and no other service is involved`,
+    );
+    const advised = { ...limits, llm: { ...limits.llm, overflow: r.to! } };
+    expect(slotsLent(advised, r.registryChange!.to, reserve, 'llm')).toBe(slots);
+
+    // One caller waiting: its configured overflow is enough once the budget lends it; or lower the reserve instead.
+    registry.set('llm', { waiting: 1 });
+    await detector.check();
+    const small = llmAdvice(detector)[0]!;
+    expect(small).toMatchObject({ kind: 'raise-budget', service: 'llm', registryChange: { option: 'maxConnections', from: 12, to: 13 } });
+    expect(small.option).toBeUndefined();
+    expect(small.text).toMatch(/^raise maxConnections from 12 to 13 \(keeping reserve at 1\), or lower reserve from 1 to 0 instead of raising maxConnections \(less headroom for high and highest services\), or hold llm's connections for less time: /);
+    expect(slotsLent(limits, small.registryChange!.to, reserve, 'llm')).toBe(limits.llm.overflow);
+    expect(slotsLent(limits, maxConnections, 0, 'llm')).toBe(limits.llm.overflow);
+    expect(detector.recommendations().map((x) => `${x.kind} ${x.service}`)).toEqual(['raise-budget llm']);
+  });
+
+  it('stays silent while others hold the shared slots llm may take, without a reported budget, or with no shortage', async () => {
+    const limits = demoLimits({ size: 5, overflow: 2 });
+    const { registry, detector } = budgetSetup(limits, 14, 1); // 4 shared: llm may borrow 3
+    registry.set('llm', { inUse: 6, waiting: 34, timeouts: 84, sharedInUse: 1, waitingForShared: 1 });
+    registry.set('auth', { inUse: 3, sharedInUse: 1 });
+    registry.set('extension', { inUse: 3, sharedInUse: 1 });
+    await detector.check();
+    expect(llmAdvice(detector)).toEqual([]);
+    expect(detector.incidents().map((i) => i.victim)).toEqual(['llm']); // the shortage is seen, only not blamed on the budget
+
+    const bare = budgetSetup(demoLimits({ size: 5, overflow: 2 }), 12, 1);
+    bare.registry.budgetMax = null; // an older registry: no budget to reason about
+    bare.registry.set('llm', { inUse: 6, waiting: 34, timeouts: 84, sharedInUse: 1, waitingForShared: 1 });
+    await bare.detector.check();
+    expect(llmAdvice(bare.detector)).toEqual([]);
+    await bare.detector.stop();
+
+    const calm = budgetSetup(demoLimits({ size: 5, overflow: 2 }), 12, 1);
+    calm.registry.set('llm', { inUse: 6, waiting: 0, sharedInUse: 1, waitingForShared: 1 }); // 6 of 7, nobody waits
+    await calm.detector.check();
+    expect(calm.detector.incidents()).toEqual([]);
+    await calm.detector.stop();
   });
 });
 

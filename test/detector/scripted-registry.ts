@@ -59,6 +59,8 @@ export interface Script {
   consecutiveConnectFailures: number;
   /** Connection attempts waiting for a shared budget slot. */
   waitingForShared: number;
+  /** Shared budget slots held. */
+  sharedInUse: number;
   acquireWait: LatencySummary;
   queryTime: LatencySummary;
 }
@@ -79,8 +81,10 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
   openClientError: Error | null = null;
   /** `'query'`: the sessions query never answers (a half-open connection); `'connect'`: openClient never settles. */
   probeHangs: 'query' | 'connect' | null = null;
-  /** Emulates a shared connection budget (`stats().budget.total`); null for none. */
+  /** Emulates a shared connection budget (`stats().budget`, with this `total`); null for none. */
   budgetMax: number | null = null;
+  /** The emulated budget's `reserve` (shared slots only high and highest services may take). */
+  budgetReserve = 0;
 
   constructor(services: Record<S, { size: number; overflow: number; priority: Priority; idleInTransactionTimeoutMs?: number; statementTimeoutMs?: number }>) {
     super();
@@ -89,7 +93,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
     this.script = {} as Record<S, Script>;
     for (const s of this.services) {
       this.#options[s] = resolveServiceOptions(services[s]);
-      this.script[s] = { inUse: 0, waiting: 0, errors: 0, connectionErrors: 0, timeouts: 0, consecutiveConnectFailures: 0, waitingForShared: 0, acquireWait: EMPTY, queryTime: EMPTY };
+      this.script[s] = { inUse: 0, waiting: 0, errors: 0, connectionErrors: 0, timeouts: 0, consecutiveConnectFailures: 0, waitingForShared: 0, sharedInUse: 0, acquireWait: EMPTY, queryTime: EMPTY };
       this.#waits.set(s, new LatencyBuckets());
       this.#holds.set(s, new LatencyBuckets());
     }
@@ -151,7 +155,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         holdTimeTotal: this.#holds.get(s)!.snapshot(),
         // fields of registries with a shared budget and a breaker; harmless for older ones
         circuit: 'closed' as const,
-        sharedInUse: 0,
+        sharedInUse: f.sharedInUse,
         waitingForShared: f.waitingForShared,
       } as ServiceStats;
       connections += services[s].total;
@@ -160,8 +164,22 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
       max += m;
     }
     const snapshot = { at: 0, services, totals: { connections, inUse, idle: connections - inUse, waiting, max } };
-    // A registry with a shared budget reports it as `budget.total`.
-    return (this.budgetMax === null ? snapshot : { ...snapshot, budget: { total: this.budgetMax } }) as RegistryStats<S>;
+    if (this.budgetMax === null) return snapshot as RegistryStats<S>;
+    // A registry with a shared budget reports it (BudgetStats), derived from the sizes and the scripted figures.
+    const guaranteed = this.services.reduce((sum, s) => sum + this.#options[s].size, 0);
+    const sharedInUseByService = Object.fromEntries(this.services.map((s) => [s, this.script[s].sharedInUse]));
+    const waitingByService = Object.fromEntries(this.services.map((s) => [s, this.script[s].waitingForShared]));
+    const budget = {
+      total: this.budgetMax,
+      guaranteed,
+      shared: this.budgetMax - guaranteed,
+      reserve: this.budgetReserve,
+      sharedInUse: this.services.reduce((sum, s) => sum + this.script[s].sharedInUse, 0),
+      sharedInUseByService,
+      waitingByService,
+      waiting: this.services.reduce((sum, s) => sum + this.script[s].waitingForShared, 0),
+    };
+    return { ...snapshot, budget } as RegistryStats<S>;
   }
 
   serviceOptions(service: S): ResolvedServiceOptions {
