@@ -188,11 +188,20 @@ export class Budget {
     this.#held.set(service, this.held(service) + count);
   }
 
-  /** Updates a service's limits. The caller has checked that the sizes still fit in `total`. */
+  /**
+   * Updates a service's limits. The caller has checked that the sizes still fit in `total`. Grants nothing by
+   * itself: a smaller size turns some of the service's open connections into overflow, and they must take their
+   * shared slots (the pool's reconcile) before anyone else may be granted the slots the smaller size freed.
+   * Call {@link Budget.rebalance} once the service's pool has reconciled.
+   */
   update(service: string, limits: { size: number; overflow: number }): void {
     const member = this.#members.get(service);
     if (member === undefined) return;
     this.#members.set(service, { ...member, ...limits });
+  }
+
+  /** Grants free slots to waiters after {@link Budget.update} and the pool's reconcile. */
+  rebalance(): void {
     this.#dispatch(false);
   }
 

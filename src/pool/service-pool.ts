@@ -686,6 +686,11 @@ export class ServicePool implements LeaseOwner {
     return { id: 0, client, createdAt: now, expiresAt: now, idleSince: now, lease: null, broken: new PoolClosedError(this.name), removeReason: 'closed' };
   }
 
+  /** Shared slots this pool would hold with `size`: for checking a resize before it is made. */
+  slotsNeededWithSize(size: number): number {
+    return Math.max(0, this.#all.size + this.#creatingCounted - size);
+  }
+
   /** Shared slots this pool should hold: one per connection (open or being opened) beyond `size`. */
   #slotsNeeded(extra = 0): number {
     return Math.max(0, this.#all.size + this.#creatingCounted + extra - this.#options.size);

@@ -267,8 +267,11 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
 
   /**
    * Changes a service's `size` and/or `overflow` at run time, without dropping leased connections, and emits
-   * `resize`. Shrinking closes surplus connections as they come back; growing admits waiters at once.
-   * @throws ConfigError `ERR_CONFIG` for invalid limits; `ERR_UNKNOWN_SERVICE`; `ERR_POOL_CLOSED` after close.
+   * `resize`. Shrinking closes surplus connections as they come back; growing admits waiters at once. A larger
+   * `size` is made only where it is safe: the budget must be able to guarantee it now, so it is refused while
+   * other services borrow the shared slots it would take (retry when they are back).
+   * @throws ConfigError `ERR_CONFIG` for invalid limits, a size the budget cannot hold or cannot guarantee now;
+   * `ERR_UNKNOWN_SERVICE`; `ERR_POOL_CLOSED` after close.
    */
   resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void {
     if (this.#closePromise !== null) throw new PoolClosedError(String(service));
@@ -282,10 +285,34 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
         const why = guaranteed > this.#budget.total ? `more than maxConnections ${this.#budget.total}` : `leaving fewer shared slots than the reserve of ${reserve} (maxConnections ${this.#budget.total})`;
         throw new ConfigError([{ path: `${service}.size`, message: `${limits.size} would reserve ${guaranteed} connections, ${why}` }]);
       }
+      if (limits.size > pool.options.size) {
+        // Safe only if the budget can guarantee the new size now: the shared slots other services are borrowing
+        // must fit in what is left. Otherwise the new guaranteed connections would open on top of them, above
+        // maxConnections.
+        const budget = this.#budget.stats();
+        const sharedAfter = this.#budget.total - guaranteed;
+        const borrowedByOthers = budget.sharedInUse - (budget.sharedInUseByService[service] ?? 0);
+        const neededAfter = borrowedByOthers + pool.slotsNeededWithSize(limits.size);
+        if (neededAfter > sharedAfter) {
+          const borrowers = Object.entries(budget.sharedInUseByService)
+            .filter(([name, n]) => name !== service && n > 0)
+            .map(([name, n]) => `${name} ${n}`)
+            .join(', ');
+          throw new ConfigError([
+            {
+              path: `${service}.size`,
+              message: `${limits.size} cannot be guaranteed now: other services are borrowing ${borrowedByOthers} shared slots (${borrowers}) and only ${Math.max(0, sharedAfter - pool.slotsNeededWithSize(limits.size))} would be left for them; retry when their bursts end, or lower their overflow first`,
+            },
+          ]);
+        }
+      }
     }
-    // The budget first, so the pool's slot reconcile below is measured against the new limits.
+    // The budget first, so the pool's slot reconcile below is measured against the new limits; only then may
+    // waiters be granted what is free. Granting in between gave away the slots that the connections a smaller
+    // size turns into overflow need, and the registry went over maxConnections.
     this.#budget.update(service, { size: limits.size ?? pool.options.size, overflow: limits.overflow ?? pool.options.overflow });
     pool.resize(limits, reason);
+    this.#budget.rebalance();
   }
 
   /**

@@ -130,6 +130,58 @@ describe('shared connection budget', () => {
     registry.resize('llm', { size: 3, overflow: 1 });
     expect(registry.stats().budget).toMatchObject({ guaranteed: 5, shared: 1 });
   });
+
+  it('a smaller size turns open connections into overflow before any waiter is granted the slots it frees', async () => {
+    const { server, registry } = setup(
+      {
+        auth: { size: 1, overflow: 2, priority: 'highest', acquireTimeoutMs: 60_000 },
+        llm: { size: 3, overflow: 3, acquireTimeoutMs: 60_000 },
+        bg: { size: 0, overflow: 3, priority: 'low', acquireTimeoutMs: 60_000 },
+      },
+      { maxConnections: 8, reserve: 0 },
+    );
+    const leases = await Promise.all([
+      ...[1, 2, 3].map(() => registry.acquire('llm')), // llm's guaranteed 3
+      ...[1, 2, 3].map(() => registry.acquire('bg')), // 3 shared slots
+      registry.acquire('auth'),
+      registry.acquire('auth'), // auth's size + the last shared slot
+    ]);
+    const waiting = registry.acquire('auth'); // no shared slot left: auth waits
+    await advance(1);
+    expect(registry.stats().budget).toMatchObject({ shared: 4, sharedInUse: 4, waiting: 1 });
+    registry.resize('llm', { size: 2 }); // frees a guaranteed slot, but llm's 3rd connection is overflow now
+    await advance(1);
+    expect(server.open()).toHaveLength(8);
+    expect(registry.stats().budget).toMatchObject({ shared: 5, sharedInUse: 5, sharedInUseByService: { auth: 1, llm: 1, bg: 3 }, waiting: 1 });
+    leases[0]!.release(); // llm's overflow connection goes back: over its new size it is closed, and auth gets the slot
+    await advance(1);
+    const third = await waiting;
+    expect(server.open().length).toBeLessThanOrEqual(8);
+    for (const lease of [...leases.slice(1), third]) lease.release();
+  });
+
+  it('refuses a larger size while other services borrow the slots it would guarantee, and allows it once they are back', async () => {
+    const { server, registry } = setup(
+      {
+        auth: { size: 1, overflow: 2, priority: 'highest' },
+        bg: { size: 0, overflow: 4, priority: 'low', idleTimeoutMs: 1_000 },
+      },
+      { maxConnections: 5, reserve: 0, maintenanceIntervalMs: 100 },
+    );
+    const bg = await Promise.all([1, 2, 3, 4].map(() => registry.acquire('bg')));
+    expect(() => registry.resize('auth', { size: 3 })).toThrowError(
+      /auth\.size: 3 cannot be guaranteed now: other services are borrowing 4 shared slots \(bg 4\) and only 2 would be left for them/,
+    );
+    expect(registry.serviceOptions('auth').size).toBe(1);
+    expect(registry.stats().budget).toMatchObject({ guaranteed: 1, shared: 4 });
+    bg.forEach((lease) => lease.release());
+    await advance(1_200); // bg's idle overflow connections close
+    expect(registry.stats().budget.sharedInUse).toBe(0);
+    registry.resize('auth', { size: 3 });
+    await advance(200);
+    expect(registry.stats('auth').total).toBe(3);
+    expect(server.open().length).toBeLessThanOrEqual(5);
+  });
 });
 
 describe('circuit breaker and recovery', () => {

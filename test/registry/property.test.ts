@@ -18,14 +18,14 @@ type Command =
   | { kind: 'advance'; ms: number }
   | { kind: 'refuse'; on: boolean }
   | { kind: 'kill'; service: Service }
-  | { kind: 'resize'; service: Service; overflow: number };
+  | { kind: 'resize'; service: Service; overflow: number; size: number | null };
 
 const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('acquire' as const), service: fc.constantFrom(...SERVICES), holdMs: fc.integer({ min: 0, max: 800 }), fail: fc.boolean() }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 400 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('refuse' as const), on: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('kill' as const), service: fc.constantFrom(...SERVICES) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('resize' as const), service: fc.constantFrom(...SERVICES), overflow: fc.integer({ min: 1, max: 4 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('resize' as const), service: fc.constantFrom(...SERVICES), overflow: fc.integer({ min: 1, max: 4 }), size: fc.option(fc.integer({ min: 0, max: 3 })) }) },
 );
 
 /** A small seeded generator (mulberry32), so a failing run's jitter replays exactly. */
@@ -59,6 +59,7 @@ describe('registry invariants under random schedules (seeded)', () => {
           services: LIMITS,
         });
         const overflowHighWater: Record<Service, number> = { auth: LIMITS.auth.overflow, llm: LIMITS.llm.overflow, bg: LIMITS.bg.overflow };
+        const sizeHighWater: Record<Service, number> = { auth: LIMITS.auth.size, llm: LIMITS.llm.size, bg: LIMITS.bg.size };
         const outcomes: Promise<void>[] = [];
         const served: Record<Service, number> = { auth: 0, llm: 0, bg: 0 };
         const timedOut: Record<Service, number> = { auth: 0, llm: 0, bg: 0 };
@@ -71,7 +72,7 @@ describe('registry invariants under random schedules (seeded)', () => {
           for (const service of SERVICES) {
             const open = server.open(`p:${service}`).length;
             total += open;
-            const ceiling = LIMITS[service].size + overflowHighWater[service];
+            const ceiling = sizeHighWater[service] + overflowHighWater[service];
             if (open > ceiling) violations.push(`${service} has ${open} open connections > ${ceiling}`);
           }
           if (total > MAX_CONNECTIONS) violations.push(`${total} open connections > maxConnections ${MAX_CONNECTIONS}`);
@@ -110,8 +111,19 @@ describe('registry invariants under random schedules (seeded)', () => {
           } else if (step.kind === 'kill') {
             server.terminateAll(`p:${step.service}`);
           } else {
-            registry.resize(step.service, { overflow: step.overflow });
-            overflowHighWater[step.service] = Math.max(overflowHighWater[step.service], step.overflow);
+            const limits = step.size === null ? { overflow: step.overflow } : { size: step.size, overflow: step.overflow };
+            try {
+              registry.resize(step.service, limits);
+              overflowHighWater[step.service] = Math.max(overflowHighWater[step.service], step.overflow);
+              if (step.size !== null) sizeHighWater[step.service] = Math.max(sizeHighWater[step.service], step.size);
+            } catch (error) {
+              // A size the budget cannot guarantee is refused whole, with ERR_CONFIG; the limits stay as they were.
+              if (!isBulkheadError(error, 'ERR_CONFIG')) violations.push(`resize threw ${String(error)}`);
+            }
+            const now = registry.serviceOptions(step.service);
+            const budget = registry.stats().budget;
+            if (budget.guaranteed > MAX_CONNECTIONS) violations.push(`guaranteed ${budget.guaranteed} > maxConnections ${MAX_CONNECTIONS}`);
+            if (now.size + now.overflow < 1) violations.push(`${step.service} resized to no connections at all`);
           }
           await advance(0);
           checkLimits();
