@@ -828,12 +828,15 @@ export class ServicePool implements LeaseOwner {
   }
 
   /**
-   * Closes one idle connection beyond the guaranteed size so another service can have its shared slot.
+   * Closes one idle connection beyond the guaranteed size so another service can have its shared slot: the
+   * least recently used, and only if it has been idle for at least `minIdleMs`.
    * @returns true if one is being closed.
    */
-  preemptIdle(): boolean {
+  preemptIdle(minIdleMs = 0): boolean {
     if (this.#state !== 'open' || this.#all.size <= this.#options.size || this.#idle.length === 0) return false;
     // The least recently used idle connection goes; closing it gives its shared slot back at once.
+    const oldest = this.#idle[0] as Connection;
+    if (minIdleMs > 0 && this.#clock.now() - oldest.idleSince < minIdleMs) return false;
     this.#destroy(this.#idle.shift() as Connection, 'idle');
     return true;
   }

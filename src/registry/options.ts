@@ -47,6 +47,13 @@ export interface RegistryOptions<S extends string = string, C extends ClientLike
    * low-priority work is not starved forever while capacity keeps freeing. `0` disables aging. @default 1000
    */
   readonly priorityAgingMs?: number;
+  /**
+   * When the budget is full, a request entitled to a shared slot makes room by closing another service's idle
+   * overflow connection. One of a same- or lower-priority service goes at once; one of a higher-priority service
+   * only once it has been idle this long, so a bursty critical service keeps the spare connections it keeps
+   * coming back to. `0` closes any idle overflow connection at once. @default 1000
+   */
+  readonly preemptGraceMs?: number;
   /** Circuit breaker on connection creation, per service. */
   readonly breaker?: BreakerOptions;
   /**
@@ -64,6 +71,7 @@ export const REGISTRY_DEFAULTS = Object.freeze({
   windowMs: 60_000,
   maintenanceIntervalMs: 1_000,
   priorityAgingMs: 1_000,
+  preemptGraceMs: 1_000,
   /** Share of the shared slots kept as headroom for high/highest services, when any exists. */
   reserveShare: 0.1,
   breaker: BREAKER_DEFAULTS,
@@ -82,6 +90,7 @@ const REGISTRY_KEYS = [
   'maxConnections',
   'reserve',
   'priorityAgingMs',
+  'preemptGraceMs',
   'breaker',
   'allowExitOnIdle',
 ];
@@ -145,6 +154,7 @@ export function checkRegistryOptions(options: unknown): void {
   check.integer('maxConnections', o.maxConnections, 1);
   check.integer('reserve', o.reserve, 0);
   check.duration('priorityAgingMs', o.priorityAgingMs, true);
+  check.duration('preemptGraceMs', o.preemptGraceMs, true);
   if (o.breaker !== undefined && check.object('breaker', o.breaker, Object.keys(BREAKER_DEFAULTS))) {
     const b = o.breaker;
     check.integer('breaker.failureThreshold', b.failureThreshold, 1);

@@ -105,10 +105,13 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       clock: this.#clock,
       members: names.map((service, i) => ({ service, size: resolvedAll[i]!.size, overflow: resolvedAll[i]!.overflow, priority: resolvedAll[i]!.priority })),
     });
-    // Make room for an entitled waiter by closing an idle overflow connection elsewhere, lowest priority first.
+    // Make room for an entitled waiter by closing an idle overflow connection elsewhere, lowest priority first;
+    // a higher-priority service's only after preemptGraceMs idle (it may be between two bursts of its own).
+    const preemptGraceMs = options.preemptGraceMs ?? REGISTRY_DEFAULTS.preemptGraceMs;
     this.#budget.setPreemptor((forService) => {
+      const waiterRank = PRIORITIES.indexOf(this.#pool(forService as S).options.priority);
       const candidates = [...this.#pools.values()].filter((p) => p.name !== forService).sort((a, b) => PRIORITIES.indexOf(b.options.priority) - PRIORITIES.indexOf(a.options.priority));
-      return candidates.some((pool) => pool.preemptIdle());
+      return candidates.some((pool) => pool.preemptIdle(PRIORITIES.indexOf(pool.options.priority) < waiterRank ? preemptGraceMs : 0));
     });
     const breaker = { ...REGISTRY_DEFAULTS.breaker, ...options.breaker };
     const random = unitRandom(options.random);

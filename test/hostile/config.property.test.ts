@@ -60,6 +60,7 @@ function configArbitrary(hostile: boolean) {
     windowMs: duration,
     maintenanceIntervalMs: duration,
     priorityAgingMs: durationOrZero,
+    preemptGraceMs: durationOrZero,
     breaker: fc.option(fc.record({ failureThreshold: tag(fc.integer({ min: 1, max: 5 }), fc.oneof(fc.constant(0), fc.constant(1.5), junk)) }), { nil: undefined }),
     typo: maybe(fc.constantFrom('service', 'applicationname', 'maxConnection')),
   });
@@ -96,6 +97,7 @@ function build(c: Config): { options: Record<string, unknown>; invalidPaths: Set
   put(options, 'windowMs', 'windowMs', c.windowMs);
   put(options, 'maintenanceIntervalMs', 'maintenanceIntervalMs', c.maintenanceIntervalMs);
   put(options, 'priorityAgingMs', 'priorityAgingMs', c.priorityAgingMs);
+  put(options, 'preemptGraceMs', 'preemptGraceMs', c.preemptGraceMs);
   if (c.breaker !== undefined) {
     const breaker: Record<string, unknown> = {};
     put(breaker, 'breaker.failureThreshold', 'failureThreshold', c.breaker.failureThreshold);

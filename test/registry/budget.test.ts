@@ -98,6 +98,44 @@ describe('shared connection budget', () => {
     auth.forEach((l) => l.release());
   });
 
+  it('keeps a higher-priority service\'s recently used spare connections from a lower-priority waiter for preemptGraceMs', async () => {
+    for (const preemptGraceMs of [undefined, 0, 5_000] as const) {
+      const { registry } = setup(
+        {
+          auth: { size: 1, overflow: 2, priority: 'highest', idleTimeoutMs: 600_000 },
+          llm: { size: 1, overflow: 3, priority: 'medium', acquireTimeoutMs: 60_000 },
+        },
+        { maxConnections: 4, reserve: 0, ...(preemptGraceMs === undefined ? {} : { preemptGraceMs }) },
+      );
+      const removed: RemoveEvent[] = [];
+      registry.on('remove', (e) => removed.push(e));
+      // auth bursts: its two spare connections hold both shared slots, then sit idle between auth's bursts
+      const burst = await Promise.all([1, 2, 3].map(() => registry.acquire('auth')));
+      burst.forEach((l) => l.release());
+      const llmOwn = await registry.acquire('llm');
+      let served = false;
+      const llmExtra = registry.acquire('llm').then((l) => ((served = true), l));
+      await advance(1);
+      const grace = preemptGraceMs ?? 1_000;
+      expect(served).toBe(grace === 0); // with no grace, auth's idle spare is closed at once
+      if (grace > 0) {
+        // auth bursts again before the grace is over: its spares are in use again, so neither is taken
+        await advance(grace - 100);
+        const again = await Promise.all([1, 2, 3].map(() => registry.acquire('auth')));
+        again.forEach((l) => l.release());
+        await advance(grace - 100);
+        expect(served).toBe(false);
+        expect(removed).toEqual([]);
+        // auth stays quiet: once its least recently used spare has been idle for the grace, llm gets the slot
+        await advance(400);
+        expect(served).toBe(true);
+      }
+      expect(removed).toEqual([expect.objectContaining({ service: 'auth', reason: 'idle' })]);
+      (await llmExtra).release();
+      llmOwn.release();
+    }
+  });
+
   it('serves the higher-priority service first when both wait for shared slots', async () => {
     const { registry } = setup(
       {
@@ -115,10 +153,13 @@ describe('shared connection budget', () => {
     const ext = registry.acquire('ext').then((l) => (order.push('ext'), l));
     await advance(1);
     expect(order).toEqual(['bg-guaranteed']);
-    hog[0]!.release(); // idle hog connection: preempted, its slot goes to ext first
+    hog[0]!.release(); // idle hog connection: preempted at once for ext (hog has the lower priority)
     await advance(1);
-    hog[1]!.release();
-    await advance(1);
+    expect(order).toEqual(['bg-guaranteed', 'ext']);
+    hog[1]!.release(); // for bg, hog's idle connection goes only after preemptGraceMs: hog has the higher priority
+    await advance(900);
+    expect(order).toEqual(['bg-guaranteed', 'ext']);
+    await advance(200);
     expect(order).toEqual(['bg-guaranteed', 'ext', 'bg']);
     for (const l of await Promise.all([bg, bg2, ext])) l.release();
     hog[2]!.release();
