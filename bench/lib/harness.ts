@@ -169,7 +169,7 @@ export async function postgresVersion(): Promise<string> {
   client.on('error', () => {});
   try {
     await client.connect();
-    const { rows } = await client.query<{ v: string }>('show server_version');
+    const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
     serverVersion = rows[0]?.v ?? 'unknown';
   } catch (error) {
     serverVersion = `unreachable (${error instanceof Error ? error.message : String(error)})`;
