@@ -77,13 +77,7 @@ describe('toPrometheus', () => {
   });
 
   it('adds incidents by victim and aggressor, and the usage tracker pending and dropped counts', async () => {
-    const registry = presetRegistry();
-    const detector = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
-    registry.budgetMax = 30;
-    registry.set('llm', { inUse: 18 });
-    registry.set('auth', { inUse: 3, waiting: 2 });
-    await detector.check();
-    const usage = { stats: () => ({ pendingKeys: 12, pendingIncrements: 340, droppedCalls: 2, droppedIncrements: 7, state: 'open' }) };
+    const { registry, detector, usage } = await llmStarvesAuth();
     const families = parseExposition(toPrometheus({ registry, detector, usage }));
     expect(valueOf(families, 'pg_bulkhead_incidents_open', { victim: 'auth', aggressor: 'llm', severity: 'critical' })).toBe(1);
     expect(valueOf(families, 'pg_bulkhead_incidents_opened_total', { victim: 'auth' })).toBe(1);
@@ -138,15 +132,21 @@ function line(name: string, labels: Readonly<Record<string, string>>, value: num
   return `${name}{${pairs.join(',')}} ${value}`;
 }
 
+/** llm holds 18 of 30 connections while auth waits: an open incident, plus a tracker's pending and dropped counts. */
+async function llmStarvesAuth() {
+  const registry = presetRegistry();
+  const detector = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
+  registry.budgetMax = 30;
+  registry.set('llm', { inUse: 18 });
+  registry.set('auth', { inUse: 3, waiting: 2 });
+  await detector.check();
+  const usage = { stats: () => ({ pendingKeys: 12, pendingIncrements: 340, droppedCalls: 2, droppedIncrements: 7, state: 'open' }) };
+  return { registry, detector, usage };
+}
+
 describe('read by an independent parser (parse-prometheus-text-format, ported from the Prometheus Python client)', () => {
   it('sees the same families and types, and the same samples outside histograms, as the strict parser', async () => {
-    const registry = presetRegistry();
-    const detector = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
-    registry.budgetMax = 30;
-    registry.set('llm', { inUse: 18 });
-    registry.set('auth', { inUse: 3, waiting: 2 });
-    await detector.check();
-    const usage = { stats: () => ({ pendingKeys: 12, pendingIncrements: 340, droppedCalls: 2, droppedIncrements: 7, state: 'open' }) };
+    const { registry, detector, usage } = await llmStarvesAuth();
     for (const text of [toPrometheus({ registry, detector, usage }), toPrometheus({ registry: presetRegistry() })]) {
       const strict = parseExposition(text);
       const other = samplesOfThirdParty(text);

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createPoolRegistry, isBulkheadError, type Lease } from '../../src/index';
 import { FakeServer } from '../helpers/fake-client';
 import { advance, useFakeTime } from '../helpers/fake-time';
+import { mulberry32 } from '../helpers/seeded-random';
 
 type Service = 'auth' | 'llm' | 'bg';
 const SERVICES: readonly Service[] = ['auth', 'llm', 'bg'];
@@ -27,18 +28,6 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('kill' as const), service: fc.constantFrom(...SERVICES) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('resize' as const), service: fc.constantFrom(...SERVICES), overflow: fc.integer({ min: 1, max: 4 }), size: fc.option(fc.integer({ min: 0, max: 3 })) }) },
 );
-
-/** A small seeded generator (mulberry32), so a failing run's jitter replays exactly. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 beforeEach(() => useFakeTime());
 afterEach(() => vi.useRealTimers());

@@ -1,17 +1,7 @@
 // Helpers of the chaos soak: a seeded PRNG, a serializer that reaches into errors (message, stack, code, every own
 // field and the whole `cause` chain), and a scanner that looks for secrets in everything it is shown.
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same fault schedule. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../helpers/seeded-random';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
