@@ -833,12 +833,29 @@ export class ServicePool implements LeaseOwner {
    * @returns true if one is being closed.
    */
   preemptIdle(minIdleMs = 0): boolean {
-    if (this.#state !== 'open' || this.#all.size <= this.#options.size || this.#idle.length === 0) return false;
-    // The least recently used idle connection goes; closing it gives its shared slot back at once.
-    const oldest = this.#idle[0] as Connection;
+    const i = this.#leastRecentlyIdle();
+    if (i < 0) return false;
+    const oldest = this.#idle[i] as Connection;
     if (minIdleMs > 0 && this.#clock.now() - oldest.idleSince < minIdleMs) return false;
-    this.#destroy(this.#idle.shift() as Connection, 'idle');
+    // Closing it gives its shared slot back at once.
+    this.#idle.splice(i, 1);
+    this.#destroy(oldest, 'idle');
     return true;
+  }
+
+  /** When the connection {@link ServicePool.preemptIdle} would close went idle (monotonic ms), or null if none. */
+  preemptibleIdleSince(): number | null {
+    const i = this.#leastRecentlyIdle();
+    return i < 0 ? null : (this.#idle[i] as Connection).idleSince;
+  }
+
+  /** Index of the idle connection idle the longest, when this pool has any beyond its size; else -1. */
+  #leastRecentlyIdle(): number {
+    if (this.#state !== 'open' || this.#all.size <= this.#options.size || this.#idle.length === 0) return -1;
+    // Mostly the bottom of the LIFO stack, but a connection checked and put back keeps its idleSince.
+    let best = 0;
+    for (let i = 1; i < this.#idle.length; i++) if ((this.#idle[i] as Connection).idleSince < (this.#idle[best] as Connection).idleSince) best = i;
+    return best;
   }
 
   #connectFailed(error: unknown, attempt: Attempt): Error {

@@ -1,7 +1,7 @@
 import { SafeEventEmitter } from '../events/safe-emitter';
 import { unitRandom } from '../random';
 import pg from 'pg';
-import { systemClock, type Clock } from '../clock';
+import { systemClock, type Clock, type TimerHandle } from '../clock';
 import { ConfigError, ConnectTimeoutError, InvalidArgumentError, PoolClosedError, UnknownServiceError } from '../errors';
 import { describe, MAX_TIMER_MS } from '../options/check';
 import { checkQueryArguments } from '../pool/lease';
@@ -68,6 +68,9 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   readonly #pools = new Map<string, ServicePool>();
   readonly #clock: Clock;
   readonly #budget: Budget;
+  /** Timer of {@link PoolRegistry.#retryPreemptionAt}, and when it fires (monotonic ms). */
+  #preemptTimer: TimerHandle | null = null;
+  #preemptDue = 0;
   readonly #openClient: (label: string) => Promise<C>;
   /** Sessions connect as `<applicationName>:<service>`; this is the prefix. */
   readonly applicationName: string;
@@ -111,7 +114,16 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     this.#budget.setPreemptor((forService) => {
       const waiterRank = PRIORITIES.indexOf(this.#pool(forService as S).options.priority);
       const candidates = [...this.#pools.values()].filter((p) => p.name !== forService).sort((a, b) => PRIORITIES.indexOf(b.options.priority) - PRIORITIES.indexOf(a.options.priority));
-      return candidates.some((pool) => pool.preemptIdle(PRIORITIES.indexOf(pool.options.priority) < waiterRank ? preemptGraceMs : 0));
+      let due = Number.POSITIVE_INFINITY;
+      for (const pool of candidates) {
+        const grace = PRIORITIES.indexOf(pool.options.priority) < waiterRank ? preemptGraceMs : 0;
+        if (pool.preemptIdle(grace)) return true;
+        const since = pool.preemptibleIdleSince();
+        if (since !== null) due = Math.min(due, since + grace);
+      }
+      // Only the grace stood in the way: ask again the moment it is over, not at some pool's next maintenance.
+      if (due !== Number.POSITIVE_INFINITY) this.#retryPreemptionAt(due);
+      return false;
     });
     const breaker = { ...REGISTRY_DEFAULTS.breaker, ...options.breaker };
     const random = unitRandom(options.random);
@@ -381,10 +393,28 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    * `timeoutMs` to come back, then every connection is ended. Idempotent: later calls return the same promise.
    * Leaves no timer behind.
    */
+  /** Arms (or brings forward) the one timer that asks the budget to preempt again once a grace is over. */
+  #retryPreemptionAt(due: number): void {
+    if (this.#closePromise !== null) return;
+    if (this.#preemptTimer !== null) {
+      if (this.#preemptDue <= due) return;
+      this.#clock.clearTimeout(this.#preemptTimer);
+    }
+    this.#preemptDue = due;
+    this.#preemptTimer = this.#clock.setTimeout(() => {
+      this.#preemptTimer = null;
+      if (this.#closePromise === null) this.#budget.poke();
+    }, Math.max(0, due - this.#clock.now()));
+  }
+
   close(options: CloseOptions = {}): Promise<RegistryCloseReport> {
     const timeoutMs = options?.timeoutMs ?? 5_000;
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
       return Promise.reject(new InvalidArgumentError(`close: timeoutMs: expected a finite number of ms from 0 to ${MAX_TIMER_MS}, got ${describe(timeoutMs)}`));
+    }
+    if (this.#closePromise === null && this.#preemptTimer !== null) {
+      this.#clock.clearTimeout(this.#preemptTimer);
+      this.#preemptTimer = null;
     }
     this.#closePromise ??= (async () => {
       const reports = await Promise.all([...this.#pools.values()].map((pool) => pool.close(timeoutMs)));

@@ -136,6 +136,28 @@ describe('shared connection budget', () => {
     }
   });
 
+  it('asks again the moment the grace is over, not at the next maintenance run', async () => {
+    const { registry } = setup(
+      {
+        auth: { size: 1, overflow: 1, priority: 'highest', idleTimeoutMs: 600_000 },
+        llm: { size: 1, overflow: 1, priority: 'medium', acquireTimeoutMs: 5_000 },
+      },
+      { maxConnections: 3, reserve: 0, maintenanceIntervalMs: 60_000, preemptGraceMs: 1_000 },
+    );
+    const spare = await Promise.all([registry.acquire('auth'), registry.acquire('auth')]);
+    spare.forEach((l) => l.release()); // auth's spare is idle from now on and holds the only shared slot
+    const own = await registry.acquire('llm');
+    let servedAt: number | null = null;
+    const started = Date.now();
+    const extra = registry.acquire('llm').then((l) => ((servedAt = Date.now() - started), l));
+    await advance(999);
+    expect(servedAt).toBeNull();
+    await advance(2);
+    expect(servedAt).toBe(1_000);
+    (await extra).release();
+    own.release();
+  });
+
   it('serves the higher-priority service first when both wait for shared slots', async () => {
     const { registry } = setup(
       {
