@@ -163,7 +163,7 @@ export class WriteInDoubtError extends BulkheadError {
   constructor(service: string | undefined, batchId: string, cause: unknown) {
     const why = cause instanceof Error ? `: ${cause.message}` : '';
     const where = service === undefined ? '' : `${service}: `;
-    super('ERR_WRITE_IN_DOUBT', `${where}usage batch ${batchId} may or may not have been committed (lost while committing${why})`, {
+    super('ERR_WRITE_IN_DOUBT', `${where}batch ${batchId} may or may not have been committed (lost while committing${why})`, {
       ...(service === undefined ? {} : { service }),
       cause,
     });

@@ -23,7 +23,7 @@ describe('error classes', () => {
     { make: () => new LeaseReleasedError('ERR_DOUBLE_RELEASE', 'auth', 'released twice'), code: 'ERR_DOUBLE_RELEASE', name: 'LeaseReleasedError', text: 'auth: released twice' },
     { make: () => new LeaseReleasedError('ERR_LEASE_RELEASED', 'auth', 'used after release'), code: 'ERR_LEASE_RELEASED', name: 'LeaseReleasedError', text: 'auth: used after release' },
     { make: () => new ConnectTimeoutError('auth', 10_000), code: 'ERR_CONNECT_TIMEOUT', name: 'ConnectTimeoutError', text: 'auth: connecting to PostgreSQL took longer than 10000 ms' },
-    { make: () => new WriteInDoubtError('usage', 'b-1', new Error('Connection terminated unexpectedly')), code: 'ERR_WRITE_IN_DOUBT', name: 'WriteInDoubtError', text: 'usage: usage batch b-1 may or may not have been committed (lost while committing: Connection terminated unexpectedly)' },
+    { make: () => new WriteInDoubtError('usage', 'b-1', new Error('Connection terminated unexpectedly')), code: 'ERR_WRITE_IN_DOUBT', name: 'WriteInDoubtError', text: 'usage: batch b-1 may or may not have been committed (lost while committing: Connection terminated unexpectedly)' },
   ] as const;
 
   it.each(cases)('$name has code $code, a readable message and the brand', ({ make, code, name, text }) => {

@@ -146,6 +146,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
           slots: this.#slotsFor(service),
           breaker,
           random,
+          abandonBackend: (pid) => void this.#terminateBackend(pid),
         }),
       );
     }
@@ -393,6 +394,24 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    * `timeoutMs` to come back, then every connection is ended. Idempotent: later calls return the same promise.
    * Leaves no timer behind.
    */
+  /**
+   * Ends the server backend of a connection given up after a client-side query timeout, from a short-lived
+   * connection outside the budget, so its statement stops now rather than when it finishes. Best effort: a server
+   * that cannot be reached, or a role that may not signal it, leaves it to `statementTimeoutMs`.
+   */
+  async #terminateBackend(pid: number): Promise<void> {
+    try {
+      const client = await this.#openClient('cleanup');
+      try {
+        await client.query('select pg_terminate_backend($1)', [pid]);
+      } finally {
+        await Promise.resolve(client.end()).catch(() => {});
+      }
+    } catch {
+      // best effort, see above
+    }
+  }
+
   /** Arms (or brings forward) the one timer that asks the budget to preempt again once a grace is over. */
   #retryPreemptionAt(due: number): void {
     if (this.#closePromise !== null) return;
