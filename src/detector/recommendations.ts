@@ -61,7 +61,7 @@ function budgetChange(budget: BudgetLimits, slots: number): { change: { option: 
   const lowerReserve = keepsReserve && budget.reserve >= missing;
   return {
     change: { option: 'maxConnections', from: budget.maxConnections, to },
-    text: `maxConnections from ${budget.maxConnections} to ${to}${keepsReserve ? ` (keeping reserve at ${budget.reserve})` : ''}`,
+    text: `maxConnections from ${budget.maxConnections} to ${to}${keepsReserve ? ` (and set reserve: ${budget.reserve}, or its default grows with maxConnections)` : ''}`,
     instead: lowerReserve ? `, or lower reserve from ${budget.reserve} to ${budget.reserve - missing} instead of raising maxConnections (less headroom for high and highest services)` : '',
   };
 }
@@ -109,7 +109,7 @@ export function raiseOverflow<S extends string>(
 }
 
 /**
- * "raise maxConnections from 12 to 46 (keeping reserve at 1) and llm overflow from 2 to 35, …" for a service that
+ * "raise maxConnections from 12 to 46 (and set reserve: 1, or its default grows with maxConnections) and llm overflow from 2 to 35, …" for a service that
  * waits for shared slots the budget never lends it: it holds all it may borrow (`sharedInUse >= lendableSlots`) and
  * no other service is involved. Sized like {@link raiseOverflow}: one more connection per caller waiting now, at
  * least one; the overflow is raised too when that is more than it is configured for. Raising its `size` within

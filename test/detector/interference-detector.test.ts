@@ -323,7 +323,7 @@ describe('advice that the shared budget can carry out', () => {
     expect(r.to!).toBeGreaterThan(lendable);
     expect(r.registryChange).toEqual({ option: 'maxConnections', from: maxConnections, to: maxConnections + (r.to! - lendable) });
     expect(r.text).toBe(
-      `hold llm's connections for less time, or raise llm overflow from ${r.from} to ${r.to} and maxConnections from ${maxConnections} to ${r.registryChange!.to} (keeping reserve at ${reserve}): ` +
+      `hold llm's connections for less time, or raise llm overflow from ${r.from} to ${r.to} and maxConnections from ${maxConnections} to ${r.registryChange!.to} (and set reserve: ${reserve}, or its default grows with maxConnections): ` +
         `llm runs out of its own pool (6 of 6 in use, 34 waiting, 84 acquire timeouts), no other service is involved, and the budget lends llm at most ${lendable} shared slots (maxConnections ${maxConnections} - sizes 11 - reserve ${reserve})`,
     );
     // "(or its size)" would be 6 → 40 within 12: rejected by validation, so it is not offered
@@ -365,7 +365,7 @@ describe('advice that the shared budget can carry out', () => {
     expect([r.option, r.from, r.to]).toEqual(['overflow', 2, slots]);
     expect(r.registryChange).toEqual({ option: 'maxConnections', from: maxConnections, to: maxConnections + slots - lendable });
     expect(r.text).toBe(
-      `raise maxConnections from ${maxConnections} to ${r.registryChange!.to} (keeping reserve at ${reserve}) and llm overflow from 2 to ${slots}, or hold llm's connections for less time: ` +
+      `raise maxConnections from ${maxConnections} to ${r.registryChange!.to} (and set reserve: ${reserve}, or its default grows with maxConnections) and llm overflow from 2 to ${slots}, or hold llm's connections for less time: ` +
         `llm waits for shared slots the budget never lends it (6 of 7 in use, 34 waiting, 84 acquire timeouts; it holds 1 shared slot and may hold at most ${lendable}: maxConnections ${maxConnections} - sizes 10 - reserve ${reserve}; the reserve of ${reserve} is for high and highest services only) and no other service is involved`,
     );
     const advised = { ...limits, llm: { ...limits.llm, overflow: r.to! } };
@@ -377,7 +377,7 @@ describe('advice that the shared budget can carry out', () => {
     const small = llmAdvice(detector)[0]!;
     expect(small).toMatchObject({ kind: 'raise-budget', service: 'llm', registryChange: { option: 'maxConnections', from: 12, to: 13 } });
     expect(small.option).toBeUndefined();
-    expect(small.text).toMatch(/^raise maxConnections from 12 to 13 \(keeping reserve at 1\), or lower reserve from 1 to 0 instead of raising maxConnections \(less headroom for high and highest services\), or hold llm's connections for less time: /);
+    expect(small.text).toMatch(/^raise maxConnections from 12 to 13 \(and set reserve: 1, or its default grows with maxConnections\), or lower reserve from 1 to 0 instead of raising maxConnections \(less headroom for high and highest services\), or hold llm's connections for less time: /);
     expect(slotsLent(limits, small.registryChange!.to, reserve, 'llm')).toBe(limits.llm.overflow);
     expect(slotsLent(limits, maxConnections, 0, 'llm')).toBe(limits.llm.overflow);
     expect(detector.recommendations().map((x) => `${x.kind} ${x.service}`)).toEqual(['raise-budget llm']);
