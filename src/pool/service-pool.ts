@@ -194,7 +194,8 @@ export class ServicePool implements LeaseOwner {
   /** Pauses in progress (see #sleep); calling one ends it now. */
   readonly #sleepers = new Set<() => void>();
   /** Creates waiting for a shared slot; calling one gives up that wait. */
-  readonly #slotWaits = new Set<() => void>();
+  /** Creates queued for a shared slot: each one's give-up, and how to let it go ahead within a larger size. */
+  readonly #slotWaits = new Map<() => void, () => void>();
   #closePromise: Promise<PoolCloseReport> | null = null;
   #drainWaiter: (() => void) | null = null;
   // counters
@@ -732,8 +733,16 @@ export class ServicePool implements LeaseOwner {
         cancelTicket();
         resolve(false);
       };
+      // After a larger size, it may fit within the size: no shared slot needed any more.
+      const admit = (): void => {
+        this.#clock.clearTimeout(timer);
+        this.#slotWaits.delete(giveUp);
+        cancelTicket();
+        this.#creatingCounted++;
+        resolve(true);
+      };
       const timer = this.#clock.setTimeout(giveUp, this.#options.acquireTimeoutMs);
-      this.#slotWaits.add(giveUp);
+      this.#slotWaits.set(giveUp, admit);
       cancelTicket = this.#slots.request(() => {
         this.#clock.clearTimeout(timer);
         this.#slotWaits.delete(giveUp);
@@ -973,7 +982,7 @@ export class ServicePool implements LeaseOwner {
     try {
       this.#reportLeaks();
       // A create waiting for a shared slot that nobody waits for any more would only hold a slot for nothing.
-      if (this.#slotWaits.size > 0 && this.#gp.pending === 0) for (const giveUp of [...this.#slotWaits]) giveUp();
+      if (this.#slotWaits.size > 0 && this.#gp.pending === 0) for (const giveUp of [...this.#slotWaits.keys()]) giveUp();
       if (this.#all.size > this.#options.size && this.#idle.length > 0) this.#slots.poke();
       await this.#adoptFromGenericPool();
       const now = this.#clock.now();
@@ -1051,6 +1060,11 @@ export class ServicePool implements LeaseOwner {
     setLimits(this.#gp as GenericPool<unknown>, size + overflow, size);
     // Connections beyond the new size hold shared slots from now on (or stop holding them, if it grew).
     this.#reconcileSlots();
+    // Creates queued for a shared slot go ahead if they now fit within the size, oldest first.
+    for (const admit of [...this.#slotWaits.values()]) {
+      if (this.#slotsNeeded(1) > this.#sharedHeld) break;
+      admit();
+    }
     if (this.#events.listenerCount('resize') > 0) {
       this.#events.emit('resize', { service: this.name, previous, current: { size, overflow }, reason });
     }
@@ -1117,7 +1131,7 @@ export class ServicePool implements LeaseOwner {
     // Every caller still obtaining fails now, whatever it waits on (a new connection, a check, generic-pool);
     // a connection reaching any of them later is closed (#toIdle).
     for (const waiter of [...this.#obtainingLive]) this.#settleReject(waiter, closedWhileWaiting());
-    for (const giveUp of [...this.#slotWaits]) giveUp();
+    for (const giveUp of [...this.#slotWaits.keys()]) giveUp();
     for (const wake of [...this.#sleepers]) wake();
     const deadline = this.#clock.now() + timeoutMs;
     // Only leases are waited for: requests still queued in generic-pool are settled below by stand-ins.

@@ -223,6 +223,29 @@ describe('shared connection budget', () => {
     for (const lease of [...leases.slice(1), third]) lease.release();
   });
 
+  it('a larger size lets a connection already queued for a shared slot go ahead within the new size', async () => {
+    const { server, registry } = setup(
+      {
+        high: { size: 0, overflow: 4, priority: 'high', idleTimeoutMs: 600_000 },
+        bg: { size: 2, overflow: 2, priority: 'low', acquireTimeoutMs: 10_000 },
+      },
+      { maxConnections: 8, reserve: 2 },
+    );
+    const high = await Promise.all([1, 2, 3, 4].map(() => registry.acquire('high'))); // every shared slot bg may take
+    const bg = await Promise.all([registry.acquire('bg'), registry.acquire('bg')]);
+    let served = false;
+    const third = registry.acquire('bg').then((l) => ((served = true), l));
+    await advance(1);
+    expect(served).toBe(false);
+    expect(registry.stats().budget.waitingByService.bg).toBe(1);
+    registry.resize('bg', { size: 3 });
+    await advance(1);
+    expect(served).toBe(true);
+    expect(registry.stats().budget).toMatchObject({ guaranteed: 3, sharedInUse: 4, sharedInUseByService: { high: 4, bg: 0 }, waiting: 0 });
+    expect(server.open()).toHaveLength(7);
+    for (const lease of [...high, ...bg, await third]) lease.release();
+  });
+
   it('refuses a larger size while other services borrow the slots it would guarantee, and allows it once they are back', async () => {
     const { server, registry } = setup(
       {
