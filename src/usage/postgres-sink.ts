@@ -156,12 +156,14 @@ export class PostgresSink<S extends string> {
 }
 
 /**
- * After COMMIT was sent, only an error the server itself answered with (a SQLSTATE such as a serialization failure
+ * After the body ran, only an error the server itself answered with (a SQLSTATE such as a serialization failure
  * or a deferred constraint) proves the transaction rolled back. A lost connection, a terminated backend or a
  * client-side timeout leaves it unknown.
  */
 function mayHaveCommitted(error: unknown): boolean {
   if (isConnectionError(error)) return true;
+  // The registry refused to send COMMIT at all (the lease was taken back, the registry closed).
+  if (isBulkheadError(error, 'ERR_LEASE_RELEASED') || isBulkheadError(error, 'ERR_POOL_CLOSED')) return false;
   const code = (error as { code?: unknown } | null)?.code;
   return !(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code));
 }
