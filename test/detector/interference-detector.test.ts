@@ -5,6 +5,7 @@ import { Budget } from '../../src/budget/budget';
 import { isBulkheadError } from '../../src/errors';
 import type { Priority } from '../../src/pool/options';
 import { checkRegistryOptions } from '../../src/registry/options';
+import { mulberry32 } from '../helpers/seeded-random';
 import { FakeClock, latency, presetRegistry, ScriptedRegistry } from './scripted-registry';
 
 type Svc = 'auth' | 'extension' | 'llm' | 'usage';
@@ -622,6 +623,41 @@ describe('incident lifecycle', () => {
       await tick();
     }
     expect(detector.history().map((i) => i.id)).toEqual(['auth-4', 'auth-5']);
+  });
+});
+
+describe('its own cost', () => {
+  it('stays bounded over thousands of evaluations and events: what it keeps stops growing once its caps are reached (fake time, seeded)', async () => {
+    const { registry, detector, tick } = setup({ calmIntervals: 1, historySize: 20 });
+    const random = mulberry32(20261129);
+    const services = ['auth', 'extension', 'llm', 'usage'] as const;
+    const footprint = (): number => JSON.stringify({ h: detector.history(), i: detector.incidents(), r: detector.recommendations(), e: detector.lastConnectionErrors(), health: detector.health() }).length;
+    const sizes: number[] = [];
+    for (let round = 1; round <= 3_000; round++) {
+      // churn: every service flips between calm, exhausted, slow and failing; errors arrive as registry events
+      for (const service of services) {
+        const mood = Math.floor(random() * 4);
+        registry.set(service, {
+          inUse: mood === 1 ? 30 : Math.floor(random() * 3),
+          waiting: mood === 1 ? 5 : 0,
+          queryTime: latency(mood === 2 ? 2_500 : 3),
+          errors: mood === 3 ? round : 0,
+          timeouts: mood === 3 ? round : 0,
+        });
+        if (random() < 0.3) registry.emit('connect-error', { service, error: new Error(`connect ECONNREFUSED #${round}`), consecutiveFailures: 1 });
+      }
+      await tick();
+      if (round % 500 === 0) sizes.push(footprint());
+    }
+    expect(detector.history().length).toBe(20);
+    expect(Object.keys(detector.lastConnectionErrors()).length).toBeLessThanOrEqual(services.length);
+    for (const incident of detector.incidents()) {
+      expect(incident.signals.length).toBeLessThanOrEqual(50);
+      expect(incident.recommendations.length).toBeLessThanOrEqual(20);
+    }
+    // from the second checkpoint on (caps reached), what it holds no longer grows with the number of evaluations
+    const plateau = sizes.slice(1);
+    expect(Math.max(...plateau)).toBeLessThan(Math.min(...plateau) * 1.5);
   });
 });
 
