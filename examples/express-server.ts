@@ -23,7 +23,11 @@ export async function start(options: AppOptions & { readonly port?: number; read
 
   // Usage counting: one synchronous increment per finished request, written later in batches.
   web.use((req: Request, res: Response, next: NextFunction) => {
-    res.on('finish', () => app.count(req.get('x-tenant') ?? 'anonymous', `${req.method} ${req.route?.path ?? 'unmatched'} ${res.statusCode}`));
+    res.on('finish', () => {
+      app.count(req.get('x-tenant') ?? 'anonymous', `${req.method} ${req.route?.path ?? 'unmatched'} ${res.statusCode}`);
+      // Shutting down: a keep-alive socket would hold server.close() for its idle timeout (seconds); end it now.
+      if (closing !== undefined) setImmediate(() => server.closeIdleConnections());
+    });
     next();
   });
 
@@ -73,7 +77,8 @@ export async function start(options: AppOptions & { readonly port?: number; read
 
 // Run as a script: start, and shut down gracefully on SIGTERM / SIGINT.
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { url, close } = await start({ port: Number(process.env.PORT ?? 3000), prefix: process.env.APP_PREFIX || undefined });
+  const modelMs = process.env.MODEL_MS ? Number(process.env.MODEL_MS) : undefined; // simulated model latency
+  const { url, close } = await start({ port: Number(process.env.PORT ?? 3000), prefix: process.env.APP_PREFIX || undefined, modelMs });
   console.log(`listening on ${url}`);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

@@ -22,7 +22,11 @@ export async function start(options: AppOptions & { readonly port?: number } = {
   const server = createServer(async (req, res) => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     const extension = /^\/extensions\/(\d+)\/config$/.exec(pathname);
-    res.on('finish', () => app.count(String(req.headers['x-tenant'] ?? 'anonymous'), `${req.method} ${extension ? '/extensions/:id/config' : pathname} ${res.statusCode}`));
+    res.on('finish', () => {
+      app.count(String(req.headers['x-tenant'] ?? 'anonymous'), `${req.method} ${extension ? '/extensions/:id/config' : pathname} ${res.statusCode}`);
+      // Shutting down: a keep-alive socket would hold server.close() for its idle timeout (seconds); end it now.
+      if (closing !== undefined) setImmediate(() => server.closeIdleConnections());
+    });
     try {
       if (req.method === 'POST' && pathname === '/login') {
         const user = await app.login(Number((await json(req)).userId));

@@ -15,12 +15,15 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 async function sigtermWhileBusy(
   databaseUrl: string,
   prefix = 'app',
-  // pg-mem gives no outside view of the handler: 100 ms of its 300 ms model call is a guess that it has started.
-  handlerStarted: () => Promise<unknown> = () => new Promise((resolve) => setTimeout(resolve, 100)),
+  // pg-mem gives no outside view of the handler: with a 2 s model call, 700 ms leaves a loaded machine time to have
+  // started it, with 1.3 s of it still in flight when SIGTERM arrives, and the request ends well before the
+  // example's 5 s usage flush interval, so its count is written by the final flush.
+  handlerStarted: () => Promise<unknown> = () => new Promise((resolve) => setTimeout(resolve, 700)),
+  modelMs = 2_000,
 ): Promise<{ status: number; refused: boolean; code: number | null; signal: string | null; stdout: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/express-server.ts'], {
     cwd: root,
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', APP_PREFIX: prefix },
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', APP_PREFIX: prefix, MODEL_MS: String(modelMs) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -43,7 +46,7 @@ async function sigtermWhileBusy(
       });
     });
     const inFlight = fetch(`${url}/llm/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"bye"}' });
-    await handlerStarted(); // the handler now holds an llm connection (300 ms model)
+    await handlerStarted(); // the handler now holds an llm connection, awaiting its model
     child.kill('SIGTERM');
     const response = await inFlight;
     const status = response.status;
@@ -85,7 +88,7 @@ describePg('examples/express-server.ts as a process: graceful SIGTERM (real Post
           10_000,
           'the llm handler to hold its connection',
         );
-      const result = await sigtermWhileBusy(pgUrl, prefix, handlerStarted);
+      const result = await sigtermWhileBusy(pgUrl, prefix, handlerStarted, 1_500);
       expect(result.status).toBe(200);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('registry closed cleanly');
