@@ -50,8 +50,10 @@ export interface RegistryOptions<S extends string = string, C extends ClientLike
   /**
    * When the budget is full, a request entitled to a shared slot makes room by closing another service's idle
    * overflow connection. One of a same- or lower-priority service goes at once; one of a higher-priority service
-   * only once it has been idle this long, so a bursty critical service keeps the spare connections it keeps
-   * coming back to. `0` closes any idle overflow connection at once. @default 1000
+   * only once it has been idle this long, so a critical service keeps its spare connections for its next burst,
+   * or for when a flood of lower-priority work slows its queries down. `0` closes any idle overflow connection at
+   * once. @default that service's own `idleTimeoutMs` (a lower-priority waiter never takes a higher-priority
+   * service's spare before it would have closed anyway)
    */
   readonly preemptGraceMs?: number;
   /** Circuit breaker on connection creation, per service. */
@@ -71,7 +73,6 @@ export const REGISTRY_DEFAULTS = Object.freeze({
   windowMs: 60_000,
   maintenanceIntervalMs: 1_000,
   priorityAgingMs: 1_000,
-  preemptGraceMs: 1_000,
   /** Share of the shared slots kept as headroom for high/highest services, when any exists. */
   reserveShare: 0.1,
   breaker: BREAKER_DEFAULTS,

@@ -109,14 +109,16 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       members: names.map((service, i) => ({ service, size: resolvedAll[i]!.size, overflow: resolvedAll[i]!.overflow, priority: resolvedAll[i]!.priority })),
     });
     // Make room for an entitled waiter by closing an idle overflow connection elsewhere, lowest priority first;
-    // a higher-priority service's only after preemptGraceMs idle (it may be between two bursts of its own).
-    const preemptGraceMs = options.preemptGraceMs ?? REGISTRY_DEFAULTS.preemptGraceMs;
+    // a higher-priority service's only after preemptGraceMs idle, by default not before its own idleTimeoutMs:
+    // a flood of lower-priority work would otherwise take the critical service's spares at the very moment the
+    // flood slows it down and it needs them, and pay a close and a backend fork for each on a server at its busiest.
+    const preemptGraceMs = options.preemptGraceMs;
     this.#budget.setPreemptor((forService) => {
       const waiterRank = PRIORITIES.indexOf(this.#pool(forService as S).options.priority);
       const candidates = [...this.#pools.values()].filter((p) => p.name !== forService).sort((a, b) => PRIORITIES.indexOf(b.options.priority) - PRIORITIES.indexOf(a.options.priority));
       let due = Number.POSITIVE_INFINITY;
       for (const pool of candidates) {
-        const grace = PRIORITIES.indexOf(pool.options.priority) < waiterRank ? preemptGraceMs : 0;
+        const grace = PRIORITIES.indexOf(pool.options.priority) < waiterRank ? (preemptGraceMs ?? pool.options.idleTimeoutMs) : 0;
         if (pool.preemptIdle(grace)) return true;
         const since = pool.preemptibleIdleSince();
         if (since !== null) due = Math.min(due, since + grace);

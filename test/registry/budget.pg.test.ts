@@ -91,6 +91,8 @@ describePg('shared budget and recovery on real PostgreSQL', () => {
       maxConnections: 4,
       reserve: 0,
       priorityAgingMs: 0,
+      // bg may take medium hog's idle connections once they have been idle 1 s (by default: hog's idleTimeoutMs)
+      preemptGraceMs: 1_000,
       services: {
         hog: { size: 0, overflow: 4, priority: 'medium', acquireTimeoutMs: 10_000, idleTimeoutMs: 600_000 },
         bg: { size: 0, overflow: 2, priority: 'low', acquireTimeoutMs: 10_000 },

@@ -99,13 +99,13 @@ describe('shared connection budget', () => {
   });
 
   it('keeps a higher-priority service\'s recently used spare connections from a lower-priority waiter for preemptGraceMs', async () => {
-    for (const preemptGraceMs of [undefined, 0, 5_000] as const) {
+    for (const preemptGraceMs of [0, 1_000, 5_000] as const) {
       const { registry } = setup(
         {
           auth: { size: 1, overflow: 2, priority: 'highest', idleTimeoutMs: 600_000 },
           llm: { size: 1, overflow: 3, priority: 'medium', acquireTimeoutMs: 60_000 },
         },
-        { maxConnections: 4, reserve: 0, ...(preemptGraceMs === undefined ? {} : { preemptGraceMs }) },
+        { maxConnections: 4, reserve: 0, preemptGraceMs },
       );
       const removed: RemoveEvent[] = [];
       registry.on('remove', (e) => removed.push(e));
@@ -116,7 +116,7 @@ describe('shared connection budget', () => {
       let served = false;
       const llmExtra = registry.acquire('llm').then((l) => ((served = true), l));
       await advance(1);
-      const grace = preemptGraceMs ?? 1_000;
+      const grace = preemptGraceMs;
       expect(served).toBe(grace === 0); // with no grace, auth's idle spare is closed at once
       if (grace > 0) {
         // auth bursts again before the grace is over: its spares are in use again, so neither is taken
@@ -134,6 +134,41 @@ describe('shared connection budget', () => {
       (await llmExtra).release();
       llmOwn.release();
     }
+  });
+
+  it('by default a lower-priority flood never takes a higher-priority service\'s spare before its own idleTimeoutMs', async () => {
+    const { registry } = setup(
+      {
+        auth: { size: 1, overflow: 2, priority: 'highest', idleTimeoutMs: 30_000 },
+        llm: { size: 1, overflow: 3, priority: 'medium', acquireTimeoutMs: 60_000 },
+      },
+      { maxConnections: 4, reserve: 0 },
+    );
+    const removed: RemoveEvent[] = [];
+    registry.on('remove', (e) => removed.push(e));
+    // auth bursts once: its two spares hold both shared slots, then sit idle (auth's steady load needs one)
+    const burst = await Promise.all([1, 2, 3].map(() => registry.acquire('auth')));
+    burst.forEach((l) => l.release());
+    await advance(5_000);
+    // llm floods: it has its own connection, and waits for a shared slot
+    const llmOwn = await registry.acquire('llm');
+    let served = false;
+    const llmExtra = registry.acquire('llm').then((l) => ((served = true), l));
+    await advance(20_000);
+    // auth's spares are still there for it: when the flood slows auth down, it needs them at once
+    expect(served).toBe(false);
+    expect(removed).toEqual([]);
+    expect(registry.stats('auth')).toMatchObject({ total: 3, idle: 3 });
+    const slowAuth = await Promise.all([1, 2, 3].map(() => registry.acquire('auth')));
+    expect(registry.stats('auth')).toMatchObject({ inUse: 3 });
+    expect(registry.stats('auth').acquireWait.max).toBe(0);
+    slowAuth.forEach((l) => l.release());
+    // once its spares have been idle as long as auth keeps spares at all, they close and the flood gets a slot
+    await advance(30_000 + 100);
+    expect(served).toBe(true);
+    expect(removed.map((e) => e.service)).toEqual(['auth', 'auth']);
+    (await llmExtra).release();
+    llmOwn.release();
   });
 
   it('asks again the moment the grace is over, not at the next maintenance run', async () => {
@@ -165,7 +200,7 @@ describe('shared connection budget', () => {
         ext: { size: 0, overflow: 3, priority: 'high', acquireTimeoutMs: 60_000 },
         hog: { size: 0, overflow: 3, priority: 'medium', acquireTimeoutMs: 60_000, idleTimeoutMs: 600_000 },
       },
-      { maxConnections: 4, reserve: 0, priorityAgingMs: 0 },
+      { maxConnections: 4, reserve: 0, priorityAgingMs: 0, preemptGraceMs: 1_000 },
     );
     const hog = await Promise.all([1, 2, 3].map(() => registry.acquire('hog')));
     const order: string[] = [];
