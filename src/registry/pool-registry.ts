@@ -392,11 +392,6 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   }
 
   /**
-   * Closes every pool: new acquires reject with `ERR_POOL_CLOSED`, queued ones too; leases out get
-   * `timeoutMs` to come back, then every connection is ended. Idempotent: later calls return the same promise.
-   * Leaves no timer behind.
-   */
-  /**
    * Ends the server backend of a connection given up after a client-side query timeout, from a short-lived
    * connection outside the budget, so its statement stops now rather than when it finishes. Best effort: a server
    * that cannot be reached, or a role that may not signal it, leaves it to `statementTimeoutMs`.
@@ -428,6 +423,11 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     }, Math.max(0, due - this.#clock.now()));
   }
 
+  /**
+   * Closes every pool: new acquires reject with `ERR_POOL_CLOSED`, queued ones too; leases out get
+   * `timeoutMs` to come back, then every connection is ended. Idempotent: later calls return the same promise.
+   * Leaves no timer behind.
+   */
   close(options: CloseOptions = {}): Promise<RegistryCloseReport> {
     const timeoutMs = options?.timeoutMs ?? 5_000;
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
