@@ -29,6 +29,7 @@ import { createPoolRegistry, servicePresets } from '../src/index';
 import os from 'node:os';
 import { cpuBetween, startCpuSampler, type CpuShares } from './lib/cpu';
 import { databaseUrl, fmt, fmtSummary, heading, percentile, quick, roundOrder, run, runId, sleep, summarize, table, target, writeResults, withAdminClient, type Summary } from './lib/harness';
+import { arrivals } from './lib/load';
 import { latencyChart, type Sample } from './lib/svg';
 
 const TOTAL_CONNECTIONS = 24;
@@ -212,21 +213,6 @@ interface RunResult {
   readonly floodSplit: { readonly onset: number[]; readonly after: number[] };
 }
 
-/** Fires `rate` calls per second of `fire` between `from` and `to` (ms, performance.now()), open loop. */
-async function arrivals(rate: number, from: number, to: number, fire: () => void): Promise<void> {
-  let fired = 0;
-  while (performance.now() < from) await sleep(Math.max(1, from - performance.now()));
-  for (;;) {
-    const now = performance.now();
-    if (now >= to) break;
-    const due = Math.floor(((now - from) * rate) / 1000);
-    while (fired < due) {
-      fired++;
-      fire();
-    }
-    await sleep(5);
-  }
-}
 
 async function runOnce(kind: Kind): Promise<RunResult> {
   const target_ = kind === 'shared' ? openShared() : kind === 'dedicated' ? openDedicated() : openRegistry();

@@ -15,6 +15,7 @@ import pg from 'pg';
 import { createPoolRegistry, servicePresets } from '../src/index';
 import { cpuBetween, startCpuSampler } from './lib/cpu';
 import { databaseUrl, percentile, runId, sleep, withAdminClient } from './lib/harness';
+import { arrivals } from './lib/load';
 
 const TOTAL = 24;
 const HOLD_MS = 200;
@@ -120,20 +121,6 @@ function dedicatedProbe(authMax = 8, floodMax = 16, warmFlood = false): Probe {
   };
 }
 
-async function arrivals(rate: number, from: number, to: number, fire: () => void): Promise<void> {
-  let fired = 0;
-  while (performance.now() < from) await sleep(Math.max(1, from - performance.now()));
-  for (;;) {
-    const now = performance.now();
-    if (now >= to) break;
-    const due = Math.floor(((now - from) * rate) / 1000);
-    while (fired < due) {
-      fired++;
-      fire();
-    }
-    await sleep(5);
-  }
-}
 
 async function once(kind: string) {
   const sampler = startCpuSampler();

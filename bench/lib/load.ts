@@ -1,3 +1,5 @@
+import { sleep } from './harness';
+
 /** Closed-loop load: `loops` concurrent async loops calling `op` until the time is up. */
 export interface LoadFigures extends Record<string, number> {
   /** Completed operations per second. */
@@ -27,4 +29,20 @@ export async function closedLoop(loops: number, durationMs: number, op: () => Pr
   const elapsedMs = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
   return { qps: (count * 1000) / elapsedMs, cpuUsPerQuery: (cpu.user + cpu.system) / count, count };
+}
+
+/** Fires `rate` calls per second of `fire` between `from` and `to` (ms, performance.now()), open loop. */
+export async function arrivals(rate: number, from: number, to: number, fire: () => void): Promise<void> {
+  let fired = 0;
+  while (performance.now() < from) await sleep(Math.max(1, from - performance.now()));
+  for (;;) {
+    const now = performance.now();
+    if (now >= to) break;
+    const due = Math.floor(((now - from) * rate) / 1000);
+    while (fired < due) {
+      fired++;
+      fire();
+    }
+    await sleep(5);
+  }
 }

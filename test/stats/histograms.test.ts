@@ -1,9 +1,9 @@
-import v8 from 'node:v8';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/clock';
 import { LatencyBuckets } from '../../src/stats/latency-buckets';
 import { RollingHistogram } from '../../src/stats/rolling-histogram';
+import { youngBytes } from '../helpers/young-bytes';
 
 function fakeClock(): Clock & { advance(ms: number): void } {
   let now = 0;
@@ -59,19 +59,6 @@ describe('RollingHistogram', () => {
 
 describe('recording on the query path allocates nothing', () => {
   const CALLS = 20_000;
-  const newSpaceUsed = (): number => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_used_size ?? Number.NaN;
-  /** Young-generation bytes allocated by `fn`; samples during which a scavenge ran are skipped (see usage/hot-path.test.ts). */
-  function youngBytes(fn: () => void): number[] {
-    const samples: number[] = [];
-    for (let round = 0; round < 12 && samples.length < 5; round++) {
-      const before = newSpaceUsed();
-      fn();
-      const delta = newSpaceUsed() - before;
-      if (delta >= 0) samples.push(delta);
-    }
-    return samples;
-  }
-
   it('RollingHistogram.record and LatencyBuckets.record, as a pool calls them per query', () => {
     const clock = fakeClock();
     const rolling = new RollingHistogram(clock);

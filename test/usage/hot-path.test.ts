@@ -1,28 +1,8 @@
-import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { createUsageTracker } from '../../src/usage/usage-tracker';
+import { youngBytes } from '../helpers/young-bytes';
 
 const CALLS = 20_000;
-
-function newSpaceUsed(): number {
-  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_used_size ?? Number.NaN;
-}
-
-/**
- * Bytes allocated in the young generation by `fn`, sampled several times. A sample during which a scavenge ran
- * (used space went down) says nothing and is skipped. Without --expose-gc this is a heuristic, so the test checks
- * that the same measurement does see an allocating control loop.
- */
-function youngBytes(fn: () => void): number[] {
-  const samples: number[] = [];
-  for (let round = 0; round < 12 && samples.length < 5; round++) {
-    const before = newSpaceUsed();
-    fn();
-    const delta = newSpaceUsed() - before;
-    if (delta >= 0) samples.push(delta);
-  }
-  return samples;
-}
 
 describe('the hot path', () => {
   it('increment of an existing key allocates nothing, with an hourly bucket and implicit time', async () => {
