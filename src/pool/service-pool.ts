@@ -193,8 +193,7 @@ export class ServicePool implements LeaseOwner {
   #sharedHeld = 0;
   /** Pauses in progress (see #sleep); calling one ends it now. */
   readonly #sleepers = new Set<() => void>();
-  /** Creates waiting for a shared slot; calling one gives up that wait. */
-  /** Creates queued for a shared slot: each one's give-up, and how to let it go ahead within a larger size. */
+  /** Creates queued for a shared slot: each one's give-up (ends the wait), and how to let it go ahead within a larger size. */
   readonly #slotWaits = new Map<() => void, () => void>();
   #closePromise: Promise<PoolCloseReport> | null = null;
   #drainWaiter: (() => void) | null = null;

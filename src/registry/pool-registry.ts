@@ -71,6 +71,8 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   /** Timer of {@link PoolRegistry.#retryPreemptionAt}, and when it fires (monotonic ms). */
   #preemptTimer: TimerHandle | null = null;
   #preemptDue = 0;
+  /** Backend cleanups in flight (see #terminateBackend); close() waits for them, so it leaves no socket behind. */
+  readonly #cleanups = new Set<Promise<void>>();
   readonly #openClient: (label: string) => Promise<C>;
   /** Sessions connect as `<applicationName>:<service>`; this is the prefix. */
   readonly applicationName: string;
@@ -148,7 +150,10 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
           slots: this.#slotsFor(service),
           breaker,
           random,
-          abandonBackend: (pid) => void this.#terminateBackend(pid),
+          abandonBackend: (pid) => {
+            const cleanup = this.#terminateBackend(pid).finally(() => this.#cleanups.delete(cleanup));
+            this.#cleanups.add(cleanup);
+          },
         }),
       );
     }
@@ -439,6 +444,12 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     }
     this.#closePromise ??= (async () => {
       const reports = await Promise.all([...this.#pools.values()].map((pool) => pool.close(timeoutMs)));
+      if (this.#cleanups.size > 0) {
+        // Within the same timeoutMs: a cleanup stuck connecting to an unreachable server must not hold close() up.
+        let timer: TimerHandle | null = null;
+        await Promise.race([Promise.all([...this.#cleanups]), new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, timeoutMs, true)))]);
+        if (timer !== null) this.#clock.clearTimeout(timer);
+      }
       const report: RegistryCloseReport = { clean: reports.every((r) => r.clean), services: reports };
       (this as unknown as SafeEmitter).emit('close', report);
       return report;
