@@ -23,24 +23,6 @@ export type ClientConstructor<C extends ClientLike = ClientLike> = new (config: 
 export type { ClientConfig, QueryResult, QueryResultRow };
 
 /** Ends a client without waiting and without ever throwing or rejecting (it may be half-open or already gone). */
-/**
- * True when a pg client still has a query on the wire or queued: after a client-side `query_timeout`, or when a
- * caller released its lease without awaiting a query. Such a connection must not be handed out again. Reads pg's
- * internals defensively; other clients (pg-mem) report false.
- */
-export function hasPendingQuery(client: ClientLike): boolean {
-  try {
-    const c = client as { _getActiveQuery?: () => unknown; _queryQueue?: unknown };
-    const active = typeof c._getActiveQuery === 'function' ? c._getActiveQuery() : null;
-    return (active !== null && active !== undefined) || (Array.isArray(c._queryQueue) && c._queryQueue.length > 0);
-  } catch {
-    return false;
-  }
-}
-
-/** Message of the error a connection is destroyed with when it was released with a query still pending. */
-export const PENDING_QUERY_MESSAGE = 'released with a query still in progress';
-
 export function endQuietly(client: ClientLike): void {
   Promise.resolve()
     .then(() => client.end())

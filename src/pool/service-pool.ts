@@ -6,7 +6,7 @@ import type { Redactor } from '../redact';
 import { LatencyBuckets, type LatencyHistogram } from '../stats/latency-buckets';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
 import { CircuitBreaker, type Attempt, type BreakerOptions, type CircuitState } from './circuit-breaker';
-import { connectWithin, hasPendingQuery, isConnectionError, PENDING_QUERY_MESSAGE, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
+import { connectWithin, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
 import type { PoolEventSink, RemoveReason } from './events';
 import { Lease, type LeaseOwner } from './lease';
 import { checkResize, type Priority, type ResolvedServiceOptions } from './options';
@@ -100,11 +100,6 @@ export interface ServicePoolConfig {
   readonly breaker: Required<BreakerOptions>;
   /** Jitter source for recycle times and breaker backoffs (already range-checked). */
   readonly random: RandomSource;
-  /**
-   * Called with the server process id of a connection destroyed because a query timed out on the client
-   * (`queryTimeoutMs`): its backend may still be running that query. Best effort; must not throw.
-   */
-  readonly abandonBackend?: (pid: number) => void;
 }
 
 interface Connection {
@@ -606,8 +601,6 @@ export class ServicePool implements LeaseOwner {
     if (connection !== undefined) {
       connection.lease = null;
       if (destroyReason !== undefined && connection.broken === null) connection.broken = destroyReason;
-      // A query still on this connection (its reply given up on, or never awaited) would block whoever came next.
-      if (connection.broken === null && hasPendingQuery(connection.client)) connection.broken = new Error(PENDING_QUERY_MESSAGE);
       const fault = this.#faultOf(connection);
       if (fault !== null) {
         destroyed = true;
@@ -928,11 +921,6 @@ export class ServicePool implements LeaseOwner {
 
   async #destroyConnection(connection: Connection): Promise<void> {
     const reason: RemoveReason = connection.removeReason ?? (this.#state === 'open' ? 'overflow' : 'closed');
-    // pg gives up on the reply but does not cancel the statement: the server would keep running it (holding its
-    // locks, counting against max_connections) after this connection is gone.
-    const pid = (connection.client as { processID?: unknown }).processID;
-    const abandoned = connection.broken?.message === 'Query read timeout' || connection.broken?.message === PENDING_QUERY_MESSAGE;
-    if (abandoned && typeof pid === 'number' && pid > 0) this.#config.abandonBackend?.(pid);
     if (this.#all.delete(connection)) {
       this.#removed++;
       this.#reconcileSlots();

@@ -71,8 +71,6 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   /** Timer of {@link PoolRegistry.#retryPreemptionAt}, and when it fires (monotonic ms). */
   #preemptTimer: TimerHandle | null = null;
   #preemptDue = 0;
-  /** Backend cleanups in flight (see #terminateBackend); close() waits for them, so it leaves no socket behind. */
-  readonly #cleanups = new Set<Promise<void>>();
   readonly #openClient: (label: string) => Promise<C>;
   /** Sessions connect as `<applicationName>:<service>`; this is the prefix. */
   readonly applicationName: string;
@@ -150,10 +148,6 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
           slots: this.#slotsFor(service),
           breaker,
           random,
-          abandonBackend: (pid) => {
-            const cleanup = this.#terminateBackend(pid).finally(() => this.#cleanups.delete(cleanup));
-            this.#cleanups.add(cleanup);
-          },
         }),
       );
     }
@@ -396,24 +390,6 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     return this.#closePromise !== null;
   }
 
-  /**
-   * Ends the server backend of a connection given up after a client-side query timeout, from a short-lived
-   * connection outside the budget, so its statement stops now rather than when it finishes. Best effort: a server
-   * that cannot be reached, or a role that may not signal it, leaves it to `statementTimeoutMs`.
-   */
-  async #terminateBackend(pid: number): Promise<void> {
-    try {
-      const client = await this.#openClient('cleanup');
-      try {
-        await client.query('select pg_terminate_backend($1)', [pid]);
-      } finally {
-        await Promise.resolve(client.end()).catch(() => {});
-      }
-    } catch {
-      // best effort, see above
-    }
-  }
-
   /** Arms (or brings forward) the one timer that asks the budget to preempt again once a grace is over. */
   #retryPreemptionAt(due: number): void {
     if (this.#closePromise !== null) return;
@@ -444,12 +420,6 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     }
     this.#closePromise ??= (async () => {
       const reports = await Promise.all([...this.#pools.values()].map((pool) => pool.close(timeoutMs)));
-      if (this.#cleanups.size > 0) {
-        // Within the same timeoutMs: a cleanup stuck connecting to an unreachable server must not hold close() up.
-        let timer: TimerHandle | null = null;
-        await Promise.race([Promise.all([...this.#cleanups]), new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, timeoutMs, true)))]);
-        if (timer !== null) this.#clock.clearTimeout(timer);
-      }
       const report: RegistryCloseReport = { clean: reports.every((r) => r.clean), services: reports };
       (this as unknown as SafeEmitter).emit('close', report);
       return report;
