@@ -2,8 +2,8 @@
  * An express server on pg-bulkhead: the presets, routes that use auth, extension and llm, usage counting in a
  * middleware, /health and /metrics, incidents logged, and a graceful shutdown on SIGTERM.
  *
- *   npx tsx examples/express-server.ts                      # pg-mem, port 3000
- *   DATABASE_URL=postgres://… PORT=8080 npx tsx examples/express-server.ts
+ *   node --import tsx examples/express-server.ts                      # pg-mem, port 3000
+ *   DATABASE_URL=postgres://… PORT=8080 node --import tsx examples/express-server.ts
  *
  *   curl -X POST localhost:3000/login -H 'content-type: application/json' -d '{"userId":1}'
  *   curl localhost:3000/extensions/1/config

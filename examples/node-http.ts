@@ -1,6 +1,6 @@
 /**
  * The express example's wiring with node:http alone: same routes, usage counting, /health, /metrics and SIGTERM
- * shutdown. `npx tsx examples/node-http.ts` (pg-mem; set DATABASE_URL for a real server, PORT for the port).
+ * shutdown. `node --import tsx examples/node-http.ts` (pg-mem; set DATABASE_URL for a real server, PORT for the port).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
