@@ -264,7 +264,7 @@ async function main(): Promise<number> {
     const protectedAuth = afterAuth.failed === 0 && afterAuth.ok > 0;
     console.log(
       protectedAuth
-        ? `\nVerdict: auth protected. With one shared pool, ${beforeAuth.failed} of ${beforeAuth.ok + beforeAuth.failed} auth requests failed (p99 ${ms(percentile(beforeAuth.times, 0.99))}) while the database sat idle behind slow llm handlers.\nWith bulkheads on the same 12 connections, auth failed ${afterAuth.failed} times (p99 ${ms(percentile(afterAuth.times, 0.99))}): llm can only exhaust its own pool.`
+        ? `\nVerdict: auth protected. With one shared pool, ${beforeAuth.failed} of ${beforeAuth.ok + beforeAuth.failed} auth requests failed (p99 ${ms(percentile(beforeAuth.times, 0.99))}) while the database sat idle behind slow llm handlers.\nWith bulkheads on the same 12 connections, auth failed ${afterAuth.failed} times (p99 ${ms(percentile(afterAuth.times, 0.99))}): llm can only exhaust its own pool.\nllm now fails on its own, by design: its overload stays in its bulkhead. The detector's advice above is how to give it more (more connections, or holding them for less time) without taking any from auth.`
         : `\nVerdict: NOT protected — auth failed ${afterAuth.failed} times with bulkheads. This is a bug, please report it.`,
     );
     console.log(`(${db.label.split(' (')[0]}, ${((performance.now() - started) / 1000).toFixed(1)} s)`);
