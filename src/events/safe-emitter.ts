@@ -25,7 +25,7 @@ export class SafeEventEmitter<Events extends EventEmitter.ValidEventTypes> exten
       try {
         registration.fn.apply(registration.context, args as unknown[]);
       } catch (error) {
-        process.emitWarning(`pg-bulkhead: a '${String(event)}' listener threw: ${error instanceof Error ? error.message : String(error)}`, 'PgBulkheadListenerWarning');
+        process.emitWarning(`pg-bulkhead: a listener of '${String(event)}' threw: ${error instanceof Error ? error.message : String(error)}`, 'PgBulkheadListenerWarning');
       }
     }
     return true;

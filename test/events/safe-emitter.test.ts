@@ -18,7 +18,7 @@ describe('SafeEventEmitter', () => {
     emitter.on('tick', (e) => seen.push(e.n));
     expect(emitter.emit('tick', { n: 1 })).toBe(true);
     expect(seen).toEqual([1]);
-    expect(warning).toHaveBeenCalledWith("pg-bulkhead: a 'tick' listener threw: listener bug", 'PgBulkheadListenerWarning');
+    expect(warning).toHaveBeenCalledWith("pg-bulkhead: a listener of 'tick' threw: listener bug", 'PgBulkheadListenerWarning');
   });
 
   it('runs a once listener once, and keeps the listener context', () => {
