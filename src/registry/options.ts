@@ -139,7 +139,12 @@ export function checkRegistryOptions(options: unknown): void {
     if (typeof o.connection === 'string') {
       if (!isConnectionString(o.connection)) {
         // Never echo the value: it may carry a password.
-        check.problem('connection', 'expected a postgres:// or postgresql:// connection string, got a string that does not parse as one (value not shown)');
+        check.problem(
+          'connection',
+          o.connection.trim() === ''
+            ? 'expected a postgres:// or postgresql:// connection string, got an empty string (an unset environment variable? leave connection out to use the PG* variables)'
+            : 'expected a postgres:// or postgresql:// connection string, got a string that does not parse as one (value not shown)',
+        );
       }
     } else if (typeof o.connection !== 'object' || o.connection === null || Array.isArray(o.connection)) {
       check.fail('connection', 'a connection string or a pg.ClientConfig object', o.connection);

@@ -71,6 +71,12 @@ describe('registry options validation', () => {
     expect(control[0]?.path).toBe('applicationName');
   });
 
+  it('says so when the connection string is empty (an environment variable set to nothing)', () => {
+    expect(problemsOf(() => createPoolRegistry({ Client, connection: '', services: { auth: {} } }))).toEqual([
+      { path: 'connection', message: expect.stringContaining('got an empty string') },
+    ]);
+  });
+
   it('never echoes a connection string, which may carry a password', () => {
     const problems = problemsOf(() => createPoolRegistry({ Client, connection: 'http://user:hunter2-secret@db/x', services: { auth: {} } }));
     expect(problems).toHaveLength(1);
