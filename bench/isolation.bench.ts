@@ -29,7 +29,7 @@ import { createPoolRegistry, servicePresets } from '../src/index';
 import os from 'node:os';
 import { cpuBetween, startCpuSampler, type CpuShares } from './lib/cpu';
 import { databaseUrl, fmt, fmtSummary, heading, percentile, quick, roundOrder, run, runId, sleep, summarize, table, target, writeResults, withAdminClient, type Summary } from './lib/harness';
-import { arrivals } from './lib/load';
+import { arrivals, holdInTransaction } from './lib/load';
 import { latencyChart, type Sample } from './lib/svg';
 
 const TOTAL_CONNECTIONS = 24;
@@ -90,17 +90,7 @@ function openShared(): Target {
   pool.on('error', () => {});
   return {
     auth: (id) => pool.query(lookup, [id]),
-    async flood() {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query(work, [Math.floor(Math.random() * USERS)]);
-        await sleep(HOLD_MS); // awaiting the model, connection held
-        await client.query('COMMIT');
-      } finally {
-        client.release();
-      }
-    },
+    flood: () => holdInTransaction(pool, work, [Math.floor(Math.random() * USERS)], HOLD_MS),
     close: () => pool.end(),
   };
 }
@@ -161,17 +151,7 @@ function openDedicated(): Target {
   floodPool.on('error', () => {});
   return {
     auth: (id) => authPool.query(lookup, [id]),
-    async flood() {
-      const client = await floodPool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query(work, [Math.floor(Math.random() * USERS)]);
-        await sleep(HOLD_MS);
-        await client.query('COMMIT');
-      } finally {
-        client.release();
-      }
-    },
+    flood: () => holdInTransaction(floodPool, work, [Math.floor(Math.random() * USERS)], HOLD_MS),
     close: async () => {
       await Promise.all([authPool.end(), floodPool.end()]);
     },

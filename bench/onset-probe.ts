@@ -15,7 +15,7 @@ import pg from 'pg';
 import { createPoolRegistry, servicePresets } from '../src/index';
 import { cpuBetween, startCpuSampler } from './lib/cpu';
 import { databaseUrl, percentile, runId, sleep, withAdminClient } from './lib/harness';
-import { arrivals } from './lib/load';
+import { arrivals, holdInTransaction } from './lib/load';
 
 const TOTAL = 24;
 const HOLD_MS = 200;
@@ -101,17 +101,7 @@ function dedicatedProbe(authMax = 8, floodMax = 16, warmFlood = false): Probe {
       }
       return { waitMs: t1 - t0, queryMs: performance.now() - t1 };
     },
-    async flood() {
-      const client = await floodPool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query(work, [Math.floor(Math.random() * USERS)]);
-        await sleep(HOLD_MS);
-        await client.query('COMMIT');
-      } finally {
-        client.release();
-      }
-    },
+    flood: () => holdInTransaction(floodPool, work, [Math.floor(Math.random() * USERS)], HOLD_MS),
     ready: async () => {
       if (warmFlood) (await Promise.all(Array.from({ length: floodMax }, () => floodPool.connect()))).forEach((c) => c.release());
     },

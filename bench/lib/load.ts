@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { sleep } from './harness';
 
 /** Closed-loop load: `loops` concurrent async loops calling `op` until the time is up. */
@@ -44,5 +45,21 @@ export async function arrivals(rate: number, from: number, to: number, fire: () 
       fire();
     }
     await sleep(5);
+  }
+}
+
+/**
+ * One flood handler on a plain `pg.Pool`: borrow a connection, run `text` inside a transaction and hold it `holdMs`
+ * as if awaiting a model, then commit and give it back.
+ */
+export async function holdInTransaction(pool: pg.Pool, text: string, values: unknown[], holdMs: number): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(text, values);
+    await sleep(holdMs); // awaiting the model, connection held
+    await client.query('COMMIT');
+  } finally {
+    client.release();
   }
 }
