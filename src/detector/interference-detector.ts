@@ -9,6 +9,7 @@ import type {
   HealthReport,
   HealthStatus,
   Incident,
+  IncidentType,
   LastConnectionError,
   MitigationAction,
   Recommendation,
@@ -23,6 +24,8 @@ import {
   boundSlowQueries,
   checkConnectivity,
   CONTENTION_KINDS,
+  fitServerCapacity,
+  makeRoomInBudget,
   lendableSlots,
   limitIdleTransactions,
   lowerOverflow,
@@ -35,6 +38,9 @@ import {
   type BudgetLimits,
 } from './recommendations';
 import { ServerProbe, type ProbeClient, type ProbeResult } from './server-probe';
+import type { ResizeCheck } from '../registry/resize-check';
+import { describeHolders } from '../errors';
+import { checkAdvice } from './advice-check';
 
 /**
  * What the detector needs from a registry: exactly the public API of {@link PoolRegistry} (which fits), so a
@@ -50,6 +56,11 @@ export interface DetectorRegistry<S extends string = string> {
   stats(): RegistryStats<S>;
   /** A service's limits, for recommendations with numbers. */
   serviceOptions(service: S): ResolvedServiceOptions;
+  /**
+   * Whether `resize` would accept these limits now, without changing anything: every `size`/`overflow`
+   * recommendation is checked with it before it is offered.
+   */
+  validateResize(service: S, limits: { readonly size?: number; readonly overflow?: number }): ResizeCheck;
   /** Changes a service's limits: used by `mitigation: 'auto'` only. */
   resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void;
   /** A client outside every pool, for the server probe. */
@@ -65,8 +76,16 @@ const MAX_ERROR_MESSAGE = 500;
 
 /** Events of an {@link InterferenceDetector}. Listeners run in their own try/catch. */
 export interface DetectorEvents<S extends string = string> {
-  /** An incident opened, or an open one escalated (a new signal kind, a new aggressor or a higher severity). */
+  /**
+   * An incident with another service involved (aggressors holding the shared slots, the locks or the server's
+   * connections, or the server out of capacity) opened, or escalated (a new signal kind, a new aggressor, a higher
+   * severity, or a saturation or connectivity incident that turned out to involve another service).
+   */
   interference: [Incident<S>];
+  /** A service ran out of what is its own (its pool, its queries' time) with nobody else involved; or escalated. */
+  saturation: [Incident<S>];
+  /** A service cannot connect (database down or restarting, network, credentials); or escalated. */
+  connectivity: [Incident<S>];
   /** An incident closed after `calmIntervals` calm evaluations. */
   recovered: [Incident<S>];
   /** `mitigation: 'auto'` shrank or restored a service's limits. */
@@ -89,6 +108,7 @@ interface Sample {
   readonly timeouts: Float64Array;
   readonly waitSum: Float64Array;
   readonly waitCount: Float64Array;
+  readonly capacityRefusals: Float64Array;
 }
 
 interface OpenIncident<S extends string> {
@@ -96,6 +116,8 @@ interface OpenIncident<S extends string> {
   readonly victim: S;
   readonly victimProtected: boolean;
   readonly startedAt: number;
+  type: IncidentType;
+  noRecommendation: string | null;
   aggressors: Map<S, Aggressor<S>>;
   signals: Signal<S>[];
   kinds: Set<SignalKind>;
@@ -118,11 +140,23 @@ interface Finding<S extends string> {
   signals: Signal<S>[];
   aggressors: Map<S, Aggressor<S>>;
   recommendations: Recommendation<S>[];
+  noRecommendation: string | null;
 }
+
+/** SQLSTATE of a server refusing a connection for lack of capacity: too_many_connections. */
+const SERVER_CAPACITY_CODE = '53300';
+const TYPE_RANK: Record<IncidentType, number> = { saturation: 0, connectivity: 1, interference: 2 };
 
 type SafeEmitter = { emit(event: string, ...args: unknown[]): boolean };
 
 const CIRCUIT_OPEN_AFTER = 3;
+const NO_HOLDERS: Readonly<Record<string, number>> = Object.freeze({});
+
+/** Shared slots per service holding any, from `stats().budget` (older registries: none). */
+function sharedHoldersOf(stats: RegistryStats<string>): Readonly<Record<string, number>> {
+  const held = (stats as { budget?: { sharedInUseByService?: Record<string, number> } }).budget?.sharedInUseByService ?? {};
+  return Object.fromEntries(Object.entries(held).filter(([, n]) => n > 0));
+}
 const SEVERITY_RANK: Record<Severity, number> = { warning: 0, critical: 1 };
 const STATUS_RANK: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
 
@@ -162,8 +196,12 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
   #checking: Promise<HealthReport<S>> | null = null;
   #nextId = 1;
   #last: HealthReport<S> | null = null;
-  #lastCounts: { errors: Float64Array; connectionErrors: Float64Array; timeouts: Float64Array } | null = null;
+  #lastCounts: { errors: Float64Array; connectionErrors: Float64Array; timeouts: Float64Array; capacityRefusals: Float64Array } | null = null;
   readonly #lastConnectionErrors = new Map<S, LastConnectionError>();
+  /** Per service: connections refused by the server for lack of capacity (53300) since the detector was created. */
+  readonly #capacityRefusals: Float64Array;
+  /** Per service: connections the registry held at the last capacity refusal (what the server had room for). */
+  readonly #heldAtRefusal: Float64Array;
   #listening = false;
 
   /** @internal use {@link createInterferenceDetector} */
@@ -179,6 +217,8 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     this.#pushedWaitSum = new Float64Array(n);
     this.#pushedWaitCount = new Float64Array(n);
     this.#fullSince = new Float64Array(n).fill(NaN);
+    this.#capacityRefusals = new Float64Array(n);
+    this.#heldAtRefusal = new Float64Array(n);
     // Two samples per interval at most are kept (see #sample), so the ring covers the window.
     this.#sampleCapacity = Math.ceil((2 * this.#options.windowMs) / this.#options.intervalMs) + 2;
     this.#sample(this.#registry.stats(), this.#clock.now(), true);
@@ -187,10 +227,20 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
 
   /** Keeps the last connection failure per service (see lastConnectionErrors); its payload is already redacted. */
   readonly #onConnectionError = (event: { readonly service: S; readonly error: Error }): void => {
-    if (!this.#index.has(event.service)) return;
+    const i = this.#index.get(event.service);
+    if (i === undefined) return;
     const error: unknown = event.error;
     const message = error instanceof Error ? error.message : String(error);
     const code = (error as { code?: unknown } | null)?.code;
+    if (code === SERVER_CAPACITY_CODE) {
+      // A failure path only: one stats() snapshot to know how many connections the server had room for.
+      this.#capacityRefusals[i] = (this.#capacityRefusals[i] as number) + 1;
+      try {
+        this.#heldAtRefusal[i] = this.#registry.stats().totals.connections;
+      } catch {
+        // a closed registry: keep the previous figure
+      }
+    }
     this.#lastConnectionErrors.set(event.service, {
       message: message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}…` : message,
       code: typeof code === 'string' ? code : undefined,
@@ -339,6 +389,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     const timeouts = new Float64Array(n);
     const waitSum = new Float64Array(n);
     const waitCount = new Float64Array(n);
+    const capacityRefusals = Float64Array.from(this.#capacityRefusals);
     for (const [service, i] of this.#index) {
       const s = stats.services[service];
       errors[i] = s.errors;
@@ -347,7 +398,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       waitSum[i] = s.acquireWaitTotal.sumMs;
       waitCount[i] = s.acquireWaitTotal.count;
     }
-    this.#lastCounts = { errors, connectionErrors, timeouts };
+    this.#lastCounts = { errors, connectionErrors, timeouts, capacityRefusals };
     if (!force && last !== undefined && now - last.at < this.#options.intervalMs / 2) return;
     // Each sample holds the waits seen since the previous one: the registry's since-start totals, differenced.
     const sampleSum = new Float64Array(n);
@@ -358,12 +409,12 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     }
     this.#pushedWaitSum.set(waitSum);
     this.#pushedWaitCount.set(waitCount);
-    this.#samples.push({ at: now, errors, connectionErrors, timeouts, waitSum: sampleSum, waitCount: sampleCount });
+    this.#samples.push({ at: now, errors, connectionErrors, timeouts, waitSum: sampleSum, waitCount: sampleCount, capacityRefusals });
     while (this.#samples.length > this.#sampleCapacity) this.#samples.shift();
   }
 
   /** Errors, connection failures and timeouts of `service` within the window (current cumulative minus the oldest sample in it). */
-  #windowCounts(i: number, now: number): { errors: number; connectionErrors: number; timeouts: number } {
+  #windowCounts(i: number, now: number): { errors: number; connectionErrors: number; timeouts: number; capacityRefusals: number } {
     const since = now - this.#options.windowMs;
     let base: Sample | undefined;
     for (const s of this.#samples) {
@@ -374,8 +425,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     }
     base ??= this.#samples[this.#samples.length - 1];
     const current = this.#lastCounts;
-    if (base === undefined || current === null) return { errors: 0, connectionErrors: 0, timeouts: 0 };
+    if (base === undefined || current === null) return { errors: 0, connectionErrors: 0, timeouts: 0, capacityRefusals: 0 };
     return {
+      capacityRefusals: (current.capacityRefusals[i] as number) - (base.capacityRefusals[i] as number),
       errors: (current.errors[i] as number) - (base.errors[i] as number),
       connectionErrors: (current.connectionErrors[i] as number) - (base.connectionErrors[i] as number),
       timeouts: (current.timeouts[i] as number) - (base.timeouts[i] as number),
@@ -419,7 +471,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     const finding = (service: S): Finding<S> => {
       let f = findings.get(service);
       if (f === undefined) {
-        f = { signals: [], aggressors: new Map(), recommendations: [] };
+        f = { signals: [], aggressors: new Map(), recommendations: [], noRecommendation: null };
         findings.set(service, f);
       }
       return f;
@@ -451,7 +503,10 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
             'count',
             `${victim} had ${window.connectionErrors} connection failures and ${window.timeouts} acquire timeouts in ${ms(this.#options.windowMs)} (more than ${t.failures})`,
           ),
-          s.consecutiveConnectFailures > 0 ? checkConnectivity(victim, s.consecutiveConnectFailures) : null,
+          // Refusals for lack of capacity are the server's capacity, not the connection: they get capacity advice below.
+          window.connectionErrors > window.capacityRefusals
+            ? checkConnectivity(victim, { consecutiveConnectFailures: s.consecutiveConnectFailures, connectionErrors: window.connectionErrors, windowMs: this.#options.windowMs })
+            : null,
         );
       }
       // A full pool alone is no harm: a one-connection pool is at 100 % whenever it works (the usage tracker's
@@ -464,6 +519,14 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         const harm =
           s.waiting > 0 ? `${s.waiting} waiting` : window.timeouts > 0 ? `${window.timeouts} acquire timeouts in ${ms(this.#options.windowMs)}` : `full for ${ms(fullForMs)}`;
         add(signal('exhaustion', victim, s.utilization, t.utilization, 'ratio', `${victim} uses ${s.inUse} of ${s.max} connections (${pct(s.utilization)} > ${pct(t.utilization)}), ${harm}`));
+      }
+      // Waiting for shared budget slots that other services hold: they are involved, whatever the priorities.
+      const heldByOthers = sharedHeldByOthers(stats, victim);
+      if ((s.waitingForShared ?? 0) > 0 && heldByOthers.total > 0) {
+        add(signal('shared-slots', victim, heldByOthers.total, stats.budget.shared, 'count', `${victim} waits for shared slots (${s.waitingForShared} waiting): ${describeHolders(stats.budget.shared, stats.budget.sharedInUseByService)}`));
+      }
+      if (window.capacityRefusals > 0) {
+        add(signal('server-capacity', victim, window.capacityRefusals, 0, 'count', `the server refused ${window.capacityRefusals} ${victim} connection(s) for lack of capacity (53300 too many clients) in ${ms(this.#options.windowMs)}, with ${this.#heldAtRefusal[i]} registry connections open`));
       }
       if (!isProtected) continue;
       const starving = s.waiting > 0 || (s.acquireWait.count > 0 && s.acquireWait.p95 > t.acquireWaitMs) || window.timeouts > 0;
@@ -506,10 +569,16 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     for (const idle of probeResult?.idleInTransaction ?? []) idleByService.set(idle.service, idle);
     for (const pair of probeResult?.blocking ?? []) {
       const f = finding(pair.victim);
-      const a = stats.services[pair.aggressor];
       f.signals.push(signal('lock-blocking', pair.aggressor, pair.sessions, 0, 'count', `${pair.sessions} ${pair.victim} session(s) wait on locks held by ${pair.aggressor}`));
-      f.aggressors.set(pair.aggressor, { service: pair.aggressor, priority: a.priority, inUse: a.inUse, share: a.inUse / capacity, blockedSessions: pair.sessions });
-      f.recommendations.push(shortenTransactions(pair.aggressor, pair.victim));
+      f.aggressors.set(pair.aggressor, aggressorOf(stats, pair.aggressor, capacity, pair.sessions));
+      f.recommendations.push(shortenTransactions(pair.aggressor, pair.victim, pair.blockers));
+      // A blocker idle in transaction is reported the moment it is seen blocking, not once its own threshold passed.
+      const idle = pair.blockers.filter((b) => b.state !== null && b.state.startsWith('idle in transaction'));
+      if (idle.length > 0) {
+        const longest = Math.max(...idle.map((b) => b.stateMs));
+        f.signals.push(signal('idle-in-transaction', pair.aggressor, longest, 0, 'ms', `${idle.length} ${pair.aggressor} session(s) idle in transaction (longest ${ms(longest)}) hold locks ${pair.victim} waits for`));
+        f.recommendations.push(limitIdleTransactions(pair.aggressor, this.#registry.serviceOptions(pair.aggressor), t.idleInTransactionMs));
+      }
     }
 
     // Aggressors by share, and the recommendations that follow from the whole picture.
@@ -522,11 +591,37 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
           const a = stats.services[aggressor];
           const share = a.inUse / capacity;
           if (share < t.aggressorShare && !f.signals.some((x) => x.kind === 'monopolization' && x.service === aggressor)) continue;
-          if (!f.aggressors.has(aggressor)) f.aggressors.set(aggressor, { service: aggressor, priority: a.priority, inUse: a.inUse, share, blockedSessions: 0 });
+          if (!f.aggressors.has(aggressor)) f.aggressors.set(aggressor, aggressorOf(stats, aggressor, capacity, 0));
           const lower = lowerOverflow(aggressor, this.#originalOptions(aggressor));
           if (lower !== null) f.recommendations.push(lower);
         }
-        if (f.signals.some((x) => x.kind !== 'lock-blocking' && x.kind !== 'slow-queries')) f.recommendations.push(raiseSize(victim, this.#registry.serviceOptions(victim), s.waiting));
+        if (f.signals.some((x) => x.kind !== 'lock-blocking' && x.kind !== 'slow-queries' && x.kind !== 'idle-in-transaction' && x.kind !== 'server-capacity')) {
+          f.recommendations.push(raiseSize(victim, this.#registry.serviceOptions(victim), s.waiting));
+        }
+      }
+      // Whoever holds the shared slots the victim waits for is involved: a holder of the same or lower priority is
+      // asked to give some back; when only higher-priority services hold them, the budget serves them first by
+      // design, and only a larger budget lends the victim more.
+      if (f.signals.some((x) => x.kind === 'shared-slots' && x.service === victim)) {
+        let yielding = 0;
+        const held = sharedHeldByOthers(stats, victim);
+        for (const [holder, slots] of held.byService) {
+          if (!f.aggressors.has(holder)) f.aggressors.set(holder, aggressorOf(stats, holder, capacity, 0));
+          if (rank(stats.services[holder].priority) < rank(s.priority)) continue;
+          yielding++;
+          const lower = lowerOverflow(holder, this.#originalOptions(holder));
+          if (lower !== null) f.recommendations.push({ ...lower, text: `${lower.text}: it holds ${slots} of the shared slots ${victim} waits for` });
+        }
+        const budget = budgetLimits(stats, s.priority);
+        if (yielding === 0 && budget !== null) {
+          const holders = [...held.byService].map(([name, n]) => `${name} ${n}`).join(', ');
+          f.recommendations.push(makeRoomInBudget(victim, { waiting: s.waitingForShared, holders }, budget));
+        }
+      }
+      const capacitySignal = f.signals.find((x) => x.kind === 'server-capacity' && x.service === victim);
+      if (capacitySignal !== undefined) {
+        const i = this.#index.get(victim) as number;
+        f.recommendations.push(fitServerCapacity(victim, { refusals: capacitySignal.value, heldAtRefusal: this.#heldAtRefusal[i] as number }, budgetLimits(stats, s.priority)));
       }
     }
     // Services named as aggressors, now or in an incident still open: more connections for them would hurt a victim.
@@ -541,7 +636,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       const i = this.#index.get(victim) as number;
       const timeouts = this.#windowCounts(i, now).timeouts;
       const ownShortage = f.signals.some((x) => x.service === victim && (x.kind === 'exhaustion' || (x.kind === 'failures' && timeouts > 0)));
-      const othersInvolved = f.aggressors.size > 0 || f.signals.some((x) => x.service !== victim) || aggressorsAnywhere.has(victim) || this.#mitigated.has(victim);
+      const othersInvolved = f.aggressors.size > 0 || f.signals.some((x) => x.service !== victim || x.kind === 'server-capacity') || aggressorsAnywhere.has(victim) || this.#mitigated.has(victim);
       const advisedSize = f.recommendations.some((r) => r.kind === 'raise-size' && r.service === victim);
       if (ownShortage && !othersInvolved && !advisedSize) {
         const budget = budgetLimits(stats, s.priority);
@@ -558,9 +653,23 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       for (const aggressor of [...f.aggressors.keys(), victim]) {
         const idle = idleByService.get(aggressor);
         if (idle === undefined) continue;
+        if (f.signals.some((x) => x.kind === 'idle-in-transaction' && x.service === aggressor)) continue; // already seen blocking
         f.signals.push(signal('idle-in-transaction', aggressor, idle.longestMs, t.idleInTransactionMs, 'ms', `${idle.sessions} ${aggressor} session(s) idle in transaction, longest ${ms(idle.longestMs)} (> ${ms(t.idleInTransactionMs)})`));
         f.recommendations.push(limitIdleTransactions(aggressor, this.#registry.serviceOptions(aggressor), t.idleInTransactionMs));
       }
+      // Lock waits get lock advice only: more connections for the victim would only queue behind the same locks.
+      if (f.signals.some((x) => x.kind === 'lock-blocking')) {
+        f.recommendations = f.recommendations.filter((r) => !(r.service === victim && (r.kind === 'raise-size' || r.kind === 'raise-overflow' || r.kind === 'raise-budget')));
+      }
+      // Every size/overflow change offered is one the registry accepts, or says what it takes first.
+      const budgetNow = { maxConnections: capacity, reserve: typeof stats.budget?.reserve === 'number' ? stats.budget.reserve : 0 };
+      const checked: Recommendation<S>[] = [];
+      for (const r of f.recommendations) {
+        const advice = checkAdvice(r, (service, limits) => this.#registry.validateResize(service, limits), budgetNow);
+        if (advice !== null) checked.push(advice);
+      }
+      f.recommendations = checked;
+      f.noRecommendation = checked.length > 0 ? null : whyNoAdvice(victim, f, s, aggressorsAnywhere.has(victim), this.#mitigated.has(victim));
     }
 
     const wall = this.#clock.wallNow();
@@ -587,6 +696,12 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
   #updateIncidents(findings: Map<S, Finding<S>>, wall: number): void {
     for (const [victim, f] of findings) {
       const isProtected = this.#protected.has(victim);
+      const type: IncidentType =
+        f.aggressors.size > 0 || f.signals.some((x) => x.kind === 'server-capacity' || x.kind === 'shared-slots' || x.kind === 'monopolization' || x.kind === 'lock-blocking')
+          ? 'interference'
+          : f.recommendations.some((r) => r.kind === 'check-connectivity')
+            ? 'connectivity'
+            : 'saturation';
       const severity: Severity = isProtected && f.signals.some((x) => x.kind === 'failures' || x.kind === 'lock-blocking' || x.kind === 'monopolization') ? 'critical' : 'warning';
       let incident = this.#open.get(victim);
       let escalated = false;
@@ -596,6 +711,8 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
           victim,
           victimProtected: isProtected,
           startedAt: wall,
+          type,
+          noRecommendation: null,
           aggressors: new Map(),
           signals: [],
           kinds: new Set(),
@@ -620,6 +737,11 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         incident.aggressors.set(service, a);
       }
       for (const r of f.recommendations) incident.recommendations.set(recommendationKey(r), r);
+      incident.noRecommendation = incident.recommendations.size > 0 ? null : f.noRecommendation;
+      if (TYPE_RANK[type] > TYPE_RANK[incident.type]) {
+        incident.type = type;
+        escalated = true;
+      }
       if (SEVERITY_RANK[severity] > SEVERITY_RANK[incident.severity]) {
         incident.severity = severity;
         escalated = true;
@@ -629,7 +751,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       incident.occurrences++;
       incident.calm = 0;
       if (this.#options.mitigation === 'auto') this.#mitigate(incident, f);
-      if (escalated) this.emit('interference', snapshot(incident));
+      if (escalated) this.emit(incident.type, snapshot(incident));
     }
     for (const [victim, incident] of [...this.#open]) {
       if (findings.has(victim)) continue;
@@ -730,6 +852,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         }
       }
       const window = this.#windowCounts(i, now);
+      const sharedSlotHolders = (s.waitingForShared ?? 0) > 0 ? (s.sharedSlotHolders ?? sharedHoldersOf(stats)) : NO_HOLDERS;
+      const sharedCapacity = (stats as { budget?: { shared?: number } }).budget?.shared;
+      if (Object.keys(sharedSlotHolders).length > 0 && sharedCapacity !== undefined) raise('degraded', `waiting for a shared slot: ${describeHolders(sharedCapacity, sharedSlotHolders)}`);
       services[service] = {
         service,
         status,
@@ -746,6 +871,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         timeouts: window.timeouts,
         circuit,
         consecutiveConnectFailures: s.consecutiveConnectFailures,
+        sharedSlotHolders,
         incidents,
         reasons: [...new Set(reasons)],
       };
@@ -759,6 +885,39 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       serverProbe: !this.#options.serverProbe ? 'off' : this.#probeStatus,
     };
   }
+}
+
+/** An aggressor entry with the figures of the current snapshot. */
+function aggressorOf<S extends string>(stats: RegistryStats<S>, service: S, capacity: number, blockedSessions: number): Aggressor<S> {
+  const a = stats.services[service];
+  return { service, priority: a.priority, inUse: a.inUse, share: a.inUse / capacity, blockedSessions, sharedSlots: a.sharedInUse ?? 0 };
+}
+
+/** Shared slots held by services other than `service`, per service holding any, largest first (none without a reported budget). */
+function sharedHeldByOthers<S extends string>(stats: RegistryStats<S>, service: S): { total: number; byService: Map<S, number> } {
+  const byService = new Map<S, number>();
+  let total = 0;
+  const held = (stats as { budget?: { sharedInUseByService?: Record<string, number> } }).budget?.sharedInUseByService;
+  if (held === undefined) return { total, byService };
+  for (const [name, n] of Object.entries(held).sort((a, b) => b[1] - a[1])) {
+    if (name === service || !(n > 0)) continue;
+    byService.set(name as S, n);
+    total += n;
+  }
+  return { total, byService };
+}
+
+/** Why an incident carries no recommendation: said explicitly, so silence is never mistaken for "nothing to do". */
+function whyNoAdvice<S extends string>(victim: S, f: Finding<S>, s: ServiceStats, isAggressor: boolean, mitigated: boolean): string {
+  if (mitigated) return `${victim}'s overflow was lowered by auto mitigation; more connections for it would take them from a protected service`;
+  if (isAggressor) return `${victim} is itself an aggressor in another incident: more connections for it would hurt that victim; lower its load or hold connections for less time`;
+  if (f.signals.every((x) => x.kind === 'exhaustion') && s.waiting === 0) {
+    return `${victim} works at its limit (${s.inUse} of ${s.max} in use) but nobody waits and no acquire timed out: no change needed yet`;
+  }
+  if (f.signals.some((x) => x.kind === 'failures') && s.inUse < s.max) {
+    return `${victim}'s acquire timeouts happened with room in its pool (${s.inUse} of ${s.max} in use) and no connection failures: its connections were slow to open or to come back; look at the lease hold times`;
+  }
+  return `no setting of the registry explains ${f.signals.map((x) => x.kind).join(', ')} on ${victim}: the signals say what was measured`;
 }
 
 function rank(priority: Priority): number {
@@ -793,11 +952,13 @@ function snapshot<S extends string>(r: OpenIncident<S>): Incident<S> {
     id: r.id,
     victim: r.victim,
     victimProtected: r.victimProtected,
+    type: r.type,
     aggressors: Object.freeze([...r.aggressors.values()].sort((a, b) => b.share - a.share)),
     signals: Object.freeze([...r.signals]),
     kinds: Object.freeze([...r.kinds]),
     severity: r.severity,
     recommendations: Object.freeze([...r.recommendations.values()]),
+    noRecommendation: r.noRecommendation,
     startedAt: r.startedAt,
     updatedAt: r.updatedAt,
     endedAt: r.endedAt,

@@ -23,7 +23,13 @@ export interface ProbeSession<S extends string = string> {
 /** What one probe found. */
 export interface ProbeResult<S extends string = string> {
   /** Pairs of (blocked victim, blocking service) with how many of the victim's sessions wait on it. */
-  readonly blocking: readonly { readonly victim: S; readonly aggressor: S; readonly sessions: number }[];
+  readonly blocking: readonly {
+    readonly victim: S;
+    readonly aggressor: S;
+    readonly sessions: number;
+    /** The aggressor's sessions that block the victim's, with their state (`idle in transaction`: whatever its duration). */
+    readonly blockers: readonly { readonly pid: number; readonly state: string | null; readonly stateMs: number }[];
+  }[];
   /** Services with sessions idle in transaction, with the longest time so far, ms. */
   readonly idleInTransaction: readonly { readonly service: S; readonly sessions: number; readonly longestMs: number }[];
 }
@@ -157,7 +163,7 @@ export class ServerProbe<S extends string> {
       const pid = Number(row.pid);
       sessions.set(pid, { pid, service: service as S, state: typeof row.state === 'string' ? row.state : null, stateMs: Number(row.state_ms) || 0, blockedBy });
     }
-    const pairs = new Map<string, { victim: S; aggressor: S; sessions: number }>();
+    const pairs = new Map<string, { victim: S; aggressor: S; sessions: number; blockers: { pid: number; state: string | null; stateMs: number }[] }>();
     const idle = new Map<S, { service: S; sessions: number; longestMs: number }>();
     for (const session of sessions.values()) {
       // Follow the chain: a session queued behind another waiter of its own service is still blocked by the
@@ -175,8 +181,9 @@ export class ServerProbe<S extends string> {
         if (blocker.service === session.service || seen.has(blocker.service)) continue;
         seen.add(blocker.service);
         const key = `${session.service}\u0000${blocker.service}`;
-        const pair = pairs.get(key) ?? { victim: session.service, aggressor: blocker.service, sessions: 0 };
+        const pair = pairs.get(key) ?? { victim: session.service, aggressor: blocker.service, sessions: 0, blockers: [] };
         pair.sessions++;
+        if (!pair.blockers.some((b) => b.pid === blocker.pid)) pair.blockers.push({ pid: blocker.pid, state: blocker.state, stateMs: blocker.stateMs });
         pairs.set(key, pair);
       }
       if (session.state !== null && session.state.startsWith('idle in transaction') && session.stateMs >= idleThresholdMs) {

@@ -1,7 +1,9 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Clock, TimerHandle } from '../../src/clock';
 import type { ProbeClient } from '../../src/detector/server-probe';
-import { resolveServiceOptions, type Priority, type ResolvedServiceOptions } from '../../src/pool/options';
+import { checkResize, resolveServiceOptions, type Priority, type ResolvedServiceOptions } from '../../src/pool/options';
+import type { ConfigError } from '../../src/errors';
+import type { ResizeCheck } from '../../src/registry/resize-check';
 import type { ServiceStats } from '../../src/pool/service-pool';
 import type { RegistryEvents, RegistryStats } from '../../src/registry/pool-registry';
 import { LatencyBuckets } from '../../src/stats/latency-buckets';
@@ -157,6 +159,8 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         circuit: 'closed' as const,
         sharedInUse: f.sharedInUse,
         waitingForShared: f.waitingForShared,
+        sharedSlotHolders:
+          f.waitingForShared > 0 ? Object.fromEntries(this.services.filter((x) => this.script[x].sharedInUse > 0).map((x) => [x, this.script[x].sharedInUse])) : {},
       } as ServiceStats;
       connections += services[s].total;
       inUse += f.inUse;
@@ -185,6 +189,25 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
   serviceOptions(service: S): ResolvedServiceOptions {
     return this.#options[service];
   }
+
+  /** Checks a resize as the real registry does: integer limits, and sizes that fit `budgetMax` with the reserve. */
+  validateResize(service: S, limits: { readonly size?: number; readonly overflow?: number }): ResizeCheck {
+    this.validations.push({ service, limits });
+    try {
+      checkResize(service, limits, this.#options[service]);
+    } catch (error) {
+      return { ok: false, reason: 'invalid', problems: (error as ConfigError).problems };
+    }
+    if (limits.size === undefined || this.budgetMax === null) return { ok: true };
+    const guaranteed = this.services.reduce((sum, s) => sum + (s === service ? (limits.size as number) : this.#options[s].size), 0);
+    if (guaranteed + this.budgetReserve > this.budgetMax) {
+      return { ok: false, reason: 'budget', problems: [{ path: `${service}.size`, message: `${limits.size} would reserve ${guaranteed} connections` }], requiredMaxConnections: guaranteed + this.budgetReserve };
+    }
+    return { ok: true };
+  }
+
+  /** Every validateResize call, in order. */
+  readonly validations: { service: S; limits: { readonly size?: number; readonly overflow?: number } }[] = [];
 
   resize(service: S, limits: { size?: number; overflow?: number }, reason?: string): void {
     this.resizes.push({ service, limits, reason });
