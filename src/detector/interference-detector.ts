@@ -736,6 +736,12 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         if (!incident.aggressors.has(service)) escalated = true;
         incident.aggressors.set(service, a);
       }
+      if (f.signals.some((x) => x.kind === 'lock-blocking')) {
+        // Once the victim is seen waiting on locks, earlier "more connections" advice is withdrawn: it cannot help.
+        for (const [key, r] of incident.recommendations) {
+          if (r.service === victim && (r.kind === 'raise-size' || r.kind === 'raise-overflow' || r.kind === 'raise-budget')) incident.recommendations.delete(key);
+        }
+      }
       for (const r of f.recommendations) incident.recommendations.set(recommendationKey(r), r);
       incident.noRecommendation = incident.recommendations.size > 0 ? null : f.noRecommendation;
       if (TYPE_RANK[type] > TYPE_RANK[incident.type]) {
@@ -968,7 +974,9 @@ function snapshot<S extends string>(r: OpenIncident<S>): Incident<S> {
 }
 
 /**
- * Creates an {@link InterferenceDetector} over a registry. It does nothing until `start()` (or `check()`),
+ * Creates an {@link InterferenceDetector} over a registry. The service names come from the registry alone, so a
+ * name in `protect` that the registry does not have (`protect: ['atuh']`) is a compile error at `protect`.
+ * It does nothing until `start()` (or `check()`),
  * except remember each service's last connection failure (listening to `connect-error` and `error` until `stop()`).
  * @throws ConfigError `ERR_CONFIG` listing every invalid option.
  * @example
@@ -976,6 +984,6 @@ function snapshot<S extends string>(r: OpenIncident<S>): Incident<S> {
  * detector.on('interference', (incident) => log.warn(incident));
  * detector.start();
  */
-export function createInterferenceDetector<S extends string>(options: DetectorOptions<S> & { readonly registry: DetectorRegistry<S> }): InterferenceDetector<S> {
+export function createInterferenceDetector<S extends string>(options: DetectorOptions<NoInfer<S>> & { readonly registry: DetectorRegistry<S> }): InterferenceDetector<S> {
   return new InterferenceDetector<S>(options);
 }
