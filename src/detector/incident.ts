@@ -22,6 +22,8 @@ export type SignalKind =
    * time at all while it blocks another service's sessions.
    */
   | 'idle-in-transaction'
+  /** The service opened more than `connectionChurn` connections within the window (a recycle storm). */
+  | 'connection-churn'
   /** The service waits for shared budget slots that other services hold (it is below its own `size + overflow`). */
   | 'shared-slots'
   /** The server refused the service's connections for lack of capacity (`53300` too many clients) within the window. */
@@ -75,6 +77,8 @@ export type RecommendationKind =
   | 'limit-idle-transactions'
   /** Keep a service's transactions short: its sessions hold locks another service waits for. */
   | 'shorten-transactions'
+  /** Let a churning service's connections live longer (`recycleMs`, or `idleTimeoutMs` for overflow ones). */
+  | 'reduce-churn'
   /** Find a service's slow queries and bound them with `statementTimeoutMs`. */
   | 'bound-slow-queries'
   /**
@@ -93,7 +97,7 @@ export interface Recommendation<S extends string = string> {
   readonly kind: RecommendationKind;
   readonly service: S;
   /** The option to change, when there is one. */
-  readonly option?: 'size' | 'overflow' | 'idleInTransactionTimeoutMs' | 'statementTimeoutMs';
+  readonly option?: 'size' | 'overflow' | 'idleInTransactionTimeoutMs' | 'statementTimeoutMs' | 'recycleMs' | 'idleTimeoutMs';
   /** Its current value. */
   readonly from?: number;
   /** The suggested value. */

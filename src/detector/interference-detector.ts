@@ -30,6 +30,7 @@ import {
   limitIdleTransactions,
   lowerOverflow,
   raiseBudget,
+  reduceChurn,
   raiseOverflow,
   raiseSize,
   recommendationKey,
@@ -109,6 +110,7 @@ interface Sample {
   readonly waitSum: Float64Array;
   readonly waitCount: Float64Array;
   readonly capacityRefusals: Float64Array;
+  readonly created: Float64Array;
 }
 
 interface OpenIncident<S extends string> {
@@ -196,7 +198,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
   #checking: Promise<HealthReport<S>> | null = null;
   #nextId = 1;
   #last: HealthReport<S> | null = null;
-  #lastCounts: { errors: Float64Array; connectionErrors: Float64Array; timeouts: Float64Array; capacityRefusals: Float64Array } | null = null;
+  #lastCounts: { errors: Float64Array; connectionErrors: Float64Array; timeouts: Float64Array; capacityRefusals: Float64Array; created: Float64Array } | null = null;
   readonly #lastConnectionErrors = new Map<S, LastConnectionError>();
   /** Per service: connections refused by the server for lack of capacity (53300) since the detector was created. */
   readonly #capacityRefusals: Float64Array;
@@ -390,15 +392,17 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     const waitSum = new Float64Array(n);
     const waitCount = new Float64Array(n);
     const capacityRefusals = Float64Array.from(this.#capacityRefusals);
+    const created = new Float64Array(n);
     for (const [service, i] of this.#index) {
       const s = stats.services[service];
       errors[i] = s.errors;
       connectionErrors[i] = s.connectionErrors;
       timeouts[i] = s.timeouts;
+      created[i] = s.created ?? 0;
       waitSum[i] = s.acquireWaitTotal.sumMs;
       waitCount[i] = s.acquireWaitTotal.count;
     }
-    this.#lastCounts = { errors, connectionErrors, timeouts, capacityRefusals };
+    this.#lastCounts = { errors, connectionErrors, timeouts, capacityRefusals, created };
     if (!force && last !== undefined && now - last.at < this.#options.intervalMs / 2) return;
     // Each sample holds the waits seen since the previous one: the registry's since-start totals, differenced.
     const sampleSum = new Float64Array(n);
@@ -409,12 +413,12 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     }
     this.#pushedWaitSum.set(waitSum);
     this.#pushedWaitCount.set(waitCount);
-    this.#samples.push({ at: now, errors, connectionErrors, timeouts, waitSum: sampleSum, waitCount: sampleCount, capacityRefusals });
+    this.#samples.push({ at: now, errors, connectionErrors, timeouts, waitSum: sampleSum, waitCount: sampleCount, capacityRefusals, created });
     while (this.#samples.length > this.#sampleCapacity) this.#samples.shift();
   }
 
   /** Errors, connection failures and timeouts of `service` within the window (current cumulative minus the oldest sample in it). */
-  #windowCounts(i: number, now: number): { errors: number; connectionErrors: number; timeouts: number; capacityRefusals: number } {
+  #windowCounts(i: number, now: number): { errors: number; connectionErrors: number; timeouts: number; capacityRefusals: number; created: number } {
     const since = now - this.#options.windowMs;
     let base: Sample | undefined;
     for (const s of this.#samples) {
@@ -425,9 +429,10 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     }
     base ??= this.#samples[this.#samples.length - 1];
     const current = this.#lastCounts;
-    if (base === undefined || current === null) return { errors: 0, connectionErrors: 0, timeouts: 0, capacityRefusals: 0 };
+    if (base === undefined || current === null) return { errors: 0, connectionErrors: 0, timeouts: 0, capacityRefusals: 0, created: 0 };
     return {
       capacityRefusals: (current.capacityRefusals[i] as number) - (base.capacityRefusals[i] as number),
+      created: (current.created[i] as number) - (base.created[i] as number),
       errors: (current.errors[i] as number) - (base.errors[i] as number),
       connectionErrors: (current.connectionErrors[i] as number) - (base.connectionErrors[i] as number),
       timeouts: (current.timeouts[i] as number) - (base.timeouts[i] as number),
@@ -487,7 +492,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         if (recommendation) f.recommendations.push(recommendation);
       };
       if (s.queryTime.count > 0 && s.queryTime.p95 > t.slowQueryMs) {
-        add(signal('slow-queries', victim, s.queryTime.p95, t.slowQueryMs, 'ms', `${victim} p95 query time ${ms(s.queryTime.p95)} > ${ms(t.slowQueryMs)}`), boundSlowQueries(victim, options, s.queryTime.p95));
+        add(signal('slow-queries', victim, s.queryTime.p95, t.slowQueryMs, 'ms', `${victim} p95 query time ${ms(s.queryTime.p95)} > ${ms(t.slowQueryMs)}`), boundSlowQueries(victim, options, { p50Ms: s.queryTime.p50, p95Ms: s.queryTime.p95, slowQueryMs: t.slowQueryMs }));
       }
       const window = this.#windowCounts(i, now);
       // Connection failures and acquire timeouts only: SQL errors (a constraint violation, a bad query) are the
@@ -524,6 +529,12 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       const heldByOthers = sharedHeldByOthers(stats, victim);
       if ((s.waitingForShared ?? 0) > 0 && heldByOthers.total > 0) {
         add(signal('shared-slots', victim, heldByOthers.total, stats.budget.shared, 'count', `${victim} waits for shared slots (${s.waitingForShared} waiting): ${describeHolders(stats.budget.shared, stats.budget.sharedInUseByService)}`));
+      }
+      // Connections opened beyond what broke: replacing broken ones is connectivity's business, not churn.
+      const churn = t.connectionChurn > 0 ? t.connectionChurn : Math.max(10, 2 * s.max);
+      const opened = window.created - window.connectionErrors;
+      if (opened > churn) {
+        add(signal('connection-churn', victim, opened, churn, 'count', `${victim} opened ${opened} connections in ${ms(this.#options.windowMs)} for a pool of ${s.max} (more than ${churn})`), reduceChurn(victim, options, { opened, windowMs: this.#options.windowMs }));
       }
       if (window.capacityRefusals > 0) {
         add(signal('server-capacity', victim, window.capacityRefusals, 0, 'count', `the server refused ${window.capacityRefusals} ${victim} connection(s) for lack of capacity (53300 too many clients) in ${ms(this.#options.windowMs)}, with ${this.#heldAtRefusal[i]} registry connections open`));

@@ -199,13 +199,37 @@ export function fitServerCapacity<S extends string>(service: S, figures: { reado
   };
 }
 
-/** "set statementTimeoutMs on auth to 4000" when unset, or advice to look at the slow queries. */
-export function boundSlowQueries<S extends string>(service: S, options: ResolvedServiceOptions, p95Ms: number): Recommendation<S> {
+/**
+ * "set statementTimeoutMs on auth to 4000" when unset, or advice to look at the slow queries. The timeout is twice
+ * what the detector calls slow (`slowQueryMs`), or four times the median, whichever is longer: it leaves the
+ * service's ordinary queries alone and cancels the runaway ones, which hold a connection (and their locks) for as
+ * long as they run.
+ */
+export function boundSlowQueries<S extends string>(service: S, options: ResolvedServiceOptions, figures: { readonly p50Ms: number; readonly p95Ms: number; readonly slowQueryMs: number }): Recommendation<S> {
+  const p95Ms = figures.p95Ms;
   if (options.statementTimeoutMs === 0) {
-    const to = roundUpSecond(p95Ms * 2);
+    const to = roundUpSecond(Math.max(2 * figures.slowQueryMs, 4 * figures.p50Ms));
     return { kind: 'bound-slow-queries', service, option: 'statementTimeoutMs', from: 0, to, text: `find ${service}'s slow queries (p95 ${Math.round(p95Ms)} ms) and set statementTimeoutMs on ${service} to ${to}` };
   }
   return { kind: 'bound-slow-queries', service, text: `find ${service}'s slow queries (p95 ${Math.round(p95Ms)} ms; statementTimeoutMs is ${options.statementTimeoutMs})` };
+}
+
+/**
+ * "raise llm recycleMs from 300 to 1800000" for a service that opened `opened` connections within the window
+ * although its pool holds `max`: connections recycled (or closed idle) faster than the work needs, each one a fork
+ * and an authentication on the server. Returns the option whose short value explains it best.
+ */
+export function reduceChurn<S extends string>(service: S, options: ResolvedServiceOptions, figures: { readonly opened: number; readonly windowMs: number }): Recommendation<S> {
+  const why = `${service} opened ${figures.opened} connections in ${figures.windowMs} ms for a pool of ${options.size + options.overflow}`;
+  if (options.recycleMs > 0 && options.recycleMs < figures.windowMs) {
+    const to = Math.max(30 * 60_000, options.recycleMs);
+    return { kind: 'reduce-churn', service, option: 'recycleMs', from: options.recycleMs, to, text: `raise ${service} recycleMs from ${options.recycleMs} to ${to}: ${why}, each replaced after ${options.recycleMs} ms` };
+  }
+  if (options.overflow > 0 && options.idleTimeoutMs < figures.windowMs) {
+    const to = roundUpSecond(Math.max(figures.windowMs, options.idleTimeoutMs));
+    return { kind: 'reduce-churn', service, option: 'idleTimeoutMs', from: options.idleTimeoutMs, to, text: `raise ${service} idleTimeoutMs from ${options.idleTimeoutMs} to ${to}, or its size: ${why}, its overflow connections closing between bursts` };
+  }
+  return { kind: 'reduce-churn', service, text: `find why ${service}'s connections are replaced so often: ${why}, with recycleMs ${options.recycleMs} and idleTimeoutMs ${options.idleTimeoutMs}` };
 }
 
 /**

@@ -63,6 +63,8 @@ export interface Script {
   waitingForShared: number;
   /** Shared budget slots held. */
   sharedInUse: number;
+  /** Connections opened since start. */
+  created: number;
   acquireWait: LatencySummary;
   queryTime: LatencySummary;
 }
@@ -95,7 +97,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
     this.script = {} as Record<S, Script>;
     for (const s of this.services) {
       this.#options[s] = resolveServiceOptions(services[s]);
-      this.script[s] = { inUse: 0, waiting: 0, errors: 0, connectionErrors: 0, timeouts: 0, consecutiveConnectFailures: 0, waitingForShared: 0, sharedInUse: 0, acquireWait: EMPTY, queryTime: EMPTY };
+      this.script[s] = { inUse: 0, waiting: 0, errors: 0, connectionErrors: 0, timeouts: 0, consecutiveConnectFailures: 0, waitingForShared: 0, sharedInUse: 0, created: 0, acquireWait: EMPTY, queryTime: EMPTY };
       this.#waits.set(s, new LatencyBuckets());
       this.#holds.set(s, new LatencyBuckets());
     }
@@ -144,7 +146,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         queueRejections: 0,
         errors: f.errors + f.connectionErrors, // as a real pool counts them: failed queries and connection failures
         connectionErrors: f.connectionErrors,
-        created: 0,
+        created: f.created,
         removed: 0,
         consecutiveConnectFailures: f.consecutiveConnectFailures,
         utilization: f.inUse / m,

@@ -66,6 +66,27 @@ describe('server capacity: 53300 refusals are the server, not the connection', (
   });
 });
 
+describe('connection churn: a recycle storm is the service\'s own', () => {
+  it('more connections opened in the window than the threshold: saturation, advice on recycleMs; replacements of broken ones do not count', async () => {
+    const registry = new ScriptedRegistry({ llm: { size: 4, overflow: 0, priority: 'medium', recycleMs: 300 } as never, auth: { size: 1, overflow: 1, priority: 'highest' } });
+    const clock = new FakeClock();
+    registry.set('llm', { created: 4 }); // its warm-up, before the detector starts
+    const d = createInterferenceDetector({ registry, clock, intervalMs: 1_000, windowMs: 10_000, serverProbe: false });
+    registry.set('llm', { created: 4 + 10 }); // 10 in the window (not more): max(10, 2 × 4) is the threshold
+    await clock.advance(1_000);
+    await d.check();
+    expect(d.incidents()).toEqual([]);
+    registry.set('llm', { created: 4 + 40, connectionErrors: 20 }); // 40 opened, 20 of them replacing broken ones
+    await clock.advance(1_000);
+    await d.check();
+    expect(d.incidents().flatMap((i) => i.kinds)).toContain('connection-churn');
+    const incident = d.incidents().find((i) => i.victim === 'llm');
+    expect(incident?.signals).toContainEqual(expect.objectContaining({ kind: 'connection-churn', value: 20, threshold: 10 }));
+    expect(incident?.recommendations).toContainEqual(expect.objectContaining({ kind: 'reduce-churn', option: 'recycleMs', from: 300, to: 1_800_000 }));
+    await d.stop();
+  });
+});
+
 describe('recommendations the registry accepts, or with what it takes', () => {
   it('a raise-size refused by the budget carries the maxConnections that makes it possible (the issue: auth 3 → 23 on 40)', async () => {
     const { registry, detector, tick } = setup();
