@@ -238,7 +238,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       // A failure path only: one stats() snapshot to know how many connections the server had room for.
       this.#capacityRefusals[i] = (this.#capacityRefusals[i] as number) + 1;
       try {
-        this.#heldAtRefusal[i] = this.#registry.stats().totals.connections;
+        // Open connections only (leased and idle): `connections` also counts attempts in flight, this refused one too.
+        const totals = this.#registry.stats().totals;
+        this.#heldAtRefusal[i] = totals.inUse + totals.idle;
       } catch {
         // a closed registry: keep the previous figure
       }
@@ -540,7 +542,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         add(signal('server-capacity', victim, window.capacityRefusals, 0, 'count', `the server refused ${window.capacityRefusals} ${victim} connection(s) for lack of capacity (53300 too many clients) in ${ms(this.#options.windowMs)}, with ${this.#heldAtRefusal[i]} registry connections open`));
       }
       if (!isProtected) continue;
-      const starving = s.waiting > 0 || (s.acquireWait.count > 0 && s.acquireWait.p95 > t.acquireWaitMs) || window.timeouts > 0;
+      // Starving: callers wait, and it hurts: waits above acquireWaitMs, timeouts, or a wait for shared slots. A caller
+      // waiting a few ms for a connection being opened, caught at the instant of an evaluation, is not starvation.
+      const starving = s.waiting > 0 && ((s.acquireWait.count > 0 && s.acquireWait.p95 > t.acquireWaitMs) || window.timeouts > 0 || (s.waitingForShared ?? 0) > 0);
       const waits = this.#waitWindows(i, now);
       const riseThreshold = Math.max(waits.baseline.mean * t.waitRiseRatio, waits.baseline.mean + t.waitRiseMinMs);
       if (waits.short.count >= t.minSamples && waits.baseline.count >= t.minSamples && waits.short.mean > riseThreshold) {
@@ -595,7 +599,10 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     // Aggressors by share, and the recommendations that follow from the whole picture.
     for (const [victim, f] of findings) {
       const s = stats.services[victim];
-      const contention = f.signals.some((x) => CONTENTION_KINDS.has(x.kind));
+      // Contention for connections or locks; failures count only with acquire timeouts among them: connections that
+      // fail to open or break (a restart) are the server's, not another service's doing.
+      const windowTimeouts = this.#windowCounts(this.#index.get(victim) as number, now).timeouts;
+      const contention = f.signals.some((x) => CONTENTION_KINDS.has(x.kind) && (x.kind !== 'failures' || windowTimeouts > 0));
       if (this.#protected.has(victim) && contention) {
         for (const aggressor of this.#registry.services) {
           if (aggressor === victim || rank(stats.services[aggressor].priority) <= rank(s.priority)) continue;
@@ -606,7 +613,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
           const lower = lowerOverflow(aggressor, this.#originalOptions(aggressor));
           if (lower !== null) f.recommendations.push(lower);
         }
-        if (f.signals.some((x) => x.kind !== 'lock-blocking' && x.kind !== 'slow-queries' && x.kind !== 'idle-in-transaction' && x.kind !== 'server-capacity')) {
+        // Its own slow queries with nobody else involved hold its connections: more of them would be held the same way.
+        const ownSlowness = f.aggressors.size === 0 && f.signals.some((x) => x.kind === 'slow-queries');
+        if (!ownSlowness && f.signals.some((x) => x.kind !== 'lock-blocking' && x.kind !== 'slow-queries' && x.kind !== 'idle-in-transaction' && x.kind !== 'server-capacity')) {
           f.recommendations.push(raiseSize(victim, this.#registry.serviceOptions(victim), s.waiting));
         }
       }
@@ -649,7 +658,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       const ownShortage = f.signals.some((x) => x.service === victim && (x.kind === 'exhaustion' || (x.kind === 'failures' && timeouts > 0)));
       const othersInvolved = f.aggressors.size > 0 || f.signals.some((x) => x.service !== victim || x.kind === 'server-capacity') || aggressorsAnywhere.has(victim) || this.#mitigated.has(victim);
       const advisedSize = f.recommendations.some((r) => r.kind === 'raise-size' && r.service === victim);
-      if (ownShortage && !othersInvolved && !advisedSize) {
+      // A pool full with nobody waiting and nothing timed out works at its limit: no change is due yet (whyNoAdvice).
+      const harmed = s.waiting > 0 || timeouts > 0;
+      if (ownShortage && harmed && !othersInvolved && !advisedSize) {
         const budget = budgetLimits(stats, s.priority);
         const figures = { inUse: s.inUse, waiting: s.waiting, timeouts };
         if (s.inUse >= s.max && s.waitingForShared === 0) {
@@ -747,14 +758,24 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         if (!incident.aggressors.has(service)) escalated = true;
         incident.aggressors.set(service, a);
       }
-      if (f.signals.some((x) => x.kind === 'lock-blocking')) {
-        // Once the victim is seen waiting on locks, earlier "more connections" advice is withdrawn: it cannot help.
+      // Lock waits, or the victim's own slow queries with nobody else involved: its connections are held by what
+      // more connections would only repeat, so "more connections" advice is withdrawn for the rest of the incident.
+      const noMoreConnections =
+        incident.kinds.has('lock-blocking') ||
+        f.signals.some((x) => x.kind === 'lock-blocking') ||
+        (f.aggressors.size === 0 && incident.aggressors.size === 0 && f.signals.some((x) => x.kind === 'slow-queries' && x.service === victim));
+      if (noMoreConnections) {
+        // The probe does not run at every evaluation, nor catch every wait: what was seen once holds for the incident.
         for (const [key, r] of incident.recommendations) {
           if (r.service === victim && (r.kind === 'raise-size' || r.kind === 'raise-overflow' || r.kind === 'raise-budget')) incident.recommendations.delete(key);
         }
       }
-      for (const r of f.recommendations) incident.recommendations.set(recommendationKey(r), r);
-      incident.noRecommendation = incident.recommendations.size > 0 ? null : f.noRecommendation;
+      for (const r of f.recommendations) {
+        if (noMoreConnections && r.service === victim && (r.kind === 'raise-size' || r.kind === 'raise-overflow' || r.kind === 'raise-budget')) continue;
+        incident.recommendations.set(recommendationKey(r), r);
+      }
+      incident.noRecommendation =
+        incident.recommendations.size > 0 ? null : (f.noRecommendation ?? `more connections cannot help ${victim}: it waits on locks or on its own slow queries`);
       if (TYPE_RANK[type] > TYPE_RANK[incident.type]) {
         incident.type = type;
         escalated = true;

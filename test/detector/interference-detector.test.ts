@@ -214,7 +214,7 @@ describe('monopolization: a lower-priority service holds most connections while 
     const registry = new ScriptedRegistry({ auth: { size: 1, overflow: 2, priority: 'highest' }, llm: { size: 1, overflow: 7, priority: 'medium' } });
     const d = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
     registry.set('llm', { inUse: 6 });
-    registry.set('auth', { inUse: 1, waiting: 2 });
+    registry.set('auth', { inUse: 1, waiting: 2, acquireWait: latency(300) });
     await d.check();
     expect(d.incidents()[0]?.aggressors[0]).toMatchObject({ service: 'llm', share: 6 / 11 });
     await d.stop();
@@ -706,7 +706,7 @@ describe("mitigation: 'auto'", () => {
     const { registry, detector, tick, events } = setup({ mitigation: 'auto', calmIntervals: 2 });
     registry.budgetMax = 30;
     registry.set('llm', { inUse: 18 });
-    registry.set('auth', { inUse: 3, waiting: 2 });
+    registry.set('auth', { inUse: 3, waiting: 2, acquireWait: latency(400) });
     await tick();
     expect(registry.resizes).toEqual([{ service: 'llm', limits: { overflow: 8 }, reason: expect.stringContaining('starves auth') }]);
     expect(events.mitigation).toEqual([expect.objectContaining({ action: 'shrink', service: 'llm', victim: 'auth', previous: { size: 8, overflow: 15 }, current: { size: 8, overflow: 8 } })]);
@@ -727,7 +727,7 @@ describe("mitigation: 'auto'", () => {
     const { registry, detector, tick, events } = setup({ mitigation: 'auto', calmIntervals: 1 });
     registry.budgetMax = 30;
     registry.set('llm', { inUse: 18 });
-    registry.set('auth', { waiting: 2 });
+    registry.set('auth', { waiting: 2, acquireWait: latency(400) });
     await tick();
     registry.resize('llm', { overflow: 2 }, 'operator');
     registry.set('auth', { waiting: 0 });
@@ -739,7 +739,7 @@ describe("mitigation: 'auto'", () => {
     const again = setup({ mitigation: 'auto' });
     again.registry.budgetMax = 30;
     again.registry.set('llm', { inUse: 18 });
-    again.registry.set('auth', { waiting: 2 });
+    again.registry.set('auth', { waiting: 2, acquireWait: latency(400) });
     await again.tick();
     expect(again.registry.serviceOptions('llm').overflow).toBe(8);
     await again.detector.stop();

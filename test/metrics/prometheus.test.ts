@@ -138,7 +138,7 @@ async function llmStarvesAuth() {
   const detector = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
   registry.budgetMax = 30;
   registry.set('llm', { inUse: 18 });
-  registry.set('auth', { inUse: 3, waiting: 2 });
+  registry.set('auth', { inUse: 3, waiting: 2, acquireWait: { count: 10, p50: 200, p95: 400, p99: 400, max: 400, mean: 200 } });
   await detector.check();
   const usage = { stats: () => ({ pendingKeys: 12, pendingIncrements: 340, droppedCalls: 2, droppedIncrements: 7, state: 'open' }) };
   return { registry, detector, usage };
