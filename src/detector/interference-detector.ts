@@ -770,8 +770,12 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
           if (r.service === victim && (r.kind === 'raise-size' || r.kind === 'raise-overflow' || r.kind === 'raise-budget')) incident.recommendations.delete(key);
         }
       }
+      // A victim slowed by a lock is not slow on its own account: its statement timeout is not the lever.
+      const lockSeen = incident.kinds.has('lock-blocking') || f.signals.some((x) => x.kind === 'lock-blocking');
+      if (lockSeen) for (const [key, r] of incident.recommendations) if (r.service === victim && r.kind === 'bound-slow-queries') incident.recommendations.delete(key);
       for (const r of f.recommendations) {
         if (noMoreConnections && r.service === victim && (r.kind === 'raise-size' || r.kind === 'raise-overflow' || r.kind === 'raise-budget')) continue;
+        if (lockSeen && r.service === victim && r.kind === 'bound-slow-queries') continue;
         incident.recommendations.set(recommendationKey(r), r);
       }
       incident.noRecommendation =
