@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createPoolRegistry, isBulkheadError, type AcquireTimeoutError, type AcquireTimeoutEvent, type PoolRegistry, type ServiceOptions } from '../../src/index';
+import { createHealthHandler, createPoolRegistry, isBulkheadError, type AcquireTimeoutError, type AcquireTimeoutEvent, type PoolRegistry, type ServiceOptions } from '../../src/index';
 import { createInterferenceDetector } from '../../src/detector/interference-detector';
 import { FakeServer } from '../helpers/fake-client';
 import { advance, useFakeTime } from '../helpers/fake-time';
@@ -90,6 +90,10 @@ describe('an acquire timeout caused by waiting for shared slots names who holds 
     const report = await detector.check();
     expect(report.services.auth.sharedSlotHolders).toEqual({ llm: 3 });
     expect(report.services.auth.reasons).toContain('waiting for a shared slot: 3 of the 3 shared slots are held by llm 3');
+    // the health JSON a load balancer or a person reads says the same
+    let body = '';
+    await createHealthHandler({ registry, detector })({ method: 'GET', url: '/health' }, { statusCode: 0, setHeader: () => undefined, end: (b?: string) => void (body = b ?? '') });
+    expect(JSON.parse(body).services.auth).toMatchObject({ sharedSlotHolders: { llm: 3 }, reasons: expect.arrayContaining(['waiting for a shared slot: 3 of the 3 shared slots are held by llm 3']) });
     const incident = detector.incidents().find((i) => i.victim === 'auth');
     expect(incident).toMatchObject({ type: 'interference', aggressors: [expect.objectContaining({ service: 'llm', sharedSlots: 3 })] });
     expect(incident?.recommendations).toContainEqual(expect.objectContaining({ kind: 'lower-overflow', service: 'llm', from: 4, to: 2, validation: 'ok' }));
