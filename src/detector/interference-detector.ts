@@ -200,6 +200,8 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
   #last: HealthReport<S> | null = null;
   #lastCounts: { errors: Float64Array; connectionErrors: Float64Array; timeouts: Float64Array; capacityRefusals: Float64Array; created: Float64Array } | null = null;
   readonly #lastConnectionErrors = new Map<S, LastConnectionError>();
+  /** Per service: monotonic time of the first evaluation in the current run that saw it wait for others' shared slots, NaN when not. */
+  readonly #sharedWaitSince: Float64Array;
   /** Per service: connections refused by the server for lack of capacity (53300) since the detector was created. */
   readonly #capacityRefusals: Float64Array;
   /** Per service: connections the registry held at the last capacity refusal (what the server had room for). */
@@ -220,6 +222,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     this.#pushedWaitCount = new Float64Array(n);
     this.#fullSince = new Float64Array(n).fill(NaN);
     this.#capacityRefusals = new Float64Array(n);
+    this.#sharedWaitSince = new Float64Array(n).fill(NaN);
     this.#heldAtRefusal = new Float64Array(n);
     // Two samples per interval at most are kept (see #sample), so the ring covers the window.
     this.#sampleCapacity = Math.ceil((2 * this.#options.windowMs) / this.#options.intervalMs) + 2;
@@ -528,8 +531,14 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         add(signal('exhaustion', victim, s.utilization, t.utilization, 'ratio', `${victim} uses ${s.inUse} of ${s.max} connections (${pct(s.utilization)} > ${pct(t.utilization)}), ${harm}`));
       }
       // Waiting for shared budget slots that other services hold: they are involved, whatever the priorities.
+      // A caller caught waiting for a slot at the instant of one evaluation, with no harm measured, is a blip: it
+      // counts once it is seen at two evaluations in a row, or with waits above acquireWaitMs or timeouts.
       const heldByOthers = sharedHeldByOthers(stats, victim);
-      if ((s.waitingForShared ?? 0) > 0 && heldByOthers.total > 0) {
+      const waitsForShared = (s.waitingForShared ?? 0) > 0 && heldByOthers.total > 0;
+      if (!waitsForShared) this.#sharedWaitSince[i] = NaN;
+      else if (Number.isNaN(this.#sharedWaitSince[i] as number)) this.#sharedWaitSince[i] = now;
+      const sharedWaitHurts = window.timeouts > 0 || (s.acquireWait.count > 0 && s.acquireWait.p95 > t.acquireWaitMs) || now - (this.#sharedWaitSince[i] as number) >= this.#options.intervalMs / 2;
+      if (waitsForShared && sharedWaitHurts) {
         add(signal('shared-slots', victim, heldByOthers.total, stats.budget.shared, 'count', `${victim} waits for shared slots (${s.waitingForShared} waiting): ${describeHolders(stats.budget.shared, stats.budget.sharedInUseByService)}`));
       }
       // Connections opened beyond what broke: replacing broken ones is connectivity's business, not churn.

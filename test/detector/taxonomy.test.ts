@@ -87,6 +87,28 @@ describe('connection churn: a recycle storm is the service\'s own', () => {
   });
 });
 
+describe('waiting for shared slots others hold', () => {
+  it('a caller caught waiting at one evaluation with no harm is a blip; seen again at the next, it is interference naming the holders', async () => {
+    const { registry, detector, seen, tick } = setup();
+    registry.set('usage', { inUse: 2, sharedInUse: 0, waiting: 1, waitingForShared: 1 });
+    registry.set('llm', { inUse: 11, sharedInUse: 3 });
+    registry.set('extension', { inUse: 6, sharedInUse: 1 });
+    await tick();
+    expect(detector.incidents()).toEqual([]);
+    await tick();
+    const incident = detector.incidents().find((i) => i.victim === 'usage');
+    expect(incident?.type).toBe('interference');
+    expect(seen.map((x) => `${x.event} ${x.incident.victim}`)).toEqual(['interference usage']);
+    expect(incident?.aggressors.map((a) => [a.service, a.sharedSlots])).toEqual([['llm', 3], ['extension', 1]]);
+    // usage is low: llm and extension rank above it, so the budget serves them first; the advice is a larger budget
+    expect(incident?.recommendations.map((r) => r.kind)).toEqual(['raise-budget']);
+    // harm at once (waits above acquireWaitMs) needs no second evaluation
+    registry.set('auth', { inUse: 3, waiting: 1, waitingForShared: 1, acquireWait: latency(300) });
+    await tick();
+    expect(detector.incidents().find((i) => i.victim === 'auth')?.kinds).toContain('shared-slots');
+  });
+});
+
 describe('recommendations the registry accepts, or with what it takes', () => {
   it('a raise-size refused by the budget carries the maxConnections that makes it possible (the issue: auth 3 → 23 on 40)', async () => {
     const { registry, detector, tick } = setup();
