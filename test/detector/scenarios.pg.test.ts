@@ -45,6 +45,8 @@ interface Worker {
   readonly concurrency: number;
   /** The statement each loop runs; `i` counts the loop's own queries. */
   readonly sql: (i: number) => string;
+  /** Pause between a loop's queries, ms (a request rate rather than a closed loop). */
+  readonly pauseMs?: number;
 }
 
 interface RunResult {
@@ -80,6 +82,7 @@ async function run(registry: Registry, workers: readonly Worker[], ms: number, d
           await sleep(5); // a refused acquire must not spin
         }
         latencies[w.service]!.push(performance.now() - started);
+        if (w.pauseMs !== undefined) await sleep(w.pauseMs);
       }
     }),
   );
@@ -273,7 +276,8 @@ describePg('detector scenario corpus on real PostgreSQL (issue 14)', () => {
       services: { auth: { size: 1, overflow: 0, priority: 'highest', acquireTimeoutMs: 10_000 }, llm: { size: 1, overflow: 0, priority: 'medium' } },
     };
     let registry = open(pgUrl, app, config);
-    const workers = [{ service: 'auth', concurrency: 3, sql: () => `update ${table} set n = n + 1 where id = 1` }];
+    // Logins at a steady rate (one every 100 ms per loop), so the few blocked ones are more than 1 % of them.
+    const workers = [{ service: 'auth', concurrency: 3, pauseMs: 100, sql: () => `update ${table} set n = n + 1 where id = 1` }];
     // llm updates the row, then awaits a slow call (a model) inside its transaction for 2.5 s.
     const idleTransaction = (r: Registry) => async () => {
       await r
