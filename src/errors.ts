@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'ERR_POOL_CLOSED'
   | 'ERR_DOUBLE_RELEASE'
   | 'ERR_LEASE_RELEASED'
+  | 'ERR_RELEASE_IN_TRANSACTION'
   | 'ERR_CONNECT_TIMEOUT'
   | 'ERR_DATABASE_UNAVAILABLE'
   | 'ERR_WRITE_IN_DOUBT'
@@ -116,9 +117,12 @@ export class PoolClosedError extends BulkheadError {
   }
 }
 
-/** A lease was released (or used) after it had already been released. */
+/**
+ * A lease was released (or used) after it had already been released, or released by hand while `transaction()`
+ * still runs on it (`ERR_RELEASE_IN_TRANSACTION`: the connection stays with the transaction, which rolls back).
+ */
 export class LeaseReleasedError extends BulkheadError {
-  constructor(code: 'ERR_DOUBLE_RELEASE' | 'ERR_LEASE_RELEASED', service: string, what: string) {
+  constructor(code: 'ERR_DOUBLE_RELEASE' | 'ERR_LEASE_RELEASED' | 'ERR_RELEASE_IN_TRANSACTION', service: string, what: string) {
     super(code, `${service}: ${what}`, { service });
     this.name = 'LeaseReleasedError';
   }

@@ -15,6 +15,19 @@ export interface ClientLike {
   on(event: 'error', listener: (error: Error) => void): unknown;
   /** The connection ended; the pool marks it broken. */
   on(event: 'end', listener: () => void): unknown;
+  /**
+   * The server's transaction status from its last ReadyForQuery message, as pg's `Client#getTransactionStatus()` gives it: `'I'` idle, `'T'` in a
+   * transaction, `'E'` in a failed transaction, null before the first). Optional: without it the pool relies on
+   * its own tracking of `transaction()`.
+   */
+  getTransactionStatus?(): string | null;
+}
+
+/** True when the client says its session is inside a transaction block (open or failed). */
+export function inTransactionBlock(client: ClientLike): boolean {
+  if (typeof client.getTransactionStatus !== 'function') return false;
+  const status = client.getTransactionStatus();
+  return status === 'T' || status === 'E';
 }
 
 /** A `pg.Client`-compatible constructor, as in pg-pool's `Client` option. */

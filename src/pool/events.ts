@@ -9,7 +9,12 @@ export type RemoveReason =
   /** It failed (killed by the server, network error, failed validation, or released with an error). */
   | 'broken'
   /** The registry was closed. */
-  | 'closed';
+  | 'closed'
+  /**
+   * It came back inside an open or failed transaction (the server's transaction status was not idle): closing it
+   * makes the server roll that transaction back, so no later caller runs in it.
+   */
+  | 'in-transaction';
 
 /** A new connection was opened. */
 export interface ConnectEvent<S extends string = string> {

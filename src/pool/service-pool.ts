@@ -6,7 +6,7 @@ import type { Redactor } from '../redact';
 import { LatencyBuckets, type LatencyHistogram } from '../stats/latency-buckets';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
 import { CircuitBreaker, type Attempt, type BreakerOptions, type CircuitState } from './circuit-breaker';
-import { connectWithin, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
+import { connectWithin, inTransactionBlock, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
 import type { PoolEventSink, RemoveReason } from './events';
 import { Lease, type LeaseOwner } from './lease';
 import { checkResize, type Priority, type ResolvedServiceOptions } from './options';
@@ -48,6 +48,11 @@ export interface ServiceStats {
   readonly created: number;
   /** Connections closed since start. */
   readonly removed: number;
+  /**
+   * Connections that came back inside an open or failed transaction and were closed instead of reused (the
+   * server rolled their transaction back). Non-zero means a code path releases without COMMIT or ROLLBACK.
+   */
+  readonly closedInTransaction: number;
   /** Consecutive failed connection attempts (0 once one succeeds). */
   readonly consecutiveConnectFailures: number;
   /** State of the connection circuit breaker. */
@@ -200,6 +205,7 @@ export class ServicePool implements LeaseOwner {
   #created = 0;
   #removed = 0;
   #connectionErrors = 0;
+  #closedInTransaction = 0;
 
   constructor(config: ServicePoolConfig) {
     this.#config = config;
@@ -605,6 +611,12 @@ export class ServicePool implements LeaseOwner {
       if (fault !== null) {
         destroyed = true;
         this.#destroy(connection, fault);
+      } else if (inTransactionBlock(connection.client)) {
+        // Never reuse a session inside a transaction: the next caller's statements would run in it (and never
+        // commit). Closing it is the rollback: the server aborts the transaction when the session ends.
+        destroyed = true;
+        this.#closedInTransaction++;
+        this.#destroy(connection, 'in-transaction');
       } else if (this.#all.size > this.#max) {
         // The service was shrunk while this lease was out: close the surplus instead of keeping it idle.
         destroyed = true;
@@ -1084,6 +1096,7 @@ export class ServicePool implements LeaseOwner {
       connectionErrors: this.#connectionErrors,
       created: this.#created,
       removed: this.#removed,
+      closedInTransaction: this.#closedInTransaction,
       consecutiveConnectFailures: this.#breaker.consecutiveFailures,
       circuit: this.#breaker.state,
       sharedInUse: this.#sharedHeld,

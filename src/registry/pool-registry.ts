@@ -232,11 +232,14 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     }
     return this.withClient(service, async (client, lease) => {
       await lease.query('BEGIN');
+      lease.inTransaction = true;
       try {
         const result = await fn(client, lease);
         await lease.query('COMMIT');
+        lease.inTransaction = false;
         return result;
       } catch (error) {
+        lease.inTransaction = false;
         // The connection is gone or its reply stalled (query timeout): a ROLLBACK could only wait behind the stuck
         // query. Destroying the connection ends the transaction on the server (it rolls back when the session ends).
         if (isConnectionError(error)) {

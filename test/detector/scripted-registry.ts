@@ -144,6 +144,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         connectionErrors: f.connectionErrors,
         created: 0,
         removed: 0,
+        closedInTransaction: 0,
         consecutiveConnectFailures: f.consecutiveConnectFailures,
         utilization: f.inUse / m,
         windowMs: 60_000,
