@@ -25,6 +25,8 @@ export type {
   ResizeEvent,
   CircuitEvent,
   ServerCheckReport,
+  ServerCapacityWarning,
+  ServerWarning,
 } from './pool/events';
 export type { BudgetStats } from './budget/budget';
 export type { CircuitState, BreakerOptions } from './pool/circuit-breaker';

@@ -88,3 +88,12 @@ export function isConnectionError(error: unknown): boolean {
     (message.includes('Connection terminated') || message.includes('Client has encountered a connection error') || message.includes('Query read timeout'))
   );
 }
+
+/**
+ * True when the server answered a connection attempt with "no room": SQLSTATE 53300 `too_many_connections`
+ * ("sorry, too many clients already", "remaining connection slots are reserved …", a role's or database's
+ * connection limit). The server is up; it is full.
+ */
+export function isCapacityRefusal(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '53300';
+}

@@ -105,8 +105,36 @@ export interface CircuitEvent<S extends string = string> {
   readonly lastError: Error | undefined;
 }
 
+/**
+ * The server refused a service a new connection for lack of room (SQLSTATE 53300, "sorry, too many clients
+ * already", or the slots reserved for superusers) while the service still had working connections. Its circuit
+ * stays closed (the database is up): waiters wait for a connection to come back, or time out as usual, and new
+ * connects are retried with a growing pause. Emitted once per streak of refusals.
+ */
+export interface ServerCapacityWarning<S extends string = string> {
+  readonly kind: 'capacity';
+  readonly service: S;
+  /** The server's SQLSTATE, `'53300'`. */
+  readonly code: string;
+  /** The server's refusal (secrets removed). */
+  readonly error: Error;
+  /** Connections the service has open now, all of them working. */
+  readonly open: number;
+  /** The service's `size + overflow`: it wanted to grow toward this. */
+  readonly max: number;
+  /** Connections the service may still open but the server has no room for: `max - open`. */
+  readonly headroomShortfall: number;
+  /** A sentence for a person. */
+  readonly warning: string;
+}
+
+/** What `server-warning` reports: a failed {@link ServerCheckReport} (`kind: 'check'`) or a {@link ServerCapacityWarning}. */
+export type ServerWarning<S extends string = string> = ServerCheckReport | ServerCapacityWarning<S>;
+
 /** What {@link PoolRegistry.checkServer} found. */
 export interface ServerCheckReport {
+  /** Tells it apart from a {@link ServerCapacityWarning} in `server-warning`. */
+  readonly kind: 'check';
   /** The server's `max_connections`. */
   readonly maxConnections: number;
   /** The server's `superuser_reserved_connections` (not usable by ordinary roles). */
@@ -138,6 +166,8 @@ export interface PoolEvents<S extends string = string> {
   error: [ConnectionErrorEvent<S>];
   resize: [ResizeEvent<S>];
   circuit: [CircuitEvent<S>];
+  /** The server is short of room: a capacity refusal ({@link ServerCapacityWarning}) or a failed `checkServer()`. */
+  'server-warning': [ServerWarning<S>];
 }
 
 /** Where a pool sends its events: the registry's emitter fits. Listeners are counted first, so nothing is allocated when nobody listens. */

@@ -6,7 +6,7 @@ import type { Redactor } from '../redact';
 import { LatencyBuckets, type LatencyHistogram } from '../stats/latency-buckets';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
 import { CircuitBreaker, type Attempt, type BreakerOptions, type CircuitState } from './circuit-breaker';
-import { connectWithin, inTransactionBlock, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
+import { connectWithin, inTransactionBlock, isCapacityRefusal, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
 import type { PoolEventSink, RemoveReason } from './events';
 import { Lease, type LeaseOwner } from './lease';
 import { checkResize, type Priority, type ResolvedServiceOptions } from './options';
@@ -53,6 +53,11 @@ export interface ServiceStats {
    * server rolled their transaction back). Non-zero means a code path releases without COMMIT or ROLLBACK.
    */
   readonly closedInTransaction: number;
+  /**
+   * New connections the server refused for lack of room (53300) while this service had working ones: counted
+   * here and in `connectionErrors`, reported as `server-warning` (`kind: 'capacity'`), never opening the circuit.
+   */
+  readonly capacityRefusals: number;
   /** Consecutive failed connection attempts (0 once one succeeds). */
   readonly consecutiveConnectFailures: number;
   /** State of the connection circuit breaker. */
@@ -206,6 +211,7 @@ export class ServicePool implements LeaseOwner {
   #removed = 0;
   #connectionErrors = 0;
   #closedInTransaction = 0;
+  #capacityRefusals = 0;
 
   constructor(config: ServicePoolConfig) {
     this.#config = config;
@@ -883,11 +889,47 @@ export class ServicePool implements LeaseOwner {
     this.#lastConnectError = safe;
     this.#errors++;
     this.#connectionErrors++;
-    this.#breaker.failure(attempt);
+    if (isCapacityRefusal(error) && this.#workingConnections() > 0) {
+      // The database is up and serving this service: a full server is not an outage, so the circuit stays
+      // closed and waiters keep waiting for a connection to come back (or time out as usual).
+      this.#capacityRefusals++;
+      const firstOfStreak = this.#breaker.consecutiveFailures === 0;
+      this.#breaker.refused(attempt);
+      if (firstOfStreak) this.#warnCapacity(safe);
+    } else {
+      this.#breaker.failure(attempt);
+    }
     if (this.#events.listenerCount('connect-error') > 0) {
       this.#events.emit('connect-error', { service: this.name, error: safe, consecutiveFailures: this.#breaker.consecutiveFailures });
     }
     return safe;
+  }
+
+  /** Open connections not known to be broken. */
+  #workingConnections(): number {
+    let working = 0;
+    for (const connection of this.#all) if (connection.broken === null) working++;
+    return working;
+  }
+
+  #warnCapacity(error: Error): void {
+    if (this.#events.listenerCount('server-warning') === 0) return;
+    const open = this.#workingConnections();
+    const max = this.#max;
+    const code = String((error as { code?: unknown }).code ?? '53300');
+    this.#events.emit('server-warning', {
+      kind: 'capacity',
+      service: this.name,
+      code,
+      error,
+      open,
+      max,
+      headroomShortfall: Math.max(0, max - open),
+      warning:
+        `${this.name}: the server refused a new connection (${code} ${error.message}) while ${this.name} holds ${open} working of its ${max}; ` +
+        `its circuit stays closed and waiters wait for a connection to come back. The server has fewer free connections than the budgets on it ` +
+        `may open: run registry.checkServer(), then lower maxConnections (or the overflow of the services that flood) or raise max_connections`,
+    });
   }
 
   /** A pause that close() cuts short (a create sleeping in the breaker's backoff must not hold up closing). */
@@ -1097,6 +1139,7 @@ export class ServicePool implements LeaseOwner {
       created: this.#created,
       removed: this.#removed,
       closedInTransaction: this.#closedInTransaction,
+      capacityRefusals: this.#capacityRefusals,
       consecutiveConnectFailures: this.#breaker.consecutiveFailures,
       circuit: this.#breaker.state,
       sharedInUse: this.#sharedHeld,

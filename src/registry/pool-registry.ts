@@ -19,8 +19,6 @@ import { checkRegistryOptions, REGISTRY_DEFAULTS, resolveBudget, secretsOf, serv
 export interface RegistryEvents<S extends string = string> extends PoolEvents<S> {
   /** The registry finished closing. */
   close: [RegistryCloseReport];
-  /** {@link PoolRegistry.checkServer} found that the budget does not fit on the server. */
-  'server-warning': [ServerCheckReport];
 }
 
 /** Snapshot of the whole registry: one {@link ServiceStats} per service plus totals. */
@@ -370,6 +368,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       const budget = this.#budget.total;
       const fits = budget <= available;
       const report: ServerCheckReport = {
+        kind: 'check',
         maxConnections: row.max,
         superuserReservedConnections: row.reserved,
         currentConnections: row.current,

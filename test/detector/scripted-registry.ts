@@ -145,6 +145,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         created: 0,
         removed: 0,
         closedInTransaction: 0,
+        capacityRefusals: 0,
         consecutiveConnectFailures: f.consecutiveConnectFailures,
         utilization: f.inUse / m,
         windowMs: 60_000,
