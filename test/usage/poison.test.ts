@@ -127,7 +127,7 @@ describe('permanent write errors', () => {
     const written = [...sink.totals.keys()].map((k) => k.split('@')[0]);
     const unwritten = report.unwritten.map((r) => r.key);
     expect(new Set([...written, ...unwritten, 'p'])).toEqual(new Set(['a', 'p', 'y', 'z']));
-    expect(written.filter((k) => unwritten.includes(k))).toEqual([]);
+    expect(written.filter((k) => unwritten.includes(k as string))).toEqual([]);
     expect(unwritten).toContain('z');
     expect(report.inDoubt).toBeNull();
   });
