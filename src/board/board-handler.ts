@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock';
 import { ConfigChecker } from '../options/check';
 import type { HealthRequest, HealthResponse } from '../health/health-handler';
 import { renderBoardPage, type BoardPage } from './board-page';
@@ -26,6 +27,8 @@ export interface BoardHandlerOptions<S extends string> {
   readonly recentIncidents?: number;
   /** The page's title and heading (plain text, escaped). @default 'pg-bulkhead board' */
   readonly title?: string;
+  /** Wall clock for the usage tracker's last-flush age; inject a fake one in tests. @default systemClock */
+  readonly clock?: Clock;
 }
 
 /** Defaults of {@link createBoardHandler}. */
@@ -37,7 +40,7 @@ export const BOARD_DEFAULTS = Object.freeze({
   title: 'pg-bulkhead board',
 });
 
-const OPTION_KEYS = ['registry', 'detector', 'usage', 'includeErrors', 'refreshMs', 'historyMs', 'recentIncidents', 'title'];
+const OPTION_KEYS = ['registry', 'detector', 'usage', 'includeErrors', 'refreshMs', 'historyMs', 'recentIncidents', 'title', 'clock'];
 /** The only query parameter either answer accepts. */
 const FORMATS = ['json', 'html'];
 
@@ -73,10 +76,12 @@ export function createBoardHandler<S extends string>(options: BoardHandlerOption
     check.integer('refreshMs', options.refreshMs, 250, 60_000);
     check.integer('historyMs', options.historyMs, 10_000, 3_600_000);
     check.integer('recentIncidents', options.recentIncidents, 0, 100);
+    if (options.clock !== undefined && (typeof options.clock !== 'object' || options.clock === null || typeof options.clock.wallNow !== 'function')) check.fail('clock', 'a clock with wallNow()', options.clock);
     if (options.title !== undefined && (typeof options.title !== 'string' || options.title.length === 0 || options.title.length > 200)) check.fail('title', 'a string of 1 to 200 characters', options.title);
   }
   check.throwIfAny();
   const { registry, detector, usage } = options;
+  const clock = options.clock ?? systemClock;
   const includeErrors = options.includeErrors ?? BOARD_DEFAULTS.includeErrors;
   const recentIncidents = options.recentIncidents ?? BOARD_DEFAULTS.recentIncidents;
   const page: BoardPage = renderBoardPage({
@@ -119,7 +124,7 @@ export function createBoardHandler<S extends string>(options: BoardHandlerOption
     }
     let body;
     try {
-      body = await buildBoardSnapshot({ registry, detector, usage, includeErrors, recentIncidents });
+      body = await buildBoardSnapshot({ registry, detector, usage, includeErrors, recentIncidents, now: () => clock.wallNow() });
     } catch {
       return sendJson(res, 503, { error: 'board snapshot failed' }, method);
     }

@@ -103,7 +103,7 @@ export interface BoardUsage {
   readonly droppedIncrements: number;
   /** Wall-clock ms of the last successful write, or null. */
   readonly lastFlushAt: number | null;
-  /** `at - lastFlushAt`, ms, or null. */
+  /** How long ago the last successful write was, ms (by the handler's clock), or null. */
   readonly lastFlushAgeMs: number | null;
   /** The last write failure: its time, and its message only with `includeErrors: true` (it may name the host). */
   readonly lastError: { readonly at: number; readonly message?: string } | null;
@@ -134,6 +134,8 @@ export interface BoardSources<S extends string> {
   readonly usage?: BoardUsageSource;
   readonly includeErrors: boolean;
   readonly recentIncidents: number;
+  /** Wall-clock now, ms since the epoch: the reference of the tracker's last-flush age. */
+  readonly now: () => number;
 }
 
 /**
@@ -198,11 +200,11 @@ export async function buildBoardSnapshot<S extends string>(sources: BoardSources
     },
     incidents: report.incidents,
     recentIncidents,
-    usage: usage === undefined ? null : usageOf(usage, stats.at, includeErrors),
+    usage: usage === undefined ? null : usageOf(usage, sources.now(), includeErrors),
   };
 }
 
-function usageOf(source: BoardUsageSource, at: number, includeErrors: boolean): BoardUsage {
+function usageOf(source: BoardUsageSource, now: number, includeErrors: boolean): BoardUsage {
   const u = source.stats();
   return {
     state: u.state,
@@ -213,7 +215,7 @@ function usageOf(source: BoardUsageSource, at: number, includeErrors: boolean): 
     droppedCalls: u.droppedCalls,
     droppedIncrements: u.droppedIncrements,
     lastFlushAt: u.lastFlushAt,
-    lastFlushAgeMs: u.lastFlushAt === null ? null : Math.max(0, at - u.lastFlushAt),
+    lastFlushAgeMs: u.lastFlushAt === null ? null : Math.max(0, now - u.lastFlushAt),
     lastError: u.lastError === null ? null : includeErrors ? { at: u.lastError.at, message: u.lastError.message } : { at: u.lastError.at },
   };
 }
