@@ -153,6 +153,7 @@ function incident(x, closed) {
   var card = el('article', 'card incident' + (x.severity === 'critical' ? ' critical' : '') + (closed ? ' closed' : ''));
   card.setAttribute('data-incident', str(x.id));
   card.setAttribute('data-kind', kind);
+  card.setAttribute('data-victim', str(x.victim));
   add(card, add(el('h4'), el('span', null, kind + ' · ' + str(x.victim) + ' '), pill(str(x.severity), 'sev-' + str(x.severity)), closed ? pill('closed') : pill('open')));
   var aggressors = Array.isArray(x.aggressors) ? x.aggressors : [];
   var who = str(x.victim) + (x.victimProtected ? ' (protected)' : '') + ' is the victim';
