@@ -55,7 +55,7 @@ describeBrowser('the bulkhead board in Chromium', () => {
   describePg('on a real PostgreSQL under an llm flood', () => {
     it('shows every service as registry.stats() has it within one refresh, the flood incident with its advice, and its recovery', async () => {
       const applicationName = uniqueAppName('17board');
-      const registry = createPoolRegistry<Service>({
+      const registry = createPoolRegistry({
         connection: pgUrl,
         applicationName,
         windowMs: 1_000,

@@ -9,6 +9,11 @@ import { FakeClock, ScriptedRegistry } from '../detector/scripted-registry';
 import { waitFor } from '../helpers/wait-for';
 import { describeBrowser, launchChromium, outputFile, serveLocal } from './browser';
 
+// Functions passed to page.evaluate run in the browser; the project compiles without the DOM library.
+declare const window: any;
+declare const document: any;
+declare function getComputedStyle(element: unknown): { backgroundColor: string };
+
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => {});
@@ -90,7 +95,7 @@ describeBrowser('the bulkhead board in Chromium, without a database', () => {
     await page.evaluate(() => {
       const w = window as unknown as { __violations: string[] };
       w.__violations = [];
-      document.addEventListener('securitypolicyviolation', (e) => w.__violations.push(`${e.violatedDirective} ${e.sample}`));
+      document.addEventListener('securitypolicyviolation', (e: { violatedDirective: string; sample: string }) => w.__violations.push(`${e.violatedDirective} ${e.sample}`));
     });
     await waitFor(async () => Number(await page.getAttribute('body', 'data-polls')) >= 3, 10_000, 'three polls');
     await sleep(300); // an img's onerror fires after its load fails: give it the time to
@@ -100,8 +105,8 @@ describeBrowser('the bulkhead board in Chromium, without a database', () => {
       injected: document.querySelectorAll('img, iframe, object, embed, svg:not(.hist), [onerror], [onload]').length,
       scripts: document.scripts.length,
       text: document.body.textContent ?? '',
-      services: [...document.querySelectorAll('article.svc')].map((e) => e.getAttribute('data-service')),
-      kinds: [...document.querySelectorAll('article.incident')].map((e) => e.getAttribute('data-kind')),
+      services: [...document.querySelectorAll('article.svc')].map((e: any) => e.getAttribute('data-service')),
+      kinds: [...document.querySelectorAll('article.incident')].map((e: any) => e.getAttribute('data-kind')),
     }));
     expect(verdict.pwned).toBeNull();
     expect(dialogs).toEqual([]);
