@@ -28,6 +28,7 @@ export interface BoardDetector<S extends string> {
 
 /** What the board reads from a usage tracker: only these fields of `stats()` ({@link UsageTracker} fits). */
 export interface BoardUsageSource {
+  /** The tracker's snapshot; only the fields below are read. */
   stats(): {
     readonly state: string;
     readonly pendingKeys: number;
