@@ -199,8 +199,10 @@ function usage(u) {
 function record(d) {
   var v = {};
   (d.services || []).forEach(function (s) { v[str(s.service)] = [num(s.inUse), num(s.waiting)]; });
-  samples.push({ at: num(d.at), v: v });
-  var from = num(d.at) - cfg.historyMs;
+  // Times of arrival by the browser's clock: the strip is what this page saw, whatever the server's clock says.
+  var now = Date.now();
+  samples.push({ at: now, v: v });
+  var from = now - cfg.historyMs;
   while (samples.length > 0 && samples[0].at < from) samples.shift();
   if (samples.length > 2000) samples.splice(0, samples.length - 2000);
 }

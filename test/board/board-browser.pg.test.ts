@@ -170,6 +170,6 @@ describeBrowser('the bulkhead board in Chromium', () => {
       expect(await closed.first().locator('ul.advice li').allTextContents()).toContain('lower llm overflow from 7 to 4.');
       await page.screenshot({ path: await outputFile('board-recovered.png'), fullPage: true });
       expect(problems).toEqual([]);
-    });
+    }, 90_000);
   });
 });

@@ -128,7 +128,7 @@ describeBrowser('the bulkhead board in Chromium, without a database', () => {
       expect(verdict.text).toContain(text);
     }
     await page.screenshot({ path: await outputFile('board-hostile.png'), fullPage: true });
-  });
+  }, 60_000);
 
   it('keeps the last figures on screen, marked stale, while the server cannot be reached, then recovers; pauses while hidden; remembers the rate', async () => {
     const registry = new ScriptedRegistry({ auth: { size: 2, overflow: 1, priority: 'highest' }, llm: { size: 2, overflow: 6, priority: 'medium' } });
@@ -155,7 +155,7 @@ describeBrowser('the bulkhead board in Chromium, without a database', () => {
     const { page } = browser;
     await page.goto(`${server.url}/`);
     const llmInUse = page.locator('article.svc[data-service="llm"] [data-field="inUse"]');
-    await waitFor(async () => (await llmInUse.textContent()) === '3', 10_000, 'the first figures');
+    await waitFor(async () => (await llmInUse.textContent()) === '3' && Number(await page.getAttribute('body', 'data-polls')) >= 3, 10_000, 'three polls');
     // Usable on a phone: nothing wider than the screen.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
 
@@ -168,6 +168,10 @@ describeBrowser('the bulkhead board in Chromium, without a database', () => {
     await waitFor(async () => (await llmInUse.textContent()) === '6', 15_000, 'the page to recover with fresh figures');
     expect(await page.locator('body.stale').count()).toBe(0);
     expect(await page.textContent('#conn')).toBe('live, every 0.25 s');
+    // The history strip is drawn from the samples the page kept: in use went from 3 to 6, so two levels.
+    const points = ((await page.getAttribute('article.svc[data-service="llm"] polyline.lu', 'points')) ?? '').split(' ');
+    expect(points.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(points.map((p) => p.split(',')[1])).size).toBe(2);
 
     // Hidden tab: no polls (one in flight may finish); visible again: polling resumes at once.
     await page.evaluate(() => {
@@ -195,5 +199,5 @@ describeBrowser('the bulkhead board in Chromium, without a database', () => {
     const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     expect(dark).toBe('rgb(18, 20, 23)');
     expect(light).toBe('rgb(246, 247, 249)');
-  });
+  }, 60_000);
 });
