@@ -69,8 +69,9 @@ describeBrowser('the bulkhead board in Chromium', () => {
       });
       cleanup.push(() => registry.close({ timeoutMs: 3_000 }));
       const table = `${applicationName.replace(/-/g, '_')}_usage`;
-      // Flushes only when asked: a flush takes the usage pool's connection, and the figures must hold still.
-      const usage = createUsageTracker({ registry, service: 'usage', table, flushIntervalMs: 600_000 });
+      // Flushes only when asked (no timer, no bucket boundary): a flush takes the usage pool's connection, and the
+      // figures must hold still.
+      const usage = createUsageTracker({ registry, service: 'usage', table, bucket: 'none', flushIntervalMs: 600_000 });
       await usage.ensureSchema();
       cleanup.push(() => registry.query('usage', `drop table if exists ${table}`));
       cleanup.push(() => usage.close({ timeoutMs: 2_000 }));
