@@ -90,3 +90,6 @@ export { createHealthHandler } from './health/health-handler';
 export type { HealthHandlerOptions, HealthRequest, HealthResponse, HealthSource, HealthBody, HealthBodyService } from './health/health-handler';
 export { toPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus';
 export type { PrometheusOptions, MetricsRegistry, MetricsDetector, MetricsUsageSource } from './metrics/prometheus';
+export { createBoardHandler, BOARD_DEFAULTS } from './board/board-handler';
+export type { BoardHandlerOptions } from './board/board-handler';
+export type { BoardSnapshot, BoardService, BoardBudget, BoardUsage, BoardRegistry, BoardDetector, BoardUsageSource } from './board/board-snapshot';
