@@ -191,6 +191,7 @@ function usage(u) {
   row(dl, 'last flush', 'lastFlushAge', age(u.lastFlushAgeMs));
   row(dl, 'failed writes', 'failedWrites', num(u.failedWrites));
   row(dl, 'dropped calls', 'droppedCalls', num(u.droppedCalls) + ' (' + num(u.droppedIncrements) + ' increments)');
+  row(dl, 'refused / quarantined', 'poison', num(u.rejectedCalls) + ' calls / ' + num(u.quarantinedRows) + ' rows');
   add(card, dl);
   if (u.lastError) add(card, el('p', 'err', 'Last write error at ' + time(u.lastError.at) + (typeof u.lastError.message === 'string' ? ': ' + u.lastError.message : ' (message hidden: includeErrors is off)')));
   return card;

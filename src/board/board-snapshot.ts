@@ -37,6 +37,9 @@ export interface BoardUsageSource {
     readonly failedWrites: number;
     readonly droppedCalls: number;
     readonly droppedIncrements: number;
+    /** Optional: trackers before the poison-input fix did not count these. */
+    readonly rejectedCalls?: number;
+    readonly quarantinedRows?: number;
     readonly lastFlushAt: number | null;
     readonly lastError: { readonly message: string; readonly at: number } | null;
   };
@@ -102,6 +105,10 @@ export interface BoardUsage {
   readonly failedWrites: number;
   readonly droppedCalls: number;
   readonly droppedIncrements: number;
+  /** Increments refused by `increment` as never storable (`ERR_INVALID_ARGUMENT`). */
+  readonly rejectedCalls: number;
+  /** Rows the sink refused for good and the tracker quarantined. */
+  readonly quarantinedRows: number;
   /** Wall-clock ms of the last successful write, or null. */
   readonly lastFlushAt: number | null;
   /** How long ago the last successful write was, ms (by the handler's clock), or null. */
@@ -215,6 +222,8 @@ function usageOf(source: BoardUsageSource, now: number, includeErrors: boolean):
     failedWrites: u.failedWrites,
     droppedCalls: u.droppedCalls,
     droppedIncrements: u.droppedIncrements,
+    rejectedCalls: u.rejectedCalls ?? 0,
+    quarantinedRows: u.quarantinedRows ?? 0,
     lastFlushAt: u.lastFlushAt,
     lastFlushAgeMs: u.lastFlushAt === null ? null : Math.max(0, now - u.lastFlushAt),
     lastError: u.lastError === null ? null : includeErrors ? { at: u.lastError.at, message: u.lastError.message } : { at: u.lastError.at },

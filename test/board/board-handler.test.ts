@@ -44,6 +44,8 @@ const usageFigures = {
   failedWrites: 3,
   droppedCalls: 1,
   droppedIncrements: 5,
+  rejectedCalls: 4,
+  quarantinedRows: 2,
   lastFlushAt: 1_700_000_000_000 - 4_000,
   lastError: { message: 'connect ECONNREFUSED db-primary.internal.example:5432', at: 1_700_000_000_000 - 1_000 },
 };
@@ -153,6 +155,8 @@ describe('createBoardHandler: the JSON endpoint', () => {
       failedWrites: 3,
       droppedCalls: 1,
       droppedIncrements: 5,
+      rejectedCalls: 4,
+      quarantinedRows: 2,
       lastFlushAt: usageFigures.lastFlushAt,
       lastFlushAgeMs: 5_000, // the fake clock's wall time is 1_700_000_001_000 after one interval
       lastError: { at: usageFigures.lastError.at },
