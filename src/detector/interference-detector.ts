@@ -46,6 +46,8 @@ export interface DetectorRegistry<S extends string = string> {
   readonly services: readonly S[];
   /** Prefix of the sessions' application_name (`<applicationName>:<service>`), to attribute server sessions. */
   readonly applicationName: string;
+  /** This instance's tag (`<app>:<service>@<instanceId>`), so the probe tells its own sessions from other instances'. (issue 15) */
+  readonly instanceId?: string | undefined;
   /** A fresh snapshot of every service and the budget; read once per evaluation. */
   stats(): RegistryStats<S>;
   /** A service's limits, for recommendations with numbers. */
@@ -507,7 +509,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     for (const pair of probeResult?.blocking ?? []) {
       const f = finding(pair.victim);
       const a = stats.services[pair.aggressor];
-      f.signals.push(signal('lock-blocking', pair.aggressor, pair.sessions, 0, 'count', `${pair.sessions} ${pair.victim} session(s) wait on locks held by ${pair.aggressor}`));
+      // (issue 15) Name the instances holding the locks when the blockers carry an instance identity.
+      const where = pair.aggressorInstances.length === 0 ? '' : ` (instance ${pair.aggressorInstances.join(', ')})`;
+      f.signals.push(signal('lock-blocking', pair.aggressor, pair.sessions, 0, 'count', `${pair.sessions} ${pair.victim} session(s) wait on locks held by ${pair.aggressor}${where}`));
       f.aggressors.set(pair.aggressor, { service: pair.aggressor, priority: a.priority, inUse: a.inUse, share: a.inUse / capacity, blockedSessions: pair.sessions });
       f.recommendations.push(shortenTransactions(pair.aggressor, pair.victim));
     }
@@ -574,6 +578,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     return new ServerProbe<S>(() => this.#registry.openClient('detector'), this.#registry.applicationName, this.#registry.services, {
       clock: this.#clock,
       timeoutMs: this.#options.probeTimeoutMs,
+      instanceId: this.#registry.instanceId,
     });
   }
 

@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../clock';
+import { parseSessionName } from '../registry/instance-name';
 
 /** The part of a pg client the probe uses. */
 export interface ProbeClient {
@@ -12,6 +13,8 @@ export interface ProbeClient {
 export interface ProbeSession<S extends string = string> {
   readonly pid: number;
   readonly service: S;
+  /** The instance tag in its application_name (`<app>:<service>@<instance>`), or undefined. */
+  readonly instance: string | undefined;
   /** `pg_stat_activity.state`, null when the probe may not see it. */
   readonly state: string | null;
   /** How long it has been in that state, ms. */
@@ -22,10 +25,19 @@ export interface ProbeSession<S extends string = string> {
 
 /** What one probe found. */
 export interface ProbeResult<S extends string = string> {
-  /** Pairs of (blocked victim, blocking service) with how many of the victim's sessions wait on it. */
-  readonly blocking: readonly { readonly victim: S; readonly aggressor: S; readonly sessions: number }[];
-  /** Services with sessions idle in transaction, with the longest time so far, ms. */
-  readonly idleInTransaction: readonly { readonly service: S; readonly sessions: number; readonly longestMs: number }[];
+  /**
+   * Pairs of (blocked victim, blocking service) with how many of the victim's sessions wait on it. Victims are
+   * this instance's sessions; the blockers may be any instance of the same application, listed by their tag in
+   * `aggressorInstances` (sorted; empty when the blockers carry no instance identity).
+   */
+  readonly blocking: readonly { readonly victim: S; readonly aggressor: S; readonly sessions: number; readonly aggressorInstances: readonly string[] }[];
+  /** Services with sessions idle in transaction (any instance), with the longest time so far, ms, and the instances. */
+  readonly idleInTransaction: readonly { readonly service: S; readonly sessions: number; readonly longestMs: number; readonly instances: readonly string[] }[];
+  /**
+   * Sessions on the server per service and instance (every instance of the application), busiest first: who holds
+   * the server's connections. `instance` is undefined for sessions without an instance identity.
+   */
+  readonly holders: readonly { readonly service: S; readonly instance: string | undefined; readonly sessions: number; readonly active: number }[];
 }
 
 // Only pids, states and durations are read: never query text, user or client address.
@@ -53,7 +65,8 @@ export class ServerProbe<S extends string> {
   readonly #services: ReadonlySet<string>;
   readonly #clock: Clock;
   readonly #timeoutMs: number;
-  /** The connection being opened or open (with its statement_timeout set), or null. */
+  readonly #instance: string | undefined;
+  /** The connection being opened or open, or null. */
   #connecting: Promise<ProbeClient> | null = null;
   #skip = 0;
   #closed = false;
@@ -67,7 +80,7 @@ export class ServerProbe<S extends string> {
     open: () => Promise<ProbeClient>,
     applicationName: string,
     services: readonly S[],
-    timing: { readonly clock: Clock; readonly timeoutMs: number },
+    timing: { readonly clock: Clock; readonly timeoutMs: number; readonly instanceId?: string | undefined },
     readonly retryAfterProbes = 10,
   ) {
     this.#open = open;
@@ -75,6 +88,7 @@ export class ServerProbe<S extends string> {
     this.#services = new Set(services);
     this.#clock = timing.clock;
     this.#timeoutMs = timing.timeoutMs;
+    this.#instance = timing.instanceId;
     this.#closing = new Promise<never>((_, reject) => {
       this.#abort = reject;
     });
@@ -88,9 +102,19 @@ export class ServerProbe<S extends string> {
       return null;
     }
     try {
-      this.#connecting ??= this.#connect();
-      const client = await this.#bounded(this.#connecting);
-      const { rows } = await this.#bounded(client.query(SESSIONS_SQL, [this.#prefix, this.#prefix.length]));
+      const connecting = (this.#connecting ??= this.#open());
+      // One deadline for connecting and the whole transaction. The server cancels the probe's statement after the
+      // same time: set for this transaction only (SET LOCAL), so nothing stays on a server connection that
+      // PgBouncer (transaction mode) shares with other clients.
+      const rows = await this.#bounded(
+        (async () => {
+          const client = await connecting;
+          await client.query(`BEGIN READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.ceil(this.#timeoutMs))}`);
+          const result = await client.query(SESSIONS_SQL, [this.#prefix, this.#prefix.length]);
+          await client.query('COMMIT');
+          return result.rows;
+        })(),
+      );
       if (this.#closed) return null;
       this.status = 'ok';
       return this.#interpret(rows, idleThresholdMs);
@@ -103,18 +127,6 @@ export class ServerProbe<S extends string> {
       this.#discard();
       return null;
     }
-  }
-
-  /** Opens the client and has the server cancel any of its statements that outlive the probe's own timeout. */
-  async #connect(): Promise<ProbeClient> {
-    const client = await this.#open();
-    try {
-      await client.query(`set statement_timeout = ${Math.max(1, Math.ceil(this.#timeoutMs))}`);
-    } catch (error) {
-      Promise.resolve().then(() => client.end()).catch(() => {});
-      throw error;
-    }
-    return client;
   }
 
   /** `work`, unless the timeout fires or close() is called first. */
@@ -151,15 +163,30 @@ export class ServerProbe<S extends string> {
     const sessions = new Map<number, ProbeSession<S>>();
     for (const row of rows) {
       const name = String(row.application_name ?? '');
-      const service = name.slice(this.#prefix.length);
+      const { label: service, tag: instance } = parseSessionName(name.slice(this.#prefix.length));
       if (!this.#services.has(service)) continue;
       const blockedBy = Array.isArray(row.blocked_by) ? row.blocked_by.map(Number) : parseIntArray(row.blocked_by);
       const pid = Number(row.pid);
-      sessions.set(pid, { pid, service: service as S, state: typeof row.state === 'string' ? row.state : null, stateMs: Number(row.state_ms) || 0, blockedBy });
+      sessions.set(pid, { pid, service: service as S, instance, state: typeof row.state === 'string' ? row.state : null, stateMs: Number(row.state_ms) || 0, blockedBy });
     }
-    const pairs = new Map<string, { victim: S; aggressor: S; sessions: number }>();
-    const idle = new Map<S, { service: S; sessions: number; longestMs: number }>();
+    const pairs = new Map<string, { victim: S; aggressor: S; sessions: number; instances: Set<string> }>();
+    const idle = new Map<S, { service: S; sessions: number; longestMs: number; instances: Set<string> }>();
+    const holders = new Map<string, { service: S; instance: string | undefined; sessions: number; active: number }>();
     for (const session of sessions.values()) {
+      const holderKey = `${session.service}\u0000${session.instance ?? ''}`;
+      const holder = holders.get(holderKey) ?? { service: session.service, instance: session.instance, sessions: 0, active: 0 };
+      holder.sessions++;
+      if (session.state === 'active') holder.active++;
+      holders.set(holderKey, holder);
+      if (session.state !== null && session.state.startsWith('idle in transaction') && session.stateMs >= idleThresholdMs) {
+        const entry = idle.get(session.service) ?? { service: session.service, sessions: 0, longestMs: 0, instances: new Set<string>() };
+        entry.sessions++;
+        entry.longestMs = Math.max(entry.longestMs, session.stateMs);
+        if (session.instance !== undefined) entry.instances.add(session.instance);
+        idle.set(session.service, entry);
+      }
+      // Victims are this instance's own sessions: each instance's detector speaks for its own services.
+      if (session.instance !== this.#instance) continue;
       // Follow the chain: a session queued behind another waiter of its own service is still blocked by the
       // service at the head of the chain (PostgreSQL reports only the direct blockers).
       const seen = new Set<S>();
@@ -172,21 +199,21 @@ export class ServerProbe<S extends string> {
         const blocker = sessions.get(pid);
         if (blocker === undefined) continue;
         stack.push(...blocker.blockedBy);
-        if (blocker.service === session.service || seen.has(blocker.service)) continue;
-        seen.add(blocker.service);
+        if (blocker.service === session.service) continue;
         const key = `${session.service}\u0000${blocker.service}`;
-        const pair = pairs.get(key) ?? { victim: session.service, aggressor: blocker.service, sessions: 0 };
-        pair.sessions++;
+        const pair = pairs.get(key) ?? { victim: session.service, aggressor: blocker.service, sessions: 0, instances: new Set<string>() };
+        if (blocker.instance !== undefined) pair.instances.add(blocker.instance);
+        // Each victim session is counted once per blocking service, however many of its sessions are in the chain.
+        if (!seen.has(blocker.service)) pair.sessions++;
+        seen.add(blocker.service);
         pairs.set(key, pair);
       }
-      if (session.state !== null && session.state.startsWith('idle in transaction') && session.stateMs >= idleThresholdMs) {
-        const entry = idle.get(session.service) ?? { service: session.service, sessions: 0, longestMs: 0 };
-        entry.sessions++;
-        entry.longestMs = Math.max(entry.longestMs, session.stateMs);
-        idle.set(session.service, entry);
-      }
     }
-    return { blocking: [...pairs.values()], idleInTransaction: [...idle.values()] };
+    return {
+      blocking: [...pairs.values()].map(({ instances, ...pair }) => ({ ...pair, aggressorInstances: [...instances].sort() })),
+      idleInTransaction: [...idle.values()].map(({ instances, ...entry }) => ({ ...entry, instances: [...instances].sort() })),
+      holders: [...holders.values()].sort((a, b) => b.sessions - a.sessions),
+    };
   }
 
   /**
