@@ -34,6 +34,8 @@ free_port() { node -e "const s=require('net').createServer();s.listen(0,'127.0.0
 
 # Trust auth, like the test server: the user only has to be listed.
 printf '"%s" ""\n' "$PG_USER" >"$dir/userlist.txt"
+# A per-service role (the ALTER ROLE … SET recipe of the README); the test suite creates it on the server.
+printf '"%s" ""\n' "bulkhead_i15_auth" >>"$dir/userlist.txt"
 
 write_ini() { # mode port
   cat >"$dir/$1.ini" <<INI
@@ -43,6 +45,8 @@ write_ini() { # mode port
 ${PG_DATABASE} = host=${PG_HOST} port=${PG_PORT} dbname=${PG_DATABASE} pool_size=4
 ${PG_DATABASE}_auth = host=${PG_HOST} port=${PG_PORT} dbname=${PG_DATABASE} pool_size=2
 ${PG_DATABASE}_llm = host=${PG_HOST} port=${PG_PORT} dbname=${PG_DATABASE} pool_size=2
+; One server connection: whatever a client leaves on it, the next client meets (the leak test).
+${PG_DATABASE}_one = host=${PG_HOST} port=${PG_PORT} dbname=${PG_DATABASE} pool_size=1
 
 [pgbouncer]
 listen_addr = 127.0.0.1
