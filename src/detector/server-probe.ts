@@ -212,7 +212,7 @@ export class ServerProbe<S extends string> {
     return {
       blocking: [...pairs.values()].map(({ instances, ...pair }) => ({ ...pair, aggressorInstances: [...instances].sort() })),
       idleInTransaction: [...idle.values()].map(({ instances, ...entry }) => ({ ...entry, instances: [...instances].sort() })),
-      holders: [...holders.values()].sort((a, b) => b.sessions - a.sessions),
+      holders: [...holders.values()].sort((a, b) => b.sessions - a.sessions || `${a.service}@${a.instance ?? ''}`.localeCompare(`${b.service}@${b.instance ?? ''}`)),
     };
   }
 
