@@ -34,7 +34,9 @@ import {
   shrunkOverflow,
   type BudgetLimits,
 } from './recommendations';
-import { ServerProbe, type ProbeClient, type ProbeResult } from './server-probe';
+import { ServerProbe, type PgBouncerProbeTarget, type ProbeClient, type ProbeResult } from './server-probe';
+import { fitRecommendationToPooler, pgbouncerWaitSignals } from './deployment';
+import type { Pooler } from '../pool/session-settings';
 
 /**
  * What the detector needs from a registry: exactly the public API of {@link PoolRegistry} (which fits), so a
@@ -48,6 +50,10 @@ export interface DetectorRegistry<S extends string = string> {
   readonly applicationName: string;
   /** This instance's tag (`<app>:<service>@<instanceId>`), so the probe tells its own sessions from other instances'. (issue 15) */
   readonly instanceId?: string | undefined;
+  /** How per-service settings are applied (the registry's `pooler`), so advice fits the deployment. (issue 15) */
+  readonly pooler?: Pooler | undefined;
+  /** PgBouncer's admin console and aliases (the registry's `pgbouncerAdmin`), for `SHOW POOLS`. (issue 15) */
+  pgbouncer?(): PgBouncerProbeTarget<S> | undefined;
   /** A fresh snapshot of every service and the budget; read once per evaluation. */
   stats(): RegistryStats<S>;
   /** A service's limits, for recommendations with numbers. */
@@ -567,6 +573,15 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       }
     }
 
+    // (issue 15) Waits inside PgBouncer show in no client-side signal: with the registry's pgbouncerAdmin, SHOW
+    // POOLS is read at every evaluation (by the probe when it ran). Then advice that the deployment can apply.
+    let pgbouncerWaits = probeResult?.pgbouncerWaits ?? [];
+    if (probeResult === null && this.#options.serverProbe && !this.#stopped && this.#registry.pgbouncer?.() !== undefined) {
+      pgbouncerWaits = await (this.#probe ??= this.#newProbe()).pgbouncerWaits();
+    }
+    for (const wait of pgbouncerWaits) for (const service of wait.services) finding(service).signals.push(...pgbouncerWaitSignals(service, [wait]));
+    for (const f of findings.values()) f.recommendations = f.recommendations.map((r) => fitRecommendationToPooler(r, this.#registry.pooler ?? 'none'));
+
     const wall = this.#clock.wallNow();
     this.#updateIncidents(findings, wall);
     const report = this.#report(stats, wall, findings);
@@ -579,6 +594,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       clock: this.#clock,
       timeoutMs: this.#options.probeTimeoutMs,
       instanceId: this.#registry.instanceId,
+      pgbouncer: this.#registry.pgbouncer?.(),
     });
   }
 

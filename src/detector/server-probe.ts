@@ -38,6 +38,30 @@ export interface ProbeResult<S extends string = string> {
    * the server's connections. `instance` is undefined for sessions without an instance identity.
    */
   readonly holders: readonly { readonly service: S; readonly instance: string | undefined; readonly sessions: number; readonly active: number }[];
+  /**
+   * PgBouncer pools (database aliases) with clients waiting inside PgBouncer (`SHOW POOLS` `cl_waiting`), where
+   * no acquire timeout sees them, with the services that connect through each. Empty without an admin connection,
+   * or when reading it failed.
+   */
+  readonly pgbouncerWaits: readonly PgBouncerWait<S>[];
+}
+
+/** Clients waiting inside one PgBouncer pool. */
+export interface PgBouncerWait<S extends string = string> {
+  /** The database alias. */
+  readonly database: string;
+  /** The services that connect through it. */
+  readonly services: readonly S[];
+  /** Clients waiting for a server connection (`cl_waiting`, every user of the alias). */
+  readonly clientsWaiting: number;
+  /** How long the oldest of them has waited, ms (`maxwait`, `maxwait_us`). */
+  readonly maxWaitMs: number;
+}
+
+/** What the probe needs to read PgBouncer's pools: its admin console, and which services use which alias. */
+export interface PgBouncerProbeTarget<S extends string = string> {
+  open(): Promise<ProbeClient>;
+  readonly aliases: ReadonlyMap<string, readonly S[]>;
 }
 
 // Only pids, states and durations are read: never query text, user or client address.
@@ -66,6 +90,8 @@ export class ServerProbe<S extends string> {
   readonly #clock: Clock;
   readonly #timeoutMs: number;
   readonly #instance: string | undefined;
+  readonly #pgbouncer: PgBouncerProbeTarget<S> | undefined;
+  #admin: Promise<ProbeClient> | null = null;
   /** The connection being opened or open, or null. */
   #connecting: Promise<ProbeClient> | null = null;
   #skip = 0;
@@ -80,7 +106,7 @@ export class ServerProbe<S extends string> {
     open: () => Promise<ProbeClient>,
     applicationName: string,
     services: readonly S[],
-    timing: { readonly clock: Clock; readonly timeoutMs: number; readonly instanceId?: string | undefined },
+    timing: { readonly clock: Clock; readonly timeoutMs: number; readonly instanceId?: string | undefined; readonly pgbouncer?: PgBouncerProbeTarget<S> | undefined },
     readonly retryAfterProbes = 10,
   ) {
     this.#open = open;
@@ -89,6 +115,7 @@ export class ServerProbe<S extends string> {
     this.#clock = timing.clock;
     this.#timeoutMs = timing.timeoutMs;
     this.#instance = timing.instanceId;
+    this.#pgbouncer = timing.pgbouncer;
     this.#closing = new Promise<never>((_, reject) => {
       this.#abort = reject;
     });
@@ -117,7 +144,8 @@ export class ServerProbe<S extends string> {
       );
       if (this.#closed) return null;
       this.status = 'ok';
-      return this.#interpret(rows, idleThresholdMs);
+      const pgbouncerWaits = await this.pgbouncerWaits();
+      return { ...this.#interpret(rows, idleThresholdMs), pgbouncerWaits };
     } catch {
       if (this.#closed) return null;
       // Quietly degrade: no function (pg-mem), no privilege, no connection, or no answer in time. Reconnect
@@ -127,6 +155,44 @@ export class ServerProbe<S extends string> {
       this.#discard();
       return null;
     }
+  }
+
+  /**
+   * `SHOW POOLS` on PgBouncer's admin console (no transaction there: it takes only SHOW and admin commands).
+   * Optional: a failure leaves the rest of the probe's result standing and drops the admin connection. Cheap
+   * enough to read at every evaluation: waits inside PgBouncer show in no client-side signal.
+   */
+  async pgbouncerWaits(): Promise<PgBouncerWait<S>[]> {
+    const target = this.#pgbouncer;
+    if (target === undefined || this.#closed) return [];
+    try {
+      const admin = (this.#admin ??= target.open());
+      const { rows } = await this.#bounded((async () => (await admin).query('SHOW POOLS'))());
+      const byDatabase = new Map<string, { clientsWaiting: number; maxWaitMs: number }>();
+      for (const row of rows) {
+        const database = String(row.database);
+        if (!target.aliases.has(database)) continue;
+        const entry = byDatabase.get(database) ?? { clientsWaiting: 0, maxWaitMs: 0 };
+        entry.clientsWaiting += Number(row.cl_waiting) || 0;
+        entry.maxWaitMs = Math.max(entry.maxWaitMs, (Number(row.maxwait) || 0) * 1000 + (Number(row.maxwait_us) || 0) / 1000);
+        byDatabase.set(database, entry);
+      }
+      return [...byDatabase]
+        .filter(([, w]) => w.clientsWaiting > 0)
+        .map(([database, w]) => ({ database, services: target.aliases.get(database) ?? [], ...w }));
+    } catch {
+      this.#dropAdmin();
+      return [];
+    }
+  }
+
+  #dropAdmin(): void {
+    const admin = this.#admin;
+    this.#admin = null;
+    admin?.then(
+      (client) => Promise.resolve().then(() => client.end()).catch(() => {}),
+      () => {},
+    );
   }
 
   /** `work`, unless the timeout fires or close() is called first. */
@@ -159,7 +225,7 @@ export class ServerProbe<S extends string> {
     );
   }
 
-  #interpret(rows: readonly Record<string, unknown>[], idleThresholdMs: number): ProbeResult<S> {
+  #interpret(rows: readonly Record<string, unknown>[], idleThresholdMs: number): Omit<ProbeResult<S>, 'pgbouncerWaits'> {
     const sessions = new Map<number, ProbeSession<S>>();
     for (const row of rows) {
       const name = String(row.application_name ?? '');
@@ -225,6 +291,7 @@ export class ServerProbe<S extends string> {
       this.#closed = true;
       this.#abort(new ProbeTimeout('server probe closed'));
     }
+    this.#dropAdmin();
     const ended = this.#discard();
     let timer: TimerHandle | undefined;
     await Promise.race([ended, new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, this.#timeoutMs)))]);

@@ -83,6 +83,14 @@ export interface RegistryOptions<S extends string = string, C extends ClientLike
    * @default none (one instance)
    */
   readonly instanceId?: string;
+  /**
+   * PgBouncer's admin console (its `pgbouncer` database, as a user in `admin_users` or `stats_users`), when the
+   * registry connects through PgBouncer. Optional: with it, {@link PoolRegistry.checkServer} also checks the
+   * PgBouncer pools (session mode: the guaranteed sizes of every instance must fit), and the interference
+   * detector's server probe reads `SHOW POOLS` to see clients waiting inside PgBouncer, which no acquire timeout
+   * can see. Its password is kept out of errors and events. @default none
+   */
+  readonly pgbouncerAdmin?: string | ClientConfig;
 }
 
 /** Registry-level defaults. */
@@ -115,6 +123,7 @@ const REGISTRY_KEYS = [
   'allowExitOnIdle',
   'pooler',
   'instanceId',
+  'pgbouncerAdmin',
 ];
 
 /** The budget a registry runs with, defaults applied. */
@@ -157,6 +166,7 @@ export function checkRegistryOptions(options: unknown): void {
     check.fail('applicationName', 'a non-empty string of printable ASCII characters', appName);
   }
   checkConnection(check, 'connection', o.connection);
+  checkConnection(check, 'pgbouncerAdmin', o.pgbouncerAdmin);
   check.oneOf('pooler', o.pooler, POOLERS);
   if (o.instanceId !== undefined && (typeof o.instanceId !== 'string' || o.instanceId.length === 0 || !PRINTABLE_ASCII.test(o.instanceId))) {
     check.fail('instanceId', 'a non-empty string of printable ASCII characters', o.instanceId);

@@ -91,6 +91,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   readonly #redactor: Redactor;
   readonly #Client: ClientConstructor;
   readonly #connectTimeoutMs: number;
+  readonly #pgbouncerAdmin: string | ClientConfig | undefined;
   #closePromise: Promise<RegistryCloseReport> | null = null;
 
   /** @internal use {@link createPoolRegistry} */
@@ -103,11 +104,12 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     const names = Object.keys(options.services) as S[];
     const serviceConnection = (service: S): RegistryOptions['connection'] => (options.services[service] as ServiceOptions).connection ?? options.connection;
     // Every password, the registry's and each service's own, is kept out of everything the library emits.
-    const redactor = new Redactor([...secretsOf(options.connection), ...names.flatMap((service) => secretsOf((options.services[service] as ServiceOptions).connection))]);
+    const redactor = new Redactor([...secretsOf(options.connection), ...secretsOf(options.pgbouncerAdmin), ...names.flatMap((service) => secretsOf((options.services[service] as ServiceOptions).connection))]);
     this.applicationName = applicationName;
     this.#redactor = redactor;
     this.#Client = Client;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs;
+    this.#pgbouncerAdmin = options.pgbouncerAdmin;
     const tag = options.instanceId === undefined ? undefined : instanceTag(applicationName, names, options.instanceId);
     this.instanceId = tag;
     this.pooler = options.pooler ?? 'none';
@@ -390,7 +392,8 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     const client = await this.openClient('check');
     let admin: C | null = null;
     try {
-      if (options.pgbouncerAdmin !== undefined) admin = await this.#openAdmin(options.pgbouncerAdmin);
+      const pgbouncerAdmin = options.pgbouncerAdmin ?? this.#pgbouncerAdmin;
+      if (pgbouncerAdmin !== undefined) admin = await this.#openAdmin(pgbouncerAdmin);
       const report = await checkServerCapacity(
         client,
         {
@@ -416,8 +419,31 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     const config: ClientConfig = typeof connection === 'string' ? { connectionString: connection } : { ...connection };
     const client = new this.#Client(config) as unknown as C;
     client.on('error', () => {});
-    await connectWithin(client, this.#connectTimeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms, true), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError('pgbouncer-admin', this.#connectTimeoutMs));
+    try {
+      await connectWithin(client, this.#connectTimeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms, true), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError('pgbouncer-admin', this.#connectTimeoutMs));
+    } catch (error) {
+      throw new Redactor(secretsOf(connection)).error(this.#redactor.error(error));
+    }
     return client;
+  }
+
+  /**
+   * With the `pgbouncerAdmin` option: how to open PgBouncer's admin console, and which services connect through
+   * which database alias (its pools). The interference detector's server probe reads `SHOW POOLS` with it.
+   * Undefined without the option.
+   */
+  pgbouncer(): { open(): Promise<C>; readonly aliases: ReadonlyMap<string, readonly S[]> } | undefined {
+    const admin = this.#pgbouncerAdmin;
+    if (admin === undefined) return undefined;
+    const aliases = new Map<string, S[]>();
+    for (const service of this.services) {
+      const database = databaseOf(this.#connections.get(service));
+      if (database !== undefined) aliases.set(database, [...(aliases.get(database) ?? []), service]);
+    }
+    return {
+      open: () => (this.#closePromise !== null ? Promise.reject(new PoolClosedError(undefined)) : this.#openAdmin(admin)),
+      aliases,
+    };
   }
 
   /** True once {@link PoolRegistry.close} was called. */

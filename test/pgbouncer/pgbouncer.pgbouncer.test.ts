@@ -8,6 +8,9 @@ import { createUsageTracker } from '../../src/usage/usage-tracker';
 import type { Pooler } from '../../src/pool/session-settings';
 import type { SettingWarningEvent } from '../../src/pool/events';
 import { adminClient } from '../helpers/pg';
+import { waitFor } from '../helpers/wait-for';
+import { createInterferenceDetector } from '../../src/detector/interference-detector';
+import type { Incident } from '../../src/detector/incident';
 import { alias, bouncerAdmin, describePgBouncer, pgbouncerSessionUrl, pgbouncerTxUrl, showPools } from '../helpers/pgbouncer';
 
 // Aliases configured by test/pgbouncer/start.sh: `test` (pool_size 4), `test_auth` and `test_llm` (2 each),
@@ -277,5 +280,48 @@ describePgBouncer('checkServer with PgBouncer', () => {
     const registry = track(createPoolRegistry({ connection: url, applicationName: `i15-ct-${process.pid}`, pooler: 'pgbouncer-transaction', services: { auth: { size: 3, overflow: 0, connection: alias(url, 'test_auth') } } }));
     const report = await registry.checkServer({ pgbouncerAdmin: alias(url, 'pgbouncer') });
     expect(report.pgbouncerPools?.[0]).toMatchObject({ database: 'test_auth', mode: 'transaction', guaranteed: 3, fits: true });
+  });
+});
+
+describePgBouncer('the detector behind PgBouncer (transaction mode)', () => {
+  it('reads SHOW POOLS and names the wait inside PgBouncer, and the alias auth shares with llm', async () => {
+    const url = pgbouncerTxUrl;
+    const registry = track(
+      createPoolRegistry({
+        connection: url,
+        applicationName: `i15-det-${process.pid}`,
+        pooler: 'pgbouncer-transaction',
+        pgbouncerAdmin: alias(url, 'pgbouncer'),
+        windowMs: 10_000,
+        services: {
+          auth: { size: 1, overflow: 1, priority: 'highest', connection: alias(url, 'test_llm') },
+          llm: { size: 0, overflow: 6, priority: 'low', connection: alias(url, 'test_llm') },
+        },
+      }),
+    );
+    const detector = createInterferenceDetector({ registry, intervalMs: 200, windowMs: 5_000, thresholds: { slowQueryMs: 200 } });
+    cleanup.push(() => detector.stop());
+    await registry.query('auth', 'select 1');
+    const flood = Array.from({ length: 6 }, () => registry.transaction('llm', (_c, lease) => lease.query('select pg_sleep(2)')));
+    const admin = await bouncerAdmin(url);
+    cleanup.push(() => admin.end());
+    await waitFor(async () => (await showPools(admin, 'test_llm')).clWaiting > 0, 5_000, 'the flood to queue inside PgBouncer');
+    // auth waits inside PgBouncer: no acquire wait, nothing slow yet (it has not finished): no client-side signal.
+    const auth = registry.query('auth', 'select 1');
+    await waitFor(() => registry.stats('auth').inUse === 1, 5_000, 'auth to send its query');
+    let incident: Incident<string> | undefined;
+    await waitFor(
+      async () => {
+        await detector.check();
+        incident = detector.incidents().find((i) => i.victim === 'auth' && i.kinds.includes('pgbouncer-wait'));
+        return incident !== undefined;
+      },
+      5_000,
+      "the detector to see auth's wait inside PgBouncer",
+    );
+    const signal = incident?.signals.find((s) => s.kind === "pgbouncer-wait");
+    expect(signal?.message).toMatch(/^\d+ client\(s\) wait inside PgBouncer for a server connection of test_llm, the longest \d+ ms \(no acquire timeout sees this\); it shares the alias with llm/);
+    expect(registry.stats('auth').acquireWait.max).toBeLessThan(100);
+    await Promise.all([auth, ...flood]);
   });
 });
