@@ -89,7 +89,7 @@ export type {
   LastConnectionError,
 } from './detector/incident';
 export type { LatencyHistogram } from './stats/latency-buckets';
-export type { ProbeClient, ProbeResult } from './detector/server-probe';
+export type { ProbeClient, ProbeResult, PgBouncerWait, PgBouncerProbeTarget } from './detector/server-probe';
 export { createHealthHandler } from './health/health-handler';
 export type { HealthHandlerOptions, HealthRequest, HealthResponse, HealthSource, HealthBody, HealthBodyService } from './health/health-handler';
 export { toPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus';

@@ -60,7 +60,9 @@ export interface PgBouncerWait<S extends string = string> {
 
 /** What the probe needs to read PgBouncer's pools: its admin console, and which services use which alias. */
 export interface PgBouncerProbeTarget<S extends string = string> {
+  /** Opens a client of PgBouncer's admin console (the probe ends it on `close()` or after a failure). */
   open(): Promise<ProbeClient>;
+  /** Database alias → the services that connect through it. */
   readonly aliases: ReadonlyMap<string, readonly S[]>;
 }
 

@@ -432,7 +432,14 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    * which database alias (its pools). The interference detector's server probe reads `SHOW POOLS` with it.
    * Undefined without the option.
    */
-  pgbouncer(): { open(): Promise<C>; readonly aliases: ReadonlyMap<string, readonly S[]> } | undefined {
+  pgbouncer():
+    | {
+        /** Opens a client of PgBouncer's admin console; the caller ends it. */
+        open(): Promise<C>;
+        /** Database alias → the services that connect through it. */
+        readonly aliases: ReadonlyMap<string, readonly S[]>;
+      }
+    | undefined {
     const admin = this.#pgbouncerAdmin;
     if (admin === undefined) return undefined;
     const aliases = new Map<string, S[]>();
