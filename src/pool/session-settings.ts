@@ -11,7 +11,8 @@ import type { PoolEventSink } from './events';
  *   clears them before the server connection serves anyone else.
  * - `'pgbouncer-transaction'`: PgBouncer in transaction mode. A session `SET` would stay on a shared server
  *   connection and reach other clients, so nothing is set per session: `transaction()` opens with
- *   `BEGIN; SET LOCAL …`, and `query()` runs its statement inside such a transaction. `withClient()` and
+ *   `BEGIN; SET LOCAL …`, and `query()` runs its statement inside such a transaction (so a statement that cannot
+ *   run in a transaction block, such as `VACUUM` or `CREATE INDEX CONCURRENTLY`, goes through `withClient()`). `withClient()` and
  *   `acquire()` hand out the raw client and cannot be covered: give the service its own role with
  *   `ALTER ROLE … SET statement_timeout = …` (then the read-back finds the values and no `SET LOCAL` is needed).
  */

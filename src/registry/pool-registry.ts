@@ -389,9 +389,10 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    * @throws the connection or query error, password removed (pg-mem does not implement these settings).
    */
   async checkServer(options: CheckServerOptions = {}): Promise<ServerCheckReport> {
-    const client = await this.openClient('check');
+    let client: C | null = null;
     let admin: C | null = null;
     try {
+      client = await this.openClient('check');
       const pgbouncerAdmin = options.pgbouncerAdmin ?? this.#pgbouncerAdmin;
       if (pgbouncerAdmin !== undefined) admin = await this.#openAdmin(pgbouncerAdmin);
       const report = await checkServerCapacity(
@@ -409,7 +410,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     } catch (error) {
       throw new Redactor([...secretsOf(options.pgbouncerAdmin)]).error(this.#redactor.error(error));
     } finally {
-      await Promise.resolve(client.end()).catch(() => {});
+      if (client !== null) await Promise.resolve(client.end()).catch(() => {});
       if (admin !== null) await Promise.resolve(admin.end()).catch(() => {});
     }
   }

@@ -110,6 +110,29 @@ describe('per-service connection', () => {
   });
 });
 
+describe('PgBouncer admin connection', () => {
+  it('its password never appears in checkServer() errors or connect-error events', async () => {
+    const server = new FakeServer();
+    const secret = 'Adm1n-only-secret';
+    server.refuse = new Error(`connection refused for postgres://admin:${secret}@bouncer:6432/pgbouncer`);
+    const registry = createPoolRegistry({ Client: server.Client, pgbouncerAdmin: `postgres://admin:${secret}@bouncer:6432/pgbouncer`, services: { auth: { size: 0, overflow: 1 } } });
+    try {
+      const viaOption = await registry.checkServer().then(() => new Error('checkServer resolved'), (e: unknown) => e as Error);
+      // A registry that does not know this password: only the argument tells checkServer() what to remove.
+      const other = createPoolRegistry({ Client: server.Client, services: { auth: { size: 0, overflow: 1 } } });
+      const viaArgument = await other.checkServer({ pgbouncerAdmin: { connectionString: 'postgres://admin@bouncer/pgbouncer', password: secret } }).then(() => new Error('checkServer resolved'), (e: unknown) => e as Error);
+      await other.close();
+      for (const error of [viaOption, viaArgument]) {
+        expect(error).toBeInstanceOf(Error);
+        expect(`${error.message}\n${error.stack}`).not.toContain(secret);
+      }
+      expect(viaOption.message).toContain('***');
+    } finally {
+      await registry.close();
+    }
+  });
+});
+
 describe('server probe across instances', () => {
   const rows = [
     // this instance (a): two auth sessions, one blocked by instance c's llm, one queued behind it
