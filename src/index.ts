@@ -27,7 +27,12 @@ export type {
   ServerCheckReport,
   ServerCapacityWarning,
   ServerWarning,
+  SettingWarningEvent,
+  PgBouncerPoolCheck,
 } from './pool/events';
+export { POOLERS } from './pool/session-settings';
+export type { Pooler } from './pool/session-settings';
+export type { CheckServerOptions } from './registry/server-check';
 export type { BudgetStats } from './budget/budget';
 export type { CircuitState, BreakerOptions } from './pool/circuit-breaker';
 export type { LatencySummary } from './stats/rolling-histogram';
@@ -45,6 +50,7 @@ export {
   DatabaseUnavailableError,
   WriteInDoubtError,
   InvalidArgumentError,
+  SettingNotAppliedError,
   isBulkheadError,
 } from './errors';
 export type { ErrorCode, ConfigProblem } from './errors';
@@ -85,7 +91,7 @@ export type {
   LastConnectionError,
 } from './detector/incident';
 export type { LatencyHistogram } from './stats/latency-buckets';
-export type { ProbeClient } from './detector/server-probe';
+export type { ProbeClient, ProbeResult, PgBouncerWait, PgBouncerProbeTarget } from './detector/server-probe';
 export { createHealthHandler } from './health/health-handler';
 export type { HealthHandlerOptions, HealthRequest, HealthResponse, HealthSource, HealthBody, HealthBodyService } from './health/health-handler';
 export { toPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus';

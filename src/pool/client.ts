@@ -43,8 +43,8 @@ export function endQuietly(client: ClientLike): void {
 }
 
 /**
- * Connects `client`, rejecting with `onTimeout()` after `timeoutMs` (the client is then ended). The timer is
- * taken from `setTimer` so an injected clock drives it.
+ * Connects `client` and runs `setup` on it, rejecting with `onTimeout()` after `timeoutMs` (the client is then
+ * ended, as after a failed `setup`). The timer is taken from `setTimer` so an injected clock drives it.
  */
 export async function connectWithin(
   client: ClientLike,
@@ -52,11 +52,15 @@ export async function connectWithin(
   setTimer: (callback: () => void, ms: number) => unknown,
   clearTimer: (handle: unknown) => void,
   onTimeout: () => Error,
+  setup?: () => Promise<void>,
 ): Promise<void> {
   let timer: unknown = null;
   try {
     await Promise.race([
-      Promise.resolve().then(() => client.connect()),
+      // `setup` (session settings and their read-back) counts as part of connecting: bounded by the same timeout.
+      Promise.resolve()
+        .then(() => client.connect())
+        .then(() => setup?.()),
       new Promise<never>((_, reject) => {
         timer = setTimer(() => reject(onTimeout()), timeoutMs);
       }),

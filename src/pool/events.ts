@@ -131,6 +131,24 @@ export interface ServerCapacityWarning<S extends string = string> {
 /** What `server-warning` reports: a failed {@link ServerCheckReport} (`kind: 'check'`) or a {@link ServerCapacityWarning}. */
 export type ServerWarning<S extends string = string> = ServerCheckReport | ServerCapacityWarning<S>;
 
+/**
+ * A per-service setting holds only on some paths, or could not be read back (see the registry's `pooler`).
+ * A setting the session should have and does not is not a warning but a connect failure (`ERR_SETTING_NOT_APPLIED`).
+ */
+export interface SettingWarningEvent<S extends string = string> {
+  readonly service: S;
+  /** The PostgreSQL setting, e.g. `statement_timeout`. */
+  readonly setting: string;
+  /** The service option behind it, e.g. `statementTimeoutMs`. */
+  readonly option: string;
+  /** The value the options ask for, ms. */
+  readonly expectedMs: number;
+  /** The session's value when it was read, ms; null when it could not be read. */
+  readonly actualMs: number | null;
+  /** A sentence for a person: what holds, what does not, what to do. */
+  readonly message: string;
+}
+
 /** What {@link PoolRegistry.checkServer} found. */
 export interface ServerCheckReport {
   /** Tells it apart from a {@link ServerCapacityWarning} in `server-warning`. */
@@ -141,16 +159,45 @@ export interface ServerCheckReport {
   readonly superuserReservedConnections: number;
   /** Sessions on the server now (every application, ours included). */
   readonly currentConnections: number;
-  /** Of those, the ones this registry opened (its application_name prefix). */
+  /** Of those, the ones this registry (this instance) opened. */
   readonly ownConnections: number;
   /** Connections this registry may open (`maxConnections` of the registry). */
   readonly budget: number;
-  /** Room for this registry: max - reserved - sessions of other applications. */
+  /** Room for this application (every instance): max - reserved - sessions of other applications. */
   readonly available: number;
-  /** True when the registry's whole budget fits in what is available. */
+  /** True when every instance's budget together fits in what is available (and in the PgBouncer pools, when checked). */
   readonly fits: boolean;
   /** A sentence for a person, when it does not fit. */
   readonly warning: string | undefined;
+  /**
+   * Live instances of this application on the server: this one plus every other `instanceId` seen in
+   * `pg_stat_activity` (only instances that set `instanceId` can be told apart).
+   */
+  readonly instances: number;
+  /** Sessions of the application that belong to other instances. */
+  readonly otherInstanceConnections: number;
+  /** `instances × budget`: what every instance together may open. `fits` compares this with `available`. */
+  readonly combinedBudget: number;
+  /** The PgBouncer pools the services use, when an admin connection was given (see `checkServer`). */
+  readonly pgbouncerPools: readonly PgBouncerPoolCheck[] | undefined;
+}
+
+/** One PgBouncer pool (database alias) as {@link PoolRegistry.checkServer} sees it. */
+export interface PgBouncerPoolCheck {
+  /** The database alias. */
+  readonly database: string;
+  /** `session` or `transaction` (or `statement`). */
+  readonly mode: string;
+  /** Its `pool_size` plus `reserve_pool`. */
+  readonly poolSize: number;
+  /** Its `max_db_connections` (0: no limit). */
+  readonly maxDbConnections: number;
+  /** The services connecting through it. */
+  readonly services: readonly string[];
+  /** `instances × the sum of their sizes`: server connections they pin in session mode. */
+  readonly guaranteed: number;
+  /** False when, in session mode, the guaranteed connections do not fit in the pool. */
+  readonly fits: boolean;
 }
 
 /** Events of one service's pool, as re-emitted by the registry. */
@@ -168,6 +215,8 @@ export interface PoolEvents<S extends string = string> {
   circuit: [CircuitEvent<S>];
   /** The server is short of room: a capacity refusal ({@link ServerCapacityWarning}) or a failed `checkServer()`. */
   'server-warning': [ServerWarning<S>];
+  /** Emitted at most once per service and setting, on its first connection. */
+  'setting-warning': [SettingWarningEvent<S>];
 }
 
 /** Where a pool sends its events: the registry's emitter fits. Listeners are counted first, so nothing is allocated when nobody listens. */

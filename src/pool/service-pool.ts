@@ -110,6 +110,8 @@ export interface ServicePoolConfig {
   readonly breaker: Required<BreakerOptions>;
   /** Jitter source for recycle times and breaker backoffs (already range-checked). */
   readonly random: RandomSource;
+  /** Work on each new connection before it is used (session settings and their read-back); a rejection fails the connect. */
+  readonly afterConnect?: ((client: ClientLike) => Promise<void>) | undefined;
 }
 
 interface Connection {
@@ -810,7 +812,8 @@ export class ServicePool implements LeaseOwner {
     });
     try {
       const timeoutMs = this.#config.connectTimeoutMs;
-      await connectWithin(client, timeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError(this.name, timeoutMs));
+      const afterConnect = this.#config.afterConnect;
+      await connectWithin(client, timeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError(this.name, timeoutMs), afterConnect && (() => afterConnect(client)));
     } catch (error) {
       connection.broken ??= error instanceof Error ? error : new Error(String(error));
       throw this.#connectFailed(error, attempt);

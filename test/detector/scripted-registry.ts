@@ -201,7 +201,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
     return {
       query: async (text: string) => {
         record.texts.push(text);
-        if (/^set /i.test(text)) return { rows: [] };
+        if (/^(set|begin|commit)\b/i.test(text)) return { rows: [] }; // the probe's transaction bookkeeping (issue 15)
         record.queries++;
         if (this.probeHangs === 'query') return new Promise<never>(() => {});
         if (this.probeRows instanceof Error) throw this.probeRows;
