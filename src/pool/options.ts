@@ -1,4 +1,5 @@
 import { ConfigChecker } from '../options/check';
+import type { ClientConfig } from './client';
 
 /** Service priority, highest first. Used by the shared budget and by the interference detector. */
 export type Priority = 'highest' | 'high' | 'medium' | 'low';
@@ -37,10 +38,17 @@ export interface ServiceOptions {
   readonly validateAfterIdleMs?: number;
   /** Emit `leak` when a lease is held longer than this, with the stack where it was acquired, ms. `0` disables (no stack is captured). @default 0 */
   readonly leakDetectionMs?: number;
+  /**
+   * This service's own connection, replacing the registry's `connection` for it (a connection string or a
+   * `pg.ClientConfig`): another database alias, user or port, so that behind PgBouncer each service has its own
+   * PgBouncer pool and one service's flood cannot queue another inside PgBouncer. Its password is kept out of
+   * errors, events and stats like the registry's. @default the registry's `connection`
+   */
+  readonly connection?: string | ClientConfig;
 }
 
-/** Options of one service with every default applied. */
-export type ResolvedServiceOptions = { readonly [K in keyof ServiceOptions]-?: NonNullable<ServiceOptions[K]> };
+/** Options of one service with every default applied (the connection is not repeated here: it may hold a password). */
+export type ResolvedServiceOptions = { readonly [K in Exclude<keyof ServiceOptions, 'connection'>]-?: NonNullable<ServiceOptions[K]> };
 
 /** Defaults for every service option. */
 export const SERVICE_DEFAULTS: ResolvedServiceOptions = Object.freeze({
@@ -58,7 +66,7 @@ export const SERVICE_DEFAULTS: ResolvedServiceOptions = Object.freeze({
   leakDetectionMs: 0,
 });
 
-const SERVICE_KEYS = Object.keys(SERVICE_DEFAULTS);
+const SERVICE_KEYS = [...Object.keys(SERVICE_DEFAULTS), 'connection'];
 
 /** Validates one service's options, reporting problems under `path`. */
 export function checkServiceOptions(check: ConfigChecker, path: string, value: unknown): void {
