@@ -267,15 +267,14 @@ async function main(): Promise<number> {
     const { health, incidents, recommendations } = seen;
     console.log('\nWhat the interference detector said with the bulkheads (its own words; read 0.3 s before the load stopped):');
     // The interference the bulkheads prevented, as the detector sees it: the overloaded service's trouble is typed
-    // saturation (its own), and no incident names another service as its victim.
-    const interference = incidents.filter((i) => i.type === 'interference');
+    // saturation (its own), and auth, the service the story is about, has no incident.
     const saturated = [...new Set(incidents.filter((i) => i.type === 'saturation').map((i) => i.victim))];
-    const spared = Object.values(health.services).filter((s) => s.incidents.length === 0 && s.status === 'healthy').map((s) => s.service);
+    const authIncidents = incidents.filter((i) => i.victim === 'auth');
     console.log(
-      interference.length === 0
-        ? `  interference prevented: ${saturated.join(', ') || 'no service'} saturated ${saturated.length === 1 ? 'its own bulkhead' : 'their own bulkheads'}, and the detector found no interference: ${spared.join(', ')} healthy, with no incident`
-        : `  interference seen: ${interference.map((i) => `${i.victim} by ${i.aggressors.map((a) => a.service).join(', ') || 'the server'}`).join('; ')}`,
+      `  interference prevented: ${saturated.join(', ') || 'no service'} saturated ${saturated.length === 1 ? 'its own bulkhead' : 'their own bulkheads'} (a 'saturation', not 'interference'); auth ${health.services.auth.status}, ${authIncidents.length === 0 ? 'with no incident' : `victim of ${authIncidents.map((i) => `${i.type} ${i.id}`).join(', ')}`}`,
     );
+    const interference = incidents.filter((i) => i.type === 'interference');
+    if (interference.length > 0) console.log(`  interference still seen: ${interference.map((i) => `${i.victim} by ${i.aggressors.map((a) => a.service).join(', ') || 'the server'}`).join('; ')}`);
     for (const line of events) console.log(line);
     console.log(incidents.length === 0 ? '  no incident' : incidents.map(describeIncident).join('\n'));
     console.log(`  open recommendations (detector.recommendations()): ${recommendations.length === 0 ? 'none' : recommendations.map((r) => `${r.kind} for ${r.service}`).join(', ')}`);

@@ -570,7 +570,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         if (aggressor === victim || rank(stats.services[aggressor].priority) <= rank(s.priority)) continue;
         const a = stats.services[aggressor];
         const share = a.inUse / capacity;
-        if (starving && share > t.monopolyShare) {
+        // Connections within its own size are its own: only one that uses its overflow (shared capacity) can take
+        // anything from the victim.
+        if (starving && share > t.monopolyShare && a.overflowInUse > 0) {
           add(
             signal('monopolization', aggressor, share, t.monopolyShare, 'ratio', `${aggressor} (${a.priority}) holds ${a.inUse} of ${capacity} connections (${pct(share)} > ${pct(t.monopolyShare)}) while ${victim} waits (${s.waiting} waiting, p95 wait ${ms(s.acquireWait.p95)})`),
           );
@@ -627,6 +629,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
           const a = stats.services[aggressor];
           const share = a.inUse / capacity;
           if (share < t.aggressorShare && !f.signals.some((x) => x.kind === 'monopolization' && x.service === aggressor)) continue;
+          if (a.overflowInUse === 0) continue; // all within its guaranteed size: nothing of the victim's
           if (!f.aggressors.has(aggressor)) f.aggressors.set(aggressor, aggressorOf(stats, aggressor, capacity, 0));
           const lower = lowerOverflow(aggressor, this.#originalOptions(aggressor));
           if (lower !== null) f.recommendations.push(lower);

@@ -109,6 +109,30 @@ describe('waiting for shared slots others hold', () => {
   });
 });
 
+describe('a service within its own guaranteed size takes nothing from anyone', () => {
+  it('is named neither monopolizing nor aggressor, however large its share (the demo: llm 6 + 0 of 12)', async () => {
+    const registry = new ScriptedRegistry({ auth: { size: 2, overflow: 1, priority: 'highest' }, llm: { size: 6, overflow: 0, priority: 'medium' }, extension: { size: 2, overflow: 1, priority: 'high' } });
+    registry.budgetMax = 11;
+    const d = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
+    registry.set('llm', { inUse: 6 });
+    registry.set('auth', { inUse: 3, waiting: 2, acquireWait: latency(400), sharedInUse: 1 });
+    await d.check();
+    const incident = d.incidents().find((i) => i.victim === 'auth');
+    expect(incident?.kinds ?? []).not.toContain('monopolization');
+    expect(incident?.aggressors.map((a) => a.service) ?? []).not.toContain('llm');
+    // the same share through its overflow is another matter
+    const over = new ScriptedRegistry({ auth: { size: 2, overflow: 1, priority: 'highest' }, llm: { size: 2, overflow: 4, priority: 'medium' } });
+    over.budgetMax = 8;
+    const d2 = createInterferenceDetector({ registry: over, clock: new FakeClock(), serverProbe: false });
+    over.set('llm', { inUse: 6, sharedInUse: 4 });
+    over.set('auth', { inUse: 2, waiting: 2, acquireWait: latency(400) });
+    await d2.check();
+    expect(d2.incidents().find((i) => i.victim === 'auth')?.kinds).toContain('monopolization');
+    await d.stop();
+    await d2.stop();
+  });
+});
+
 describe('recommendations the registry accepts, or with what it takes', () => {
   it('a raise-size refused by the budget carries the maxConnections that makes it possible (the issue: auth 3 → 23 on 40)', async () => {
     const { registry, detector, tick } = setup();
