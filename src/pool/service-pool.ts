@@ -3,7 +3,7 @@ import type { Clock, TimerHandle } from '../clock';
 import type { RandomSource } from '../random';
 import { AcquireTimeoutError, ConnectTimeoutError, DatabaseUnavailableError, PoolClosedError, QueueFullError } from '../errors';
 import type { Redactor } from '../redact';
-import { LatencyBuckets, type LatencyHistogram } from '../stats/latency-buckets';
+import { LatencyBuckets, waitBoundsMs, type LatencyHistogram } from '../stats/latency-buckets';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
 import { CircuitBreaker, type Attempt, type BreakerOptions, type CircuitState } from './circuit-breaker';
 import { connectWithin, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
@@ -48,6 +48,10 @@ export interface ServiceStats {
   readonly created: number;
   /** Connections closed since start. */
   readonly removed: number;
+  /** Connections closed since start, by why (they add up to `removed`). */
+  readonly removedByReason: Readonly<Record<RemoveReason, number>>;
+  /** Connection attempts that failed since start (refused, timed out, bad credentials…): failed to open. */
+  readonly connectFailures: number;
   /** Consecutive failed connection attempts (0 once one succeeds). */
   readonly consecutiveConnectFailures: number;
   /** State of the connection circuit breaker. */
@@ -72,6 +76,8 @@ export interface ServiceStats {
   readonly queryTimeTotal: LatencyHistogram;
   /** Lease hold times since start, as cumulative buckets. */
   readonly holdTimeTotal: LatencyHistogram;
+  /** Times to open a connection since start (successful opens), as cumulative buckets. */
+  readonly createTimeTotal: LatencyHistogram;
 }
 
 /** Result of closing one pool. */
@@ -100,6 +106,8 @@ export interface ServicePoolConfig {
   readonly breaker: Required<BreakerOptions>;
   /** Jitter source for recycle times and breaker backoffs (already range-checked). */
   readonly random: RandomSource;
+  /** Bounds of the since-start acquire-wait buckets, ms; the registry gives every pool the same set. */
+  readonly waitBoundsMs?: readonly number[];
 }
 
 interface Connection {
@@ -162,9 +170,10 @@ export class ServicePool implements LeaseOwner {
   readonly #waitTime: RollingHistogram;
   readonly #queryTime: RollingHistogram;
   readonly #holdTime: RollingHistogram;
-  readonly #waitTotal = new LatencyBuckets();
+  readonly #waitTotal: LatencyBuckets;
   readonly #queryTotal = new LatencyBuckets();
   readonly #holdTotal = new LatencyBuckets();
+  readonly #createTotal = new LatencyBuckets();
   #state: PoolState = 'open';
   /** Permits out: leases plus acquires that hold a permit and are getting a connection. */
   #permits = 0;
@@ -200,6 +209,8 @@ export class ServicePool implements LeaseOwner {
   #created = 0;
   #removed = 0;
   #connectionErrors = 0;
+  #connectFailures = 0;
+  readonly #removedByReason: Record<RemoveReason, number> = { recycled: 0, idle: 0, overflow: 0, broken: 0, closed: 0 };
 
   constructor(config: ServicePoolConfig) {
     this.#config = config;
@@ -210,6 +221,7 @@ export class ServicePool implements LeaseOwner {
     this.#waitTime = new RollingHistogram(config.clock, config.windowMs);
     this.#queryTime = new RollingHistogram(config.clock, config.windowMs);
     this.#holdTime = new RollingHistogram(config.clock, config.windowMs);
+    this.#waitTotal = new LatencyBuckets(config.waitBoundsMs ?? waitBoundsMs([config.options.acquireTimeoutMs]));
     this.#slots = config.slots;
     this.#breaker = new CircuitBreaker(config.clock, config.breaker, (t) => {
       if (this.#events.listenerCount('circuit') > 0) {
@@ -808,6 +820,7 @@ export class ServicePool implements LeaseOwner {
     this.#created++;
     this.#all.add(connection);
     connection.idleSince = this.#clock.now();
+    this.#createTotal.record(connection.idleSince - started);
     if (this.#events.listenerCount('connect') > 0) {
       this.#events.emit('connect', { service: this.name, connectionId: connection.id, durationMs: connection.idleSince - started });
     }
@@ -871,6 +884,7 @@ export class ServicePool implements LeaseOwner {
     this.#lastConnectError = safe;
     this.#errors++;
     this.#connectionErrors++;
+    this.#connectFailures++;
     this.#breaker.failure(attempt);
     if (this.#events.listenerCount('connect-error') > 0) {
       this.#events.emit('connect-error', { service: this.name, error: safe, consecutiveFailures: this.#breaker.consecutiveFailures });
@@ -923,6 +937,7 @@ export class ServicePool implements LeaseOwner {
     const reason: RemoveReason = connection.removeReason ?? (this.#state === 'open' ? 'overflow' : 'closed');
     if (this.#all.delete(connection)) {
       this.#removed++;
+      this.#removedByReason[reason]++;
       this.#reconcileSlots();
       if (this.#events.listenerCount('remove') > 0) {
         this.#events.emit('remove', { service: this.name, connectionId: connection.id, reason, ageMs: this.#clock.now() - connection.createdAt });
@@ -1084,6 +1099,8 @@ export class ServicePool implements LeaseOwner {
       connectionErrors: this.#connectionErrors,
       created: this.#created,
       removed: this.#removed,
+      removedByReason: { ...this.#removedByReason },
+      connectFailures: this.#connectFailures,
       consecutiveConnectFailures: this.#breaker.consecutiveFailures,
       circuit: this.#breaker.state,
       sharedInUse: this.#sharedHeld,
@@ -1096,6 +1113,7 @@ export class ServicePool implements LeaseOwner {
       acquireWaitTotal: this.#waitTotal.snapshot(),
       queryTimeTotal: this.#queryTotal.snapshot(),
       holdTimeTotal: this.#holdTotal.snapshot(),
+      createTimeTotal: this.#createTotal.snapshot(),
     };
   }
 
