@@ -88,3 +88,6 @@ export { createHealthHandler } from './health/health-handler';
 export type { HealthHandlerOptions, HealthRequest, HealthResponse, HealthSource, HealthBody, HealthBodyService } from './health/health-handler';
 export { toPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus';
 export type { PrometheusOptions, MetricsRegistry, MetricsDetector, MetricsUsageSource } from './metrics/prometheus';
+export { INSTRUMENTS, METRIC_ATTRIBUTES, prometheusName, prometheusLabel } from './metrics/instruments';
+export type { InstrumentSpec, InstrumentKind } from './metrics/instruments';
+export { waitBoundsMs } from './stats/latency-buckets';
