@@ -90,4 +90,5 @@ export { toPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus';
 export type { PrometheusOptions, MetricsRegistry, MetricsDetector, MetricsUsageSource } from './metrics/prometheus';
 export { INSTRUMENTS, METRIC_ATTRIBUTES, prometheusName, prometheusLabel } from './metrics/instruments';
 export type { InstrumentSpec, InstrumentKind } from './metrics/instruments';
+export type { MetricsSources } from './metrics/readings';
 export { waitBoundsMs } from './stats/latency-buckets';

@@ -31,6 +31,12 @@ export interface InstrumentRegistryOptions<S extends string> {
   readonly detector?: MetricsDetector<S>;
   /** Wall clock for the age of the last usage flush. @default Date.now */
   readonly clock?: Pick<Clock, 'wallNow'>;
+  /**
+   * Records the `create_time`, `wait_time` and `use_time` histograms, from pool events. Each acquire and release
+   * then costs one OpenTelemetry `record()` (the SDK hashes the attributes on every call); `false` publishes only
+   * the observable instruments, read at collection time, and attaches no listener. @default true
+   */
+  readonly histograms?: boolean;
 }
 
 /** What {@link instrumentRegistry} returns: call `dispose()` to detach. */
@@ -82,6 +88,22 @@ export function instrumentRegistry<S extends string>(registry: InstrumentedRegis
   const observed = [...observables.values()];
   meter.addBatchObservableCallback(collect, observed);
 
+  let detach = (): void => {};
+  if (options.histograms ?? true) detach = recordHistograms(registry, meter);
+
+  let disposed = false;
+  return Object.freeze({
+    dispose(): void {
+      if (disposed) return;
+      disposed = true;
+      detach();
+      meter.removeBatchObservableCallback(collect, observed);
+    },
+  });
+}
+
+/** Creates the three histograms and records into them from pool events; returns what detaches the listeners. */
+function recordHistograms<S extends string>(registry: InstrumentedRegistry<S>, meter: Meter): () => void {
   // Histograms in seconds, with the same bucket bounds as the Prometheus text (wait buckets cover every acquire timeout).
   const anyService = Object.values(registry.stats().services)[0] as { acquireWaitTotal?: { boundsMs: readonly number[] } } | undefined;
   const seconds = (boundsMs: readonly number[]): number[] => boundsMs.map((ms) => ms / 1_000);
@@ -108,19 +130,12 @@ export function instrumentRegistry<S extends string>(registry: InstrumentedRegis
   registry.on('acquire-timeout', onTimeout);
   registry.on('release', onRelease);
   registry.on('connect', onConnect);
-
-  let disposed = false;
-  return Object.freeze({
-    dispose(): void {
-      if (disposed) return;
-      disposed = true;
-      registry.off('acquire', onAcquire);
-      registry.off('acquire-timeout', onTimeout);
-      registry.off('release', onRelease);
-      registry.off('connect', onConnect);
-      meter.removeBatchObservableCallback(collect, observed);
-    },
-  });
+  return () => {
+    registry.off('acquire', onAcquire);
+    registry.off('acquire-timeout', onTimeout);
+    registry.off('release', onRelease);
+    registry.off('connect', onConnect);
+  };
 }
 
 function checkArguments(registry: unknown, options: unknown): void {
@@ -134,7 +149,8 @@ function checkArguments(registry: unknown, options: unknown): void {
   if (missing.length > 0) {
     throw new InvalidArgumentError(`instrumentRegistry: options.meter: expected an OpenTelemetry Meter (@opentelemetry/api >= 1.7), got ${describe(meter)}${meter === undefined || meter === null ? '' : ` without ${missing.join(', ')}`}`);
   }
-  const { usage, detector } = options as { usage?: { stats?: unknown }; detector?: { incidents?: unknown; openedIncidents?: unknown } };
+  const { usage, detector, histograms } = options as { usage?: { stats?: unknown }; detector?: { incidents?: unknown; openedIncidents?: unknown }; histograms?: unknown };
+  if (histograms !== undefined && typeof histograms !== 'boolean') throw new InvalidArgumentError(`instrumentRegistry: options.histograms: expected a boolean, got ${describe(histograms)}`);
   if (usage !== undefined && typeof usage?.stats !== 'function') throw new InvalidArgumentError(`instrumentRegistry: options.usage: expected a usage tracker (stats), got ${describe(usage)}`);
   if (detector !== undefined && (typeof detector?.incidents !== 'function' || typeof detector.openedIncidents !== 'function')) {
     throw new InvalidArgumentError(`instrumentRegistry: options.detector: expected an interference detector (incidents, openedIncidents), got ${describe(detector)}`);

@@ -5,7 +5,7 @@ export const LATENCY_BOUNDS_MS: readonly number[] = Object.freeze([1, 5, 10, 25,
 const LONG_WAIT_STEPS_MS: readonly number[] = [15_000, 20_000, 30_000, 45_000, 60_000, 90_000, 120_000, 180_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000];
 
 /**
- * Upper bounds for acquire-wait buckets that cover every configured acquire timeout: {@link LATENCY_BOUNDS_MS},
+ * Upper bounds for acquire-wait buckets that cover every configured acquire timeout: the default bounds (1 ms … 10 s),
  * plus each timeout itself, plus one round bound above the longest, so a wait that ran to its timeout (a timer
  * fires a little late) still lands in a finite bucket instead of `+Inf`. One set for every service of a registry,
  * so their series can be summed bucket by bucket. Frozen, ascending, no duplicates.

@@ -184,6 +184,22 @@ describe('instrumentRegistry on pg-mem, under a scripted load', () => {
     expect(pointOf(after, 'db.client.connection.use_time', auth)?.histogram?.count).toBe(2);
   });
 
+  it('with histograms: false, attaches no listener and still publishes every observable instrument', async () => {
+    const clock = new FakeClock();
+    const { Client } = memoryDatabase();
+    const registry = loadRegistry({ applicationName: 'app16', Client, clock });
+    const otel = otelHarness();
+    const bridge = instrumentRegistry(registry, { meter: otel.meter, histograms: false });
+    cleanups.push(() => otel.shutdown(), () => registry.close({ timeoutMs: 10 }), () => bridge.dispose());
+    for (const e of ['acquire', 'acquire-timeout', 'release', 'connect'] as const) expect(registry.listenerCount(e)).toBe(0);
+    await scriptedLoad(registry, (ms) => clock.advance(ms));
+    const metrics = await otel.collect();
+    expect([...metrics.values()].filter((m) => m.kind === 'histogram')).toEqual([]);
+    expect(pointOf(metrics, 'db.client.connection.timeouts', auth)?.value).toBe(1);
+    expect(pointOf(metrics, 'pg_bulkhead.connection.closed', { ...auth, reason: 'broken' })?.value).toBe(1);
+    expect(() => instrumentRegistry(registry, { meter: otel.meter, histograms: 'yes' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('options.histograms') }));
+  });
+
   it('attaches no listener to a registry it was not given, and rejects what is not a meter or a registry', async () => {
     const { Client } = memoryDatabase();
     const registry = loadRegistry({ applicationName: 'app16', Client });
