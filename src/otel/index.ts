@@ -4,7 +4,7 @@
  * @module
  */
 export { instrumentRegistry } from './instrument-registry';
-export type { InstrumentRegistryOptions, InstrumentedRegistry, RegistryInstrumentation } from './instrument-registry';
+export type { InstrumentRegistryOptions, InstrumentedRegistry, InstrumentedRegistryEvents, RegistryInstrumentation } from './instrument-registry';
 export { INSTRUMENTS, METRIC_ATTRIBUTES, prometheusName, prometheusLabel } from '../metrics/instruments';
 export type { InstrumentSpec, InstrumentKind } from '../metrics/instruments';
 export type { MetricsRegistry, MetricsDetector, MetricsUsageSource } from '../metrics/readings';

@@ -7,18 +7,20 @@ import { INSTRUMENTS, METRIC_ATTRIBUTES, type InstrumentSpec } from '../metrics/
 import { poolNameOf, readMetrics, type MetricsDetector, type MetricsRegistry, type MetricsUsageSource } from '../metrics/readings';
 import { LATENCY_BOUNDS_MS } from '../stats/latency-buckets';
 
-/** The pool events the bridge listens to while attached. */
-interface BridgedEvents<S extends string> {
+/** The pool events the bridge listens to while attached (a subset of the registry's events). */
+export interface InstrumentedRegistryEvents<S extends string> {
   acquire: [AcquireEvent<S>];
   'acquire-timeout': [AcquireTimeoutEvent<S>];
   release: [ReleaseEvent<S>];
   connect: [ConnectEvent<S>];
 }
 
-/** What the bridge needs of a registry: its snapshot and its pool events. A {@link PoolRegistry} fits. */
+/** What the bridge needs of a registry: its snapshot and its pool events. A `PoolRegistry` fits. */
 export interface InstrumentedRegistry<S extends string> extends MetricsRegistry<S> {
-  on<E extends keyof BridgedEvents<S>>(event: E, listener: (...args: BridgedEvents<S>[E]) => void): unknown;
-  off<E extends keyof BridgedEvents<S>>(event: E, listener: (...args: BridgedEvents<S>[E]) => void): unknown;
+  /** Adds a listener (the bridge adds one per event it records from). */
+  on<E extends keyof InstrumentedRegistryEvents<S>>(event: E, listener: (...args: InstrumentedRegistryEvents<S>[E]) => void): unknown;
+  /** Removes a listener added with `on`. */
+  off<E extends keyof InstrumentedRegistryEvents<S>>(event: E, listener: (...args: InstrumentedRegistryEvents<S>[E]) => void): unknown;
 }
 
 /** Options of {@link instrumentRegistry}. */
@@ -52,7 +54,7 @@ export interface RegistryInstrumentation {
  * each with `db.client.connection.pool.name` = `<applicationName>:<service>`, plus pg-bulkhead's own (connections
  * created and closed by reason, failed opens, queue-full rejections, errors, circuit state, the shared budget, and,
  * when given, the usage tracker and the detector's incidents). The names, units and attributes are the ones
- * {@link toPrometheus} writes, so one dashboard reads either path.
+ * `toPrometheus` writes, so one dashboard reads either path.
  *
  * Observable instruments read one `stats()` snapshot per collection. The histograms record from the registry's
  * `acquire`, `acquire-timeout`, `release` and `connect` events, from the moment this is called: listeners are
