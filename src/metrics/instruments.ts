@@ -52,8 +52,9 @@ export const INSTRUMENTS = Object.freeze({
   useTime: spec('db.client.connection.use_time', 'histogram', 's', 'Time between borrowing a connection and returning it.'),
   // the pools, beyond the conventions
   created: spec('pg_bulkhead.connection.created', 'counter', '{connection}', 'Connections opened.'),
-  closed: spec('pg_bulkhead.connection.closed', 'counter', '{connection}', 'Connections closed, by reason (recycled, idle, overflow, broken, closed).'),
+  closed: spec('pg_bulkhead.connection.closed', 'counter', '{connection}', 'Connections closed, by reason (recycled, idle, overflow, broken, closed, in-transaction).'),
   createFailures: spec('pg_bulkhead.connection.create_failures', 'counter', '{attempt}', 'Connection attempts that failed to open.'),
+  capacityRefusals: spec('pg_bulkhead.connection.capacity_refusals', 'counter', '{attempt}', 'Connection attempts the server refused for lack of room (53300) while the pool had working connections.'),
   queueRejections: spec('pg_bulkhead.queue.rejections', 'counter', '{request}', 'Connection requests rejected because the wait queue was full (ERR_QUEUE_FULL).'),
   errors: spec('pg_bulkhead.errors', 'counter', '{error}', 'Failed queries and connection failures.'),
   circuitState: spec('pg_bulkhead.circuit.state', 'gauge', '', 'Connection circuit breaker: 1 for the current state, 0 for the others.'),
@@ -75,6 +76,9 @@ export const INSTRUMENTS = Object.freeze({
   usageFlushFailures: spec('pg_bulkhead.usage.flush.failures', 'counter', '{attempt}', 'Usage batch writes that failed (each is retried).'),
   usageDroppedCalls: spec('pg_bulkhead.usage.dropped.calls', 'counter', '{call}', 'Usage increment calls dropped (memory bound reached, or after close).'),
   usageDroppedIncrements: spec('pg_bulkhead.usage.dropped.increments', 'counter', '{increment}', 'Sum of the usage increments dropped.'),
+  usageRejectedCalls: spec('pg_bulkhead.usage.rejected.calls', 'counter', '{call}', 'Usage increment calls refused as never storable (ERR_INVALID_ARGUMENT).'),
+  usageQuarantinedRows: spec('pg_bulkhead.usage.quarantined.rows', 'counter', '{row}', 'Usage rows the sink refused for good, quarantined after bisecting their batch.'),
+  usageQuarantinedIncrements: spec('pg_bulkhead.usage.quarantined.increments', 'counter', '{increment}', 'Sum of the usage increments in quarantined rows.'),
   usageLastFlushAge: spec('pg_bulkhead.usage.last_flush.age', 'gauge', 's', 'Time since the last successful usage write (absent before the first).'),
   // the interference detector
   incidentsOpen: spec('pg_bulkhead.incidents.open', 'updowncounter', '{incident}', 'Open detector incidents, by kind, victim, aggressor ("" when none is named) and severity.'),

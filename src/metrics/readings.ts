@@ -39,6 +39,11 @@ export interface MetricsUsageSource {
     readonly droppedIncrements: number;
     /** Sum of the increments written since creation. */
     readonly flushedIncrements?: number;
+    /** Increment calls refused as never storable. */
+    readonly rejectedCalls?: number;
+    /** Rows quarantined after the sink refused them for good, and the increments they carried. */
+    readonly quarantinedRows?: number;
+    readonly quarantinedIncrements?: number;
     /** Failed write attempts since creation. */
     readonly failedWrites?: number;
     /** Wall-clock ms since the epoch of the last successful write, or null before the first. */
@@ -109,6 +114,7 @@ export function readMetrics<S extends string>(sources: MetricsSources<S>, stats:
     points: services.flatMap((s) => REMOVE_REASONS.map((reason) => ({ attributes: { [A.poolName]: pool(s), [A.reason]: reason }, value: s.removedByReason?.[reason] ?? 0 }))),
   });
   perPool(INSTRUMENTS.createFailures, (s) => s.connectFailures ?? 0);
+  perPool(INSTRUMENTS.capacityRefusals, (s) => s.capacityRefusals ?? 0);
   perPool(INSTRUMENTS.queueRejections, (s) => s.queueRejections);
   perPool(INSTRUMENTS.errors, (s) => s.errors);
   out.push({
@@ -145,6 +151,9 @@ export function readMetrics<S extends string>(sources: MetricsSources<S>, stats:
     single(INSTRUMENTS.usageFlushFailures, u.failedWrites);
     single(INSTRUMENTS.usageDroppedCalls, u.droppedCalls);
     single(INSTRUMENTS.usageDroppedIncrements, u.droppedIncrements);
+    single(INSTRUMENTS.usageRejectedCalls, u.rejectedCalls);
+    single(INSTRUMENTS.usageQuarantinedRows, u.quarantinedRows);
+    single(INSTRUMENTS.usageQuarantinedIncrements, u.quarantinedIncrements);
     // No point before the first write: an age since "never" would be a made-up number.
     const last = u.lastFlushAt;
     if (typeof last === 'number') single(INSTRUMENTS.usageLastFlushAge, Math.max(0, ((sources.clock?.wallNow() ?? Date.now()) - last) / 1_000));

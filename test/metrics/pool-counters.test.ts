@@ -32,10 +32,10 @@ describe('the counters metrics read from stats()', () => {
     await clock.advance(40_000);
     const beforeClose = registry.stats('auth');
     expect(beforeClose.queueRejections).toBe(1);
-    expect(beforeClose.removedByReason).toEqual({ recycled: 0, idle: 0, overflow: 2, broken: 1, closed: 0 });
+    expect(beforeClose.removedByReason).toEqual({ recycled: 0, idle: 0, overflow: 2, broken: 1, closed: 0, 'in-transaction': 0 });
     await registry.close({ timeoutMs: 10 });
     const after = registry.stats('auth');
-    expect(after.removedByReason).toEqual({ recycled: 0, idle: 0, overflow: 2, broken: 1, closed: 1 });
+    expect(after.removedByReason).toEqual({ recycled: 0, idle: 0, overflow: 2, broken: 1, closed: 1, 'in-transaction': 0 });
     expect(after.removed).toBe(4);
     // a fresh object each time: changing one snapshot changes nothing else
     expect(registry.stats('auth').removedByReason).not.toBe(after.removedByReason);

@@ -88,6 +88,9 @@ describe('toPrometheus', () => {
     expect(valueOf(families, 'pg_bulkhead_usage_dropped_increments_total', {})).toBe(7);
     expect(valueOf(families, 'pg_bulkhead_usage_flushed_increments_total', {})).toBe(900);
     expect(valueOf(families, 'pg_bulkhead_usage_flush_failures_total', {})).toBe(3);
+    expect(valueOf(families, 'pg_bulkhead_usage_rejected_calls_total', {})).toBe(5);
+    expect(valueOf(families, 'pg_bulkhead_usage_quarantined_rows_total', {})).toBe(1);
+    expect(valueOf(families, 'pg_bulkhead_usage_quarantined_increments_total', {})).toBe(9);
     expect(valueOf(families, 'pg_bulkhead_usage_last_flush_age_seconds', {})).toBe(42.5);
     expect(valueOf(families, 'pg_bulkhead_connection_utilization_ratio', { db_client_connection_pool_name: 'app:llm' })).toBeCloseTo(18 / 23, 10);
     await detector.stop();
@@ -226,7 +229,7 @@ async function llmStarvesAuth() {
   registry.set('auth', { inUse: 3, waiting: 2 });
   await detector.check();
   const clock = { wallNow: () => 1_700_000_042_500 };
-  const usage = { stats: () => ({ pendingKeys: 12, pendingIncrements: 340, droppedCalls: 2, droppedIncrements: 7, flushedIncrements: 900, failedWrites: 3, lastFlushAt: 1_700_000_000_000, state: 'open' }) };
+  const usage = { stats: () => ({ pendingKeys: 12, pendingIncrements: 340, droppedCalls: 2, droppedIncrements: 7, flushedIncrements: 900, failedWrites: 3, rejectedCalls: 5, quarantinedRows: 1, quarantinedIncrements: 9, lastFlushAt: 1_700_000_000_000, state: 'open' }) };
   return { registry, detector, usage, clock };
 }
 
