@@ -13,6 +13,7 @@ import { checkResize, PRIORITIES, resolveServiceOptions, type ResolvedServiceOpt
 import { ServicePool, type PoolCloseReport, type ServiceStats } from '../pool/service-pool';
 import { Budget, type BudgetStats } from '../budget/budget';
 import type { SlotBroker } from '../pool/slots';
+import { waitBoundsMs } from '../stats/latency-buckets';
 import { checkRegistryOptions, REGISTRY_DEFAULTS, resolveBudget, secretsOf, serviceClientConfig, type RegistryOptions } from './options';
 import type { ResizeCheck } from './resize-check';
 import { SessionSettings, type Pooler } from '../pool/session-settings';
@@ -155,6 +156,8 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     });
     const breaker = { ...REGISTRY_DEFAULTS.breaker, ...options.breaker };
     const random = unitRandom(options.random);
+    // One bucket set for every service, covering every acquire timeout, so their wait histograms add up.
+    const waitBounds = waitBoundsMs(resolvedAll.map((o) => o.acquireTimeoutMs));
     for (const [i, service] of names.entries()) {
       const resolved = resolvedAll[i]!;
       const settings = new SessionSettings(service, this.pooler, resolved, this as unknown as ConstructorParameters<typeof ServicePool>[0]['events']);
@@ -179,6 +182,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
           slots: this.#slotsFor(service),
           breaker,
           random,
+          waitBoundsMs: waitBounds,
         }),
       );
     }
