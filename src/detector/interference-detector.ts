@@ -646,12 +646,12 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       if (f.signals.some((x) => x.kind === 'shared-slots' && x.service === victim)) {
         let yielding = 0;
         const held = sharedHeldByOthers(stats, victim);
-        for (const [holder, slots] of held.byService) {
+        for (const holder of held.byService.keys()) {
           if (!f.aggressors.has(holder)) f.aggressors.set(holder, aggressorOf(stats, holder, capacity, 0));
           if (rank(stats.services[holder].priority) < rank(s.priority)) continue;
           yielding++;
           const lower = lowerOverflow(holder, this.#originalOptions(holder));
-          if (lower !== null) f.recommendations.push({ ...lower, text: `${lower.text}: it holds ${slots} of the shared slots ${victim} waits for` });
+          if (lower !== null) f.recommendations.push(lower); // the shared-slots signal says how many it holds
         }
         const budget = budgetLimits(stats, s.priority);
         if (yielding === 0 && budget !== null) {
