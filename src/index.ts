@@ -8,6 +8,10 @@ export { SERVICE_DEFAULTS, PRIORITIES } from './pool/options';
 export type { ServiceOptions, ResolvedServiceOptions, Priority } from './pool/options';
 export type { ServiceStats, PoolCloseReport } from './pool/service-pool';
 export { Lease } from './pool/lease';
+export type { AcquireOptions } from './pool/acquire-options';
+export type { QueryTextOrConfig } from './pool/query-args';
+export type { ServiceCounts } from './pool/service-pool';
+export { PgPoolView } from './compat/pg-pool-view';
 export type { ClientLike, ClientConstructor } from './pool/client';
 export { isConnectionError } from './pool/client';
 export type {
@@ -43,6 +47,7 @@ export {
   DatabaseUnavailableError,
   WriteInDoubtError,
   InvalidArgumentError,
+  AbortedError,
   isBulkheadError,
 } from './errors';
 export type { ErrorCode, ConfigProblem } from './errors';
