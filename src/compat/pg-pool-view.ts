@@ -19,7 +19,6 @@ export interface PgPoolSource {
 }
 
 type Callback<T> = (error: Error | undefined, value?: T) => void;
-type ConnectCallback = (err: Error | undefined, client: PoolClient | undefined, done: (release?: any) => void) => void;
 
 /** pg-pool's own messages, so code matching them keeps working. */
 const ENDED_MESSAGE = 'Cannot use a pool after calling end on the pool';
@@ -59,7 +58,7 @@ const RELEASED_TWICE = 'Release called on client which has already been released
 export class PgPoolView extends EventEmitter implements pg.Pool {
   /** The service whose connections this handle lends. */
   readonly service: string;
-  /** pg-like options (see {@link pgPoolOptions}): what a side client needs to reach the same server. */
+  /** pg-like options: the service's client config and pool settings, what a side client needs to reach the same server (password not enumerable). */
   options: PoolOptions;
   /** The client constructor of the registry (pg.Client by default), as `pg.Pool#Client`. */
   readonly Client: new (config?: pg.ClientConfig) => pg.Client;
@@ -126,8 +125,8 @@ export class PgPoolView extends EventEmitter implements pg.Pool {
    * form (`done` is `release`).
    */
   connect(): Promise<PoolClient>;
-  connect(callback: ConnectCallback): void;
-  connect(callback?: ConnectCallback): Promise<PoolClient> | void {
+  connect(callback: (err: Error | undefined, client: PoolClient | undefined, done: (release?: any) => void) => void): void;
+  connect(callback?: (err: Error | undefined, client: PoolClient | undefined, done: (release?: any) => void) => void): Promise<PoolClient> | void {
     checkCallbackArgument(this.service, 'connect', callback);
     const promise = this.#connect();
     if (callback === undefined) return promise;
