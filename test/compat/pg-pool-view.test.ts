@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type pg from 'pg';
 import { createPoolRegistry, isBulkheadError, type PgPoolView, type PoolRegistry, type ServiceOptions } from '../../src/index';
@@ -293,6 +294,8 @@ describe('options and identity', () => {
     expect(JSON.stringify(options)).not.toContain('s3cret');
     expect(JSON.stringify({ ...options })).not.toContain('s3cret');
     expect(String(options.connectionString)).not.toContain('s3cret');
+    expect(inspect(pool, { depth: 6 })).not.toContain('s3cret');
+    expect(inspect(options)).not.toContain('s3cret');
     // Kysely's cancel path: new pool.Client({ ...pool.options, password: pool.options.password })
     const control = { ...options, password: options.password };
     expect(control).toMatchObject({ host: 'db.example', port: 6543, user: 'app', database: 'shop', password: 's3cret-pw' });
