@@ -9,7 +9,7 @@ export type { ServiceOptions, ResolvedServiceOptions, Priority } from './pool/op
 export type { ServiceStats, PoolCloseReport } from './pool/service-pool';
 export { Lease } from './pool/lease';
 export type { AcquireOptions } from './pool/acquire-options';
-export type { QueryTextOrConfig } from './pool/query-args';
+export type { QueryTextOrConfig, PgRow } from './pool/query-args';
 export type { ServiceCounts } from './pool/service-pool';
 export { PgPoolView } from './compat/pg-pool-view';
 export type { ClientLike, ClientConstructor } from './pool/client';

@@ -5,7 +5,7 @@ import { InvalidArgumentError } from '../errors';
 import type { AcquireOptions } from '../pool/acquire-options';
 import { isConnectionError, type ClientConstructor, type ClientLike } from '../pool/client';
 import type { Lease } from '../pool/lease';
-import { checkCallbackArgument, checkQueryArguments, isSubmittable } from '../pool/query-args';
+import { checkCallbackArgument, checkQueryArguments, isSubmittable, type PgRow } from '../pool/query-args';
 import type { ConnectionObserver, ServiceCounts } from '../pool/service-pool';
 
 /** @internal What a view needs from the registry: one service's connections. Compat never imports the registry. */
@@ -125,8 +125,8 @@ export class PgPoolView extends EventEmitter implements pg.Pool {
    * form (`done` is `release`).
    */
   connect(): Promise<PoolClient>;
-  connect(callback: (err: Error | undefined, client: PoolClient | undefined, done: (release?: any) => void) => void): void;
-  connect(callback?: (err: Error | undefined, client: PoolClient | undefined, done: (release?: any) => void) => void): Promise<PoolClient> | void {
+  connect(callback: (err: Error | undefined, client: PoolClient | undefined, done: (release?: Error | boolean) => void) => void): void;
+  connect(callback?: (err: Error | undefined, client: PoolClient | undefined, done: (release?: Error | boolean) => void) => void): Promise<PoolClient> | void {
     checkCallbackArgument(this.service, 'connect', callback);
     const promise = this.#connect();
     if (callback === undefined) return promise;
@@ -173,12 +173,12 @@ export class PgPoolView extends EventEmitter implements pg.Pool {
    * a config with neither `text` nor `submit`, or non-array values, reject (or call back) with it.
    */
   query<T extends Submittable>(queryStream: T): T;
-  query<R extends any[] = any[], I = any[]>(queryConfig: QueryArrayConfig<I>, values?: QueryConfigValues<I>): Promise<QueryArrayResult<R>>;
-  query<R extends QueryResultRow = any, I = any[]>(queryConfig: QueryConfig<I>): Promise<QueryResult<R>>;
-  query<R extends QueryResultRow = any, I = any[]>(queryTextOrConfig: string | QueryConfig<I>, values?: QueryConfigValues<I>): Promise<QueryResult<R>>;
-  query<R extends any[] = any[], I = any[]>(queryConfig: QueryArrayConfig<I>, callback: (err: Error, result: QueryArrayResult<R>) => void): void;
-  query<R extends QueryResultRow = any, I = any[]>(queryTextOrConfig: string | QueryConfig<I>, callback: (err: Error, result: QueryResult<R>) => void): void;
-  query<R extends QueryResultRow = any, I = any[]>(queryText: string, values: QueryConfigValues<I>, callback: (err: Error, result: QueryResult<R>) => void): void;
+  query<R extends PgRow[] = PgRow[], I = PgRow[]>(queryConfig: QueryArrayConfig<I>, values?: QueryConfigValues<I>): Promise<QueryArrayResult<R>>;
+  query<R extends QueryResultRow = PgRow, I = PgRow[]>(queryConfig: QueryConfig<I>): Promise<QueryResult<R>>;
+  query<R extends QueryResultRow = PgRow, I = PgRow[]>(queryTextOrConfig: string | QueryConfig<I>, values?: QueryConfigValues<I>): Promise<QueryResult<R>>;
+  query<R extends PgRow[] = PgRow[], I = PgRow[]>(queryConfig: QueryArrayConfig<I>, callback: (err: Error, result: QueryArrayResult<R>) => void): void;
+  query<R extends QueryResultRow = PgRow, I = PgRow[]>(queryTextOrConfig: string | QueryConfig<I>, callback: (err: Error, result: QueryResult<R>) => void): void;
+  query<R extends QueryResultRow = PgRow, I = PgRow[]>(queryText: string, values: QueryConfigValues<I>, callback: (err: Error, result: QueryResult<R>) => void): void;
   query(query: unknown, values?: unknown, callback?: unknown): unknown {
     if (typeof query === 'function') {
       throw new InvalidArgumentError(`${this.service}: query: expected SQL text, a query config or a submittable, got a function (pass the callback last)`);

@@ -1,7 +1,7 @@
 import { LeaseReleasedError } from '../errors';
 import type { QueryArrayConfig, QueryArrayResult, QueryConfig, Submittable } from 'pg';
 import type { ClientLike, QueryResult, QueryResultRow } from './client';
-import { checkQueryArguments, isSubmittable, type QueryTextOrConfig } from './query-args';
+import { checkQueryArguments, isSubmittable, type PgRow, type QueryTextOrConfig } from './query-args';
 
 export { checkQueryArguments };
 
@@ -66,8 +66,8 @@ export class Lease<C extends ClientLike = ClientLike> {
    * @throws InvalidArgumentError `ERR_INVALID_ARGUMENT` for a config with neither `text` nor `submit`, or values that are not an array.
    */
   query<T extends Submittable>(submittable: T): T;
-  query<R extends any[] = any[]>(config: QueryArrayConfig<any>, values?: readonly unknown[]): Promise<QueryArrayResult<R>>;
-  query<R extends QueryResultRow = any>(query: string | QueryConfig<any>, values?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R extends PgRow[] = PgRow[]>(config: QueryArrayConfig, values?: readonly unknown[]): Promise<QueryArrayResult<R>>;
+  query<R extends QueryResultRow = PgRow>(query: string | QueryConfig, values?: readonly unknown[]): Promise<QueryResult<R>>;
   query(query: QueryTextOrConfig | Submittable, values?: readonly unknown[]): unknown {
     try {
       if (this.#released) throw new LeaseReleasedError('ERR_LEASE_RELEASED', this.service, 'query on a lease that was already released');

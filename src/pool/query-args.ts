@@ -6,7 +6,14 @@ import { describe } from '../options/check';
  * What pg's `client.query` takes as its first argument, apart from a submittable: the SQL text, or a query
  * config (`text`, `values`, `name` for a prepared statement, `rowMode: 'array'`, `types`).
  */
-export type QueryTextOrConfig = string | QueryConfig<any> | QueryArrayConfig<any>;
+export type QueryTextOrConfig = string | QueryConfig | QueryArrayConfig;
+
+/**
+ * The row type pg's own typings default to (`any`), and so the default of `registry.query`, `lease.query` and the
+ * pg.Pool view when no row type is named: code written against `pg.Pool` compiles unchanged. Name a row type
+ * (`query<{ id: number }>(…)`) to have rows checked. The one `any` in the public types, on purpose.
+ */
+export type PgRow = any;
 
 /** True for an object pg treats as a submittable (pg-cursor, pg-query-stream): it has a `submit` method. */
 export function isSubmittable(value: unknown): value is Submittable {

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
 import { ConfigError, ConnectTimeoutError, InvalidArgumentError, PoolClosedError, UnknownServiceError } from '../errors';
 import { describe, MAX_TIMER_MS } from '../options/check';
-import { checkQueryArguments } from '../pool/query-args';
+import { checkQueryArguments, type PgRow } from '../pool/query-args';
 import { checkAcquireOptions, type AcquireOptions } from '../pool/acquire-options';
 import type { QueryArrayConfig, QueryArrayResult, QueryConfig } from 'pg';
 import { Redactor } from '../redact';
@@ -209,9 +209,9 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    * @example await registry.query('auth', 'select * from users where id = $1', [id])
    * @example await registry.query('auth', { name: 'user-by-id', text: 'select * from users where id = $1', values: [id] })
    */
-  query<R extends any[] = any[]>(service: S, config: QueryArrayConfig<any>, values?: readonly unknown[], options?: AcquireOptions): Promise<QueryArrayResult<R>>;
-  query<R extends QueryResultRow = any>(service: S, query: string | QueryConfig<any>, values?: readonly unknown[], options?: AcquireOptions): Promise<QueryResult<R>>;
-  async query(service: S, query: string | QueryConfig<any>, values?: readonly unknown[], options?: AcquireOptions): Promise<unknown> {
+  query<R extends PgRow[] = PgRow[]>(service: S, config: QueryArrayConfig, values?: readonly unknown[], options?: AcquireOptions): Promise<QueryArrayResult<R>>;
+  query<R extends QueryResultRow = PgRow>(service: S, query: string | QueryConfig, values?: readonly unknown[], options?: AcquireOptions): Promise<QueryResult<R>>;
+  async query(service: S, query: string | QueryConfig, values?: readonly unknown[], options?: AcquireOptions): Promise<unknown> {
     checkQueryArguments(String(service), query, values);
     if (options !== undefined) checkAcquireOptions(String(service), 'query', options);
     const lease = await this.acquire(service, options);

@@ -53,7 +53,7 @@ describe('pool.connect and client.release', () => {
 
   it('connect(callback) calls back with (err, client, done); done() releases', async () => {
     const { pool } = setup();
-    const got = await new Promise<{ err: Error | undefined; client: pg.PoolClient | undefined; done: (r?: unknown) => void }>((resolve) => {
+    const got = await new Promise<{ err: Error | undefined; client: pg.PoolClient | undefined; done: (r?: Error | boolean) => void }>((resolve) => {
       pool.connect((err, client, done) => resolve({ err, client, done }));
     });
     expect(got.err).toBeUndefined();

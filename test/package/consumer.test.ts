@@ -137,6 +137,8 @@ console.log(JSON.stringify(isBulkheadError(new ConfigError([{ path: 'x', message
 
   it('ships declarations without `any` outside comments', () => {
     const declarations = readFileSync(join(root, 'dist', 'index.d.ts'), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
-    expect(declarations.match(/\bany\b/g) ?? []).toEqual([]);
+    // One exception on purpose: PgRow, pg's own default row type (`any`), so code written against pg.Pool compiles
+    // unchanged (issue 13). Every other use of it must name PgRow, which keeps it visible and searchable.
+    expect(declarations.replace(/type PgRow = any;/, '').match(/\bany\b/g) ?? []).toEqual([]);
   });
 });
