@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createPoolRegistry, isBulkheadError, type ConnectErrorEvent, type PoolRegistry, type RemoveEvent, type ServiceOptions } from '../../src/index';
+import { createInterferenceDetector, createPoolRegistry, isBulkheadError, type ConnectErrorEvent, type PoolRegistry, type RemoveEvent, type ServiceOptions } from '../../src/index';
 import { FakeServer, result, type FakeClient } from '../helpers/fake-client';
 import { advance, useFakeTime } from '../helpers/fake-time';
 
@@ -186,6 +186,26 @@ describe('queries on the raw client are seen', () => {
     expect(stats.queryTime.count).toBe(7);
     expect(stats.queryTime.max).toBeGreaterThanOrEqual(500);
     expect(stats.errors).toBe(1);
+  });
+
+  it("the detector's health sees them: 500 ms queries on withClient's raw client give queryTimeP95Ms ≈ 500, not 0", async () => {
+    const { registry, server } = setup({ size: 2, overflow: 0 });
+    server.onQuery = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return result();
+    };
+    const detector = createInterferenceDetector({ registry, serverProbe: false });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const call = registry.withClient('api', (client) => client.query('select model_call()'));
+        await advance(500);
+        await call;
+      }
+      await detector.check();
+      expect(detector.health().services.api.queryTimeP95Ms).toBeGreaterThanOrEqual(500);
+    } finally {
+      await detector.stop();
+    }
   });
 
   it('a connection-level failure of a raw-client query marks the connection; it is destroyed on release', async () => {
