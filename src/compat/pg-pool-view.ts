@@ -90,6 +90,24 @@ export class PgPoolView extends EventEmitter implements pg.Pool {
     });
   }
 
+  /**
+   * Runs each listener in its own try/catch, as the registry's emitter does: a throwing listener never breaks a
+   * checkout (a client lent while `connect()` rejected would be lost) nor the listeners after it; what it threw
+   * becomes a `PgBulkheadListenerWarning` process warning. `'error'` with no listener is not thrown either.
+   */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    const listeners = this.rawListeners(event) as ((...a: unknown[]) => unknown)[];
+    if (listeners.length === 0) return false;
+    for (const listener of listeners) {
+      try {
+        listener.apply(this, args);
+      } catch (error) {
+        process.emitWarning(`pg-bulkhead: a listener of '${String(event)}' threw: ${error instanceof Error ? error.message : String(error)}`, 'PgBulkheadListenerWarning');
+      }
+    }
+    return true;
+  }
+
   /** Open connections of the service, including ones being opened. */
   get totalCount(): number {
     return this.#source.counts().total;
@@ -210,7 +228,9 @@ export class PgPoolView extends EventEmitter implements pg.Pool {
       if (this.listenerCount('acquire') > 0) this.emit('acquire', client);
       let failure: unknown;
       try {
-        return await (lease.query as (q: unknown, v?: unknown) => Promise<QueryResult>)(query, values as unknown[] | undefined);
+        // Checked above; the client's query is timed by the pool (no second check through lease.query).
+        const run = client.query as (this: ClientLike, q: unknown, v?: unknown) => Promise<QueryResult>;
+        return await (values === undefined ? run.call(client, query) : run.call(client, query, values));
       } catch (error) {
         failure = error;
         throw error;

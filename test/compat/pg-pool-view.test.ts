@@ -240,6 +240,34 @@ describe('events', () => {
   });
 });
 
+describe('listeners that throw', () => {
+  it('a throwing acquire/release/connect listener breaks neither the checkout nor the listeners after it; it becomes a process warning', async () => {
+    const { pool } = setup();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    try {
+      const after: string[] = [];
+      for (const event of ['connect', 'acquire', 'release'] as const) {
+        pool.on(event, () => {
+          throw new Error(`${event} listener failed`);
+        });
+        pool.on(event, () => after.push(event));
+      }
+      const client = await pool.connect();
+      client.release();
+      await expect(pool.query('select 1')).resolves.toBeDefined();
+      expect(after).toEqual(['connect', 'acquire', 'release', 'acquire', 'release']);
+      expect(pool.idleCount).toBe(1);
+      expect(pool.totalCount).toBe(1);
+      await advance();
+      expect(warnings).toContain("pg-bulkhead: a listener of 'acquire' threw: acquire listener failed");
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
+
 describe('pool.end', () => {
   it('ends this handle only: it waits for its clients, then rejects new work with pg-pool\'s message; the service keeps its connections for everyone else', async () => {
     const { pool, registry, server } = setup({ size: 1, overflow: 1 });
