@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AbortedError,
   AcquireTimeoutError,
   BulkheadError,
   ConfigError,
@@ -23,6 +24,8 @@ describe('error classes', () => {
     { make: () => new LeaseReleasedError('ERR_DOUBLE_RELEASE', 'auth', 'released twice'), code: 'ERR_DOUBLE_RELEASE', name: 'LeaseReleasedError', text: 'auth: released twice' },
     { make: () => new LeaseReleasedError('ERR_LEASE_RELEASED', 'auth', 'used after release'), code: 'ERR_LEASE_RELEASED', name: 'LeaseReleasedError', text: 'auth: used after release' },
     { make: () => new ConnectTimeoutError('auth', 10_000), code: 'ERR_CONNECT_TIMEOUT', name: 'ConnectTimeoutError', text: 'auth: connecting to PostgreSQL took longer than 10000 ms' },
+    { make: () => new AbortedError('api', 'acquire', 'client went away'), code: 'ERR_ABORTED', name: 'AbortError', text: 'api: acquire aborted by its signal' },
+    { make: () => new ConnectTimeoutError('auth', 500, 'onConnect'), code: 'ERR_CONNECT_TIMEOUT', name: 'ConnectTimeoutError', text: "auth: the service's onConnect hook took longer than 500 ms" },
     { make: () => new WriteInDoubtError('usage', 'b-1', new Error('Connection terminated unexpectedly')), code: 'ERR_WRITE_IN_DOUBT', name: 'WriteInDoubtError', text: 'usage: batch b-1 may or may not have been committed (lost while committing: Connection terminated unexpectedly)' },
   ] as const;
 
