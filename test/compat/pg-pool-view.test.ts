@@ -76,9 +76,13 @@ describe('pool.connect and client.release', () => {
   it('release(err) and release(true) destroy the connection instead of returning it; the remove event carries the client', async () => {
     const { pool, server } = setup();
     const removed: unknown[] = [];
+    const released: [unknown, unknown][] = [];
     pool.on('remove', (client) => removed.push(client));
+    pool.on('release', (err, client) => released.push([err, client]));
     const first = await pool.connect();
-    first.release(new Error('bad state'));
+    const badState = new Error('bad state');
+    first.release(badState);
+    expect(released).toEqual([[badState, first]]);
     await advance();
     expect(removed).toEqual([first]);
     expect((first as unknown as FakeClient).ended).toBe(true);
@@ -86,6 +90,7 @@ describe('pool.connect and client.release', () => {
     const second = await pool.connect();
     expect(second).not.toBe(first);
     second.release(true);
+    expect(released[1]).toEqual([true, second]);
     await advance();
     expect(removed).toEqual([first, second]);
     expect(server.open()).toHaveLength(1); // auth's own connection only
