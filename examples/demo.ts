@@ -7,10 +7,12 @@
  *   npm run demo                              # embedded PostgreSQL (pg-mem), no server needed
  *   DATABASE_URL=postgres://… npm run demo    # the same story on a real server
  *   npm run demo -- --quick                   # shorter phases (used by the tests)
+ *   npm run demo -- --board                   # also serve the live board while the bulkheads run (20 s phases)
  *
  * Exit code: 0 when the bulkheads protected auth (no failed auth request), 1 when they did not, 2 on a crash.
  */
 import {
+  createBoardHandler,
   createInterferenceDetector,
   createPoolRegistry,
   createUsageTracker,
@@ -18,12 +20,15 @@ import {
   type ClientConstructor,
   type ClientLike,
   type Incident,
+  type InterferenceDetector,
+  type UsageTracker,
   type PoolRegistry,
   type Recommendation,
 } from '../src/index';
 
 const quick = process.argv.includes('--quick');
-const phaseMs = quick ? 1_500 : 6_000;
+const boardRequested = process.argv.includes('--board');
+const phaseMs = quick ? 1_500 : boardRequested ? 20_000 : 6_000;
 const url = process.env.DATABASE_URL || undefined;
 const live = process.stdout.isTTY === true;
 /** Every request gives up after 500 ms: a login page will not wait longer. */
@@ -233,6 +238,7 @@ async function main(): Promise<number> {
       );
     });
     detector.start();
+    const board = boardRequested ? await serveBoard(bulkheads, detector, usage) : null;
     const loaded = phase('bulkheads + detector', bulkheads, { auth: 'auth', extension: 'extension', llm: 'llm' }, (kind) => usage.increment(`${kind}:requests`));
     // Read the detector while the load still runs: once it stops, llm's pool is idle and an evaluation sees only
     // the timeouts it left behind, not the full pool that explains them.
@@ -241,6 +247,7 @@ async function main(): Promise<number> {
       return { health, incidents: [...detector.history(), ...health.incidents], recommendations: detector.recommendations() };
     });
     const [after, seen] = await Promise.all([loaded, reading]);
+    await board?.close();
     await detector.stop();
     const closed = await usage.close({ timeoutMs: 5_000 });
     const { rows } = await bulkheads.query<{ key: string; count: string | number }>('usage', `select key, count from ${tag}_usage order by key`);
@@ -273,6 +280,26 @@ async function main(): Promise<number> {
     await setup.query('setup', `drop table if exists ${tag}_users, ${tag}_usage, ${tag}_usage_ledger`).catch(() => {});
     await setup.close();
   }
+}
+
+/**
+ * `--board`: serves the live board of the bulkheads (`createBoardHandler`) on 127.0.0.1 (port BOARD_PORT, default
+ * any free one) and prints its URL; `close()` stops serving.
+ */
+async function serveBoard<S extends string>(registry: PoolRegistry<S, ClientLike>, detector: InterferenceDetector<S>, usage: UsageTracker<S>): Promise<{ close(): Promise<void> }> {
+  const { createServer } = await import('node:http');
+  const handler = createBoardHandler({ registry, detector, usage, refreshMs: 1_000, title: 'pg-bulkhead demo' });
+  const server = createServer((req, res) => void handler(req, res));
+  await new Promise<void>((resolve) => server.listen(Number(process.env.BOARD_PORT ?? 0), '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  console.log(`  live board: http://127.0.0.1:${port}/board (served while the bulkheads run, ${phaseMs / 1000} s)`);
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 main().then(

@@ -9,11 +9,13 @@
  *   curl localhost:3000/extensions/1/config
  *   curl -X POST localhost:3000/llm/complete -H 'content-type: application/json' -d '{"prompt":"hi"}'
  *   curl localhost:3000/health; curl localhost:3000/metrics
+ *   open http://localhost:3000/board                                  # the live bulkhead board
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { createBoardHandler } from '../src/index';
 import { createApp, statusOf, type AppOptions } from './app';
 
 export async function start(options: AppOptions & { readonly port?: number; readonly host?: string } = {}) {
@@ -45,6 +47,8 @@ export async function start(options: AppOptions & { readonly port?: number; read
     res.json({ completion: await app.complete(String(req.body?.prompt ?? '')) });
   });
   web.get('/health', app.health);
+  // The live board: one page polling its own JSON; read-only, no host, user or SQL on it (includeErrors is off).
+  web.get('/board', createBoardHandler({ registry: app.registry, detector: app.detector, usage: app.usage }));
   web.get('/metrics', (_req, res) => {
     res.type(app.metrics.contentType).send(app.metrics.body());
   });

@@ -18,11 +18,13 @@ export type ErrorCode =
   | 'ERR_POOL_CLOSED'
   | 'ERR_DOUBLE_RELEASE'
   | 'ERR_LEASE_RELEASED'
+  | 'ERR_RELEASE_IN_TRANSACTION'
   | 'ERR_CONNECT_TIMEOUT'
   | 'ERR_DATABASE_UNAVAILABLE'
   | 'ERR_WRITE_IN_DOUBT'
   | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_ABORTED';
+  | 'ERR_ABORTED'
+  | 'ERR_SETTING_NOT_APPLIED';
 
 /** Base class of every error this library creates. */
 export class BulkheadError extends Error {
@@ -117,9 +119,12 @@ export class PoolClosedError extends BulkheadError {
   }
 }
 
-/** A lease was released (or used) after it had already been released. */
+/**
+ * A lease was released (or used) after it had already been released, or released by hand while `transaction()`
+ * still runs on it (`ERR_RELEASE_IN_TRANSACTION`: the connection stays with the transaction, which rolls back).
+ */
 export class LeaseReleasedError extends BulkheadError {
-  constructor(code: 'ERR_DOUBLE_RELEASE' | 'ERR_LEASE_RELEASED', service: string, what: string) {
+  constructor(code: 'ERR_DOUBLE_RELEASE' | 'ERR_LEASE_RELEASED' | 'ERR_RELEASE_IN_TRANSACTION', service: string, what: string) {
     super(code, `${service}: ${what}`, { service });
     this.name = 'LeaseReleasedError';
   }
@@ -185,6 +190,33 @@ export class AbortedError extends BulkheadError {
   constructor(service: string, what: string, reason: unknown) {
     super('ERR_ABORTED', `${service}: ${what} aborted by its signal`, { service, cause: reason });
     this.name = 'AbortError';
+  }
+}
+
+/**
+ * A per-service setting (`statementTimeoutMs`, `idleInTransactionTimeoutMs`) did not take effect on the server:
+ * read back on the service's first connection, the session has another value. Typically a connection pooler that
+ * drops startup parameters (PgBouncer's `ignore_startup_parameters`). The connection is not used; the error is the
+ * `connect-error` event's and the acquire's cause, so the service fails loudly instead of running unprotected.
+ */
+export class SettingNotAppliedError extends BulkheadError {
+  declare readonly code: 'ERR_SETTING_NOT_APPLIED';
+  /** The PostgreSQL setting, e.g. `statement_timeout`. */
+  readonly setting: string;
+  /** The value the service's options ask for, ms. */
+  readonly expectedMs: number;
+  /** The value the session has, ms. */
+  readonly actualMs: number;
+  constructor(service: string, detail: { setting: string; option: string; expectedMs: number; actualMs: number }) {
+    super(
+      'ERR_SETTING_NOT_APPLIED',
+      `${service}: ${detail.setting} is ${detail.actualMs} ms on the server, expected ${detail.expectedMs} ms (${detail.option}): the connection dropped it. Behind PgBouncer set the registry's pooler option ('pgbouncer-transaction' or 'pgbouncer-session'), or give the service a role with ALTER ROLE … SET ${detail.setting}`,
+      { service },
+    );
+    this.name = 'SettingNotAppliedError';
+    this.setting = detail.setting;
+    this.expectedMs = detail.expectedMs;
+    this.actualMs = detail.actualMs;
   }
 }
 

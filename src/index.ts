@@ -29,7 +29,14 @@ export type {
   ResizeEvent,
   CircuitEvent,
   ServerCheckReport,
+  ServerCapacityWarning,
+  ServerWarning,
+  SettingWarningEvent,
+  PgBouncerPoolCheck,
 } from './pool/events';
+export { POOLERS } from './pool/session-settings';
+export type { Pooler } from './pool/session-settings';
+export type { CheckServerOptions } from './registry/server-check';
 export type { BudgetStats } from './budget/budget';
 export type { CircuitState, BreakerOptions } from './pool/circuit-breaker';
 export type { LatencySummary } from './stats/rolling-histogram';
@@ -48,6 +55,7 @@ export {
   WriteInDoubtError,
   InvalidArgumentError,
   AbortedError,
+  SettingNotAppliedError,
   isBulkheadError,
 } from './errors';
 export type { ErrorCode, ConfigProblem } from './errors';
@@ -88,8 +96,11 @@ export type {
   LastConnectionError,
 } from './detector/incident';
 export type { LatencyHistogram } from './stats/latency-buckets';
-export type { ProbeClient } from './detector/server-probe';
+export type { ProbeClient, ProbeResult, PgBouncerWait, PgBouncerProbeTarget } from './detector/server-probe';
 export { createHealthHandler } from './health/health-handler';
 export type { HealthHandlerOptions, HealthRequest, HealthResponse, HealthSource, HealthBody, HealthBodyService } from './health/health-handler';
 export { toPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus';
 export type { PrometheusOptions, MetricsRegistry, MetricsDetector, MetricsUsageSource } from './metrics/prometheus';
+export { createBoardHandler, BOARD_DEFAULTS } from './board/board-handler';
+export type { BoardHandlerOptions } from './board/board-handler';
+export type { BoardSnapshot, BoardService, BoardBudget, BoardUsage, BoardRegistry, BoardDetector, BoardUsageSource } from './board/board-snapshot';

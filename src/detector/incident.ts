@@ -15,6 +15,11 @@ export type SignalKind =
   | 'monopolization'
   /** A protected service's mean acquire wait in the short window rose above its own baseline. */
   | 'wait-rise'
+  /**
+   * (server probe, with the registry's `pgbouncerAdmin`) Clients of the victim's PgBouncer pool wait inside
+   * PgBouncer for a server connection, where no acquire timeout sees them. (issue 15)
+   */
+  | 'pgbouncer-wait'
   /** (server probe) The victim's sessions wait on locks held by another service's sessions. */
   | 'lock-blocking'
   /** (server probe) An aggressor's session sits `idle in transaction` longer than `idleInTransactionMs`. */

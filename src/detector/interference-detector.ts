@@ -34,7 +34,9 @@ import {
   shrunkOverflow,
   type BudgetLimits,
 } from './recommendations';
-import { ServerProbe, type ProbeClient, type ProbeResult } from './server-probe';
+import { ServerProbe, type PgBouncerProbeTarget, type ProbeClient, type ProbeResult } from './server-probe';
+import { fitRecommendationToPooler, pgbouncerWaitSignals } from './deployment';
+import type { Pooler } from '../pool/session-settings';
 
 /**
  * What the detector needs from a registry: exactly the public API of {@link PoolRegistry} (which fits), so a
@@ -46,6 +48,12 @@ export interface DetectorRegistry<S extends string = string> {
   readonly services: readonly S[];
   /** Prefix of the sessions' application_name (`<applicationName>:<service>`), to attribute server sessions. */
   readonly applicationName: string;
+  /** This instance's tag (`<app>:<service>@<instanceId>`), so the probe tells its own sessions from other instances'. (issue 15) */
+  readonly instanceId?: string | undefined;
+  /** How per-service settings are applied (the registry's `pooler`), so advice fits the deployment. (issue 15) */
+  readonly pooler?: Pooler | undefined;
+  /** PgBouncer's admin console and aliases (the registry's `pgbouncerAdmin`), for `SHOW POOLS`. (issue 15) */
+  pgbouncer?(): PgBouncerProbeTarget<S> | undefined;
   /** A fresh snapshot of every service and the budget; read once per evaluation. */
   stats(): RegistryStats<S>;
   /** A service's limits, for recommendations with numbers. */
@@ -507,7 +515,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     for (const pair of probeResult?.blocking ?? []) {
       const f = finding(pair.victim);
       const a = stats.services[pair.aggressor];
-      f.signals.push(signal('lock-blocking', pair.aggressor, pair.sessions, 0, 'count', `${pair.sessions} ${pair.victim} session(s) wait on locks held by ${pair.aggressor}`));
+      // (issue 15) Name the instances holding the locks when the blockers carry an instance identity.
+      const where = pair.aggressorInstances.length === 0 ? '' : ` (instance ${pair.aggressorInstances.join(', ')})`;
+      f.signals.push(signal('lock-blocking', pair.aggressor, pair.sessions, 0, 'count', `${pair.sessions} ${pair.victim} session(s) wait on locks held by ${pair.aggressor}${where}`));
       f.aggressors.set(pair.aggressor, { service: pair.aggressor, priority: a.priority, inUse: a.inUse, share: a.inUse / capacity, blockedSessions: pair.sessions });
       f.recommendations.push(shortenTransactions(pair.aggressor, pair.victim));
     }
@@ -563,6 +573,15 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       }
     }
 
+    // (issue 15) Waits inside PgBouncer show in no client-side signal: with the registry's pgbouncerAdmin, SHOW
+    // POOLS is read at every evaluation (by the probe when it ran). Then advice that the deployment can apply.
+    let pgbouncerWaits = probeResult?.pgbouncerWaits ?? [];
+    if (probeResult === null && this.#options.serverProbe && !this.#stopped && this.#registry.pgbouncer?.() !== undefined) {
+      pgbouncerWaits = await (this.#probe ??= this.#newProbe()).pgbouncerWaits();
+    }
+    for (const wait of pgbouncerWaits) for (const service of wait.services) finding(service).signals.push(...pgbouncerWaitSignals(service, [wait]));
+    for (const f of findings.values()) f.recommendations = f.recommendations.map((r) => fitRecommendationToPooler(r, this.#registry.pooler ?? 'none'));
+
     const wall = this.#clock.wallNow();
     this.#updateIncidents(findings, wall);
     const report = this.#report(stats, wall, findings);
@@ -574,6 +593,8 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     return new ServerProbe<S>(() => this.#registry.openClient('detector'), this.#registry.applicationName, this.#registry.services, {
       clock: this.#clock,
       timeoutMs: this.#options.probeTimeoutMs,
+      instanceId: this.#registry.instanceId,
+      pgbouncer: this.#registry.pgbouncer?.(),
     });
   }
 

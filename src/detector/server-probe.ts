@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../clock';
+import { parseSessionName } from '../registry/instance-name';
 
 /** The part of a pg client the probe uses. */
 export interface ProbeClient {
@@ -12,6 +13,8 @@ export interface ProbeClient {
 export interface ProbeSession<S extends string = string> {
   readonly pid: number;
   readonly service: S;
+  /** The instance tag in its application_name (`<app>:<service>@<instance>`), or undefined. */
+  readonly instance: string | undefined;
   /** `pg_stat_activity.state`, null when the probe may not see it. */
   readonly state: string | null;
   /** How long it has been in that state, ms. */
@@ -22,10 +25,45 @@ export interface ProbeSession<S extends string = string> {
 
 /** What one probe found. */
 export interface ProbeResult<S extends string = string> {
-  /** Pairs of (blocked victim, blocking service) with how many of the victim's sessions wait on it. */
-  readonly blocking: readonly { readonly victim: S; readonly aggressor: S; readonly sessions: number }[];
-  /** Services with sessions idle in transaction, with the longest time so far, ms. */
-  readonly idleInTransaction: readonly { readonly service: S; readonly sessions: number; readonly longestMs: number }[];
+  /**
+   * Pairs of (blocked victim, blocking service) with how many of the victim's sessions wait on it. Victims are
+   * this instance's sessions; the blockers may be any instance of the same application, listed by their tag in
+   * `aggressorInstances` (sorted; empty when the blockers carry no instance identity).
+   */
+  readonly blocking: readonly { readonly victim: S; readonly aggressor: S; readonly sessions: number; readonly aggressorInstances: readonly string[] }[];
+  /** Services with sessions idle in transaction (any instance), with the longest time so far, ms, and the instances. */
+  readonly idleInTransaction: readonly { readonly service: S; readonly sessions: number; readonly longestMs: number; readonly instances: readonly string[] }[];
+  /**
+   * Sessions on the server per service and instance (every instance of the application), busiest first: who holds
+   * the server's connections. `instance` is undefined for sessions without an instance identity.
+   */
+  readonly holders: readonly { readonly service: S; readonly instance: string | undefined; readonly sessions: number; readonly active: number }[];
+  /**
+   * PgBouncer pools (database aliases) with clients waiting inside PgBouncer (`SHOW POOLS` `cl_waiting`), where
+   * no acquire timeout sees them, with the services that connect through each. Empty without an admin connection,
+   * or when reading it failed.
+   */
+  readonly pgbouncerWaits: readonly PgBouncerWait<S>[];
+}
+
+/** Clients waiting inside one PgBouncer pool. */
+export interface PgBouncerWait<S extends string = string> {
+  /** The database alias. */
+  readonly database: string;
+  /** The services that connect through it. */
+  readonly services: readonly S[];
+  /** Clients waiting for a server connection (`cl_waiting`, every user of the alias). */
+  readonly clientsWaiting: number;
+  /** How long the oldest of them has waited, ms (`maxwait`, `maxwait_us`). */
+  readonly maxWaitMs: number;
+}
+
+/** What the probe needs to read PgBouncer's pools: its admin console, and which services use which alias. */
+export interface PgBouncerProbeTarget<S extends string = string> {
+  /** Opens a client of PgBouncer's admin console (the probe ends it on `close()` or after a failure). */
+  open(): Promise<ProbeClient>;
+  /** Database alias → the services that connect through it. */
+  readonly aliases: ReadonlyMap<string, readonly S[]>;
 }
 
 // Only pids, states and durations are read: never query text, user or client address.
@@ -53,7 +91,10 @@ export class ServerProbe<S extends string> {
   readonly #services: ReadonlySet<string>;
   readonly #clock: Clock;
   readonly #timeoutMs: number;
-  /** The connection being opened or open (with its statement_timeout set), or null. */
+  readonly #instance: string | undefined;
+  readonly #pgbouncer: PgBouncerProbeTarget<S> | undefined;
+  #admin: Promise<ProbeClient> | null = null;
+  /** The connection being opened or open, or null. */
   #connecting: Promise<ProbeClient> | null = null;
   #skip = 0;
   #closed = false;
@@ -67,7 +108,7 @@ export class ServerProbe<S extends string> {
     open: () => Promise<ProbeClient>,
     applicationName: string,
     services: readonly S[],
-    timing: { readonly clock: Clock; readonly timeoutMs: number },
+    timing: { readonly clock: Clock; readonly timeoutMs: number; readonly instanceId?: string | undefined; readonly pgbouncer?: PgBouncerProbeTarget<S> | undefined },
     readonly retryAfterProbes = 10,
   ) {
     this.#open = open;
@@ -75,6 +116,8 @@ export class ServerProbe<S extends string> {
     this.#services = new Set(services);
     this.#clock = timing.clock;
     this.#timeoutMs = timing.timeoutMs;
+    this.#instance = timing.instanceId;
+    this.#pgbouncer = timing.pgbouncer;
     this.#closing = new Promise<never>((_, reject) => {
       this.#abort = reject;
     });
@@ -88,12 +131,23 @@ export class ServerProbe<S extends string> {
       return null;
     }
     try {
-      this.#connecting ??= this.#connect();
-      const client = await this.#bounded(this.#connecting);
-      const { rows } = await this.#bounded(client.query(SESSIONS_SQL, [this.#prefix, this.#prefix.length]));
+      const connecting = (this.#connecting ??= this.#open());
+      // One deadline for connecting and the whole transaction. The server cancels the probe's statement after the
+      // same time: set for this transaction only (SET LOCAL), so nothing stays on a server connection that
+      // PgBouncer (transaction mode) shares with other clients.
+      const rows = await this.#bounded(
+        (async () => {
+          const client = await connecting;
+          await client.query(`BEGIN READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.ceil(this.#timeoutMs))}`);
+          const result = await client.query(SESSIONS_SQL, [this.#prefix, this.#prefix.length]);
+          await client.query('COMMIT');
+          return result.rows;
+        })(),
+      );
       if (this.#closed) return null;
       this.status = 'ok';
-      return this.#interpret(rows, idleThresholdMs);
+      const pgbouncerWaits = await this.pgbouncerWaits();
+      return { ...this.#interpret(rows, idleThresholdMs), pgbouncerWaits };
     } catch {
       if (this.#closed) return null;
       // Quietly degrade: no function (pg-mem), no privilege, no connection, or no answer in time. Reconnect
@@ -105,16 +159,42 @@ export class ServerProbe<S extends string> {
     }
   }
 
-  /** Opens the client and has the server cancel any of its statements that outlive the probe's own timeout. */
-  async #connect(): Promise<ProbeClient> {
-    const client = await this.#open();
+  /**
+   * `SHOW POOLS` on PgBouncer's admin console (no transaction there: it takes only SHOW and admin commands).
+   * Optional: a failure leaves the rest of the probe's result standing and drops the admin connection. Cheap
+   * enough to read at every evaluation: waits inside PgBouncer show in no client-side signal.
+   */
+  async pgbouncerWaits(): Promise<PgBouncerWait<S>[]> {
+    const target = this.#pgbouncer;
+    if (target === undefined || this.#closed) return [];
     try {
-      await client.query(`set statement_timeout = ${Math.max(1, Math.ceil(this.#timeoutMs))}`);
-    } catch (error) {
-      Promise.resolve().then(() => client.end()).catch(() => {});
-      throw error;
+      const admin = (this.#admin ??= target.open());
+      const { rows } = await this.#bounded((async () => (await admin).query('SHOW POOLS'))());
+      const byDatabase = new Map<string, { clientsWaiting: number; maxWaitMs: number }>();
+      for (const row of rows) {
+        const database = String(row.database);
+        if (!target.aliases.has(database)) continue;
+        const entry = byDatabase.get(database) ?? { clientsWaiting: 0, maxWaitMs: 0 };
+        entry.clientsWaiting += Number(row.cl_waiting) || 0;
+        entry.maxWaitMs = Math.max(entry.maxWaitMs, (Number(row.maxwait) || 0) * 1000 + (Number(row.maxwait_us) || 0) / 1000);
+        byDatabase.set(database, entry);
+      }
+      return [...byDatabase]
+        .filter(([, w]) => w.clientsWaiting > 0)
+        .map(([database, w]) => ({ database, services: target.aliases.get(database) ?? [], ...w }));
+    } catch {
+      this.#dropAdmin();
+      return [];
     }
-    return client;
+  }
+
+  #dropAdmin(): void {
+    const admin = this.#admin;
+    this.#admin = null;
+    admin?.then(
+      (client) => Promise.resolve().then(() => client.end()).catch(() => {}),
+      () => {},
+    );
   }
 
   /** `work`, unless the timeout fires or close() is called first. */
@@ -147,19 +227,34 @@ export class ServerProbe<S extends string> {
     );
   }
 
-  #interpret(rows: readonly Record<string, unknown>[], idleThresholdMs: number): ProbeResult<S> {
+  #interpret(rows: readonly Record<string, unknown>[], idleThresholdMs: number): Omit<ProbeResult<S>, 'pgbouncerWaits'> {
     const sessions = new Map<number, ProbeSession<S>>();
     for (const row of rows) {
       const name = String(row.application_name ?? '');
-      const service = name.slice(this.#prefix.length);
+      const { label: service, tag: instance } = parseSessionName(name.slice(this.#prefix.length));
       if (!this.#services.has(service)) continue;
       const blockedBy = Array.isArray(row.blocked_by) ? row.blocked_by.map(Number) : parseIntArray(row.blocked_by);
       const pid = Number(row.pid);
-      sessions.set(pid, { pid, service: service as S, state: typeof row.state === 'string' ? row.state : null, stateMs: Number(row.state_ms) || 0, blockedBy });
+      sessions.set(pid, { pid, service: service as S, instance, state: typeof row.state === 'string' ? row.state : null, stateMs: Number(row.state_ms) || 0, blockedBy });
     }
-    const pairs = new Map<string, { victim: S; aggressor: S; sessions: number }>();
-    const idle = new Map<S, { service: S; sessions: number; longestMs: number }>();
+    const pairs = new Map<string, { victim: S; aggressor: S; sessions: number; instances: Set<string> }>();
+    const idle = new Map<S, { service: S; sessions: number; longestMs: number; instances: Set<string> }>();
+    const holders = new Map<string, { service: S; instance: string | undefined; sessions: number; active: number }>();
     for (const session of sessions.values()) {
+      const holderKey = `${session.service}\u0000${session.instance ?? ''}`;
+      const holder = holders.get(holderKey) ?? { service: session.service, instance: session.instance, sessions: 0, active: 0 };
+      holder.sessions++;
+      if (session.state === 'active') holder.active++;
+      holders.set(holderKey, holder);
+      if (session.state !== null && session.state.startsWith('idle in transaction') && session.stateMs >= idleThresholdMs) {
+        const entry = idle.get(session.service) ?? { service: session.service, sessions: 0, longestMs: 0, instances: new Set<string>() };
+        entry.sessions++;
+        entry.longestMs = Math.max(entry.longestMs, session.stateMs);
+        if (session.instance !== undefined) entry.instances.add(session.instance);
+        idle.set(session.service, entry);
+      }
+      // Victims are this instance's own sessions: each instance's detector speaks for its own services.
+      if (session.instance !== this.#instance) continue;
       // Follow the chain: a session queued behind another waiter of its own service is still blocked by the
       // service at the head of the chain (PostgreSQL reports only the direct blockers).
       const seen = new Set<S>();
@@ -172,21 +267,21 @@ export class ServerProbe<S extends string> {
         const blocker = sessions.get(pid);
         if (blocker === undefined) continue;
         stack.push(...blocker.blockedBy);
-        if (blocker.service === session.service || seen.has(blocker.service)) continue;
-        seen.add(blocker.service);
+        if (blocker.service === session.service) continue;
         const key = `${session.service}\u0000${blocker.service}`;
-        const pair = pairs.get(key) ?? { victim: session.service, aggressor: blocker.service, sessions: 0 };
-        pair.sessions++;
+        const pair = pairs.get(key) ?? { victim: session.service, aggressor: blocker.service, sessions: 0, instances: new Set<string>() };
+        if (blocker.instance !== undefined) pair.instances.add(blocker.instance);
+        // Each victim session is counted once per blocking service, however many of its sessions are in the chain.
+        if (!seen.has(blocker.service)) pair.sessions++;
+        seen.add(blocker.service);
         pairs.set(key, pair);
       }
-      if (session.state !== null && session.state.startsWith('idle in transaction') && session.stateMs >= idleThresholdMs) {
-        const entry = idle.get(session.service) ?? { service: session.service, sessions: 0, longestMs: 0 };
-        entry.sessions++;
-        entry.longestMs = Math.max(entry.longestMs, session.stateMs);
-        idle.set(session.service, entry);
-      }
     }
-    return { blocking: [...pairs.values()], idleInTransaction: [...idle.values()] };
+    return {
+      blocking: [...pairs.values()].map(({ instances, ...pair }) => ({ ...pair, aggressorInstances: [...instances].sort() })),
+      idleInTransaction: [...idle.values()].map(({ instances, ...entry }) => ({ ...entry, instances: [...instances].sort() })),
+      holders: [...holders.values()].sort((a, b) => b.sessions - a.sessions || `${a.service}@${a.instance ?? ''}`.localeCompare(`${b.service}@${b.instance ?? ''}`)),
+    };
   }
 
   /**
@@ -198,6 +293,7 @@ export class ServerProbe<S extends string> {
       this.#closed = true;
       this.#abort(new ProbeTimeout('server probe closed'));
     }
+    this.#dropAdmin();
     const ended = this.#discard();
     let timer: TimerHandle | undefined;
     await Promise.race([ended, new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, this.#timeoutMs)))]);

@@ -131,6 +131,20 @@ export class CircuitBreaker {
     this.#open(Math.min(this.#maxMs, this.#backoffMs * 2));
   }
 
+  /**
+   * The server answered but refused the connection for lack of room (53300 "too many clients") while the service
+   * still has working connections: the database is up, so the circuit does not open. The refusal still counts
+   * toward the growing pause between attempts (so a full server is not hammered); a probe refused this way
+   * counts as a failed probe.
+   */
+  refused(attempt: Attempt): void {
+    if (this.#state !== 'closed' || attempt.generation !== this.#generation) {
+      this.failure(attempt);
+      return;
+    }
+    this.#failures++;
+  }
+
   /** The attempt gave up before connecting (no shared slot): neither success nor failure; a probe may start again. */
   abandon(attempt: Attempt): void {
     if (attempt.probe && attempt.generation === this.#generation && this.#state === 'half-open') this.#probing = false;

@@ -18,6 +18,19 @@ export interface ClientLike {
   on(event: 'error', listener: (error: Error) => void): unknown;
   /** The connection ended; the pool marks it broken. */
   on(event: 'end', listener: () => void): unknown;
+  /**
+   * The server's transaction status from its last ReadyForQuery message, as pg's `Client#getTransactionStatus()` gives it: `'I'` idle, `'T'` in a
+   * transaction, `'E'` in a failed transaction, null before the first). Optional: without it the pool relies on
+   * its own tracking of `transaction()`.
+   */
+  getTransactionStatus?(): string | null;
+}
+
+/** True when the client says its session is inside a transaction block (open or failed). */
+export function inTransactionBlock(client: ClientLike): boolean {
+  if (typeof client.getTransactionStatus !== 'function') return false;
+  const status = client.getTransactionStatus();
+  return status === 'T' || status === 'E';
 }
 
 /** A `pg.Client`-compatible constructor, as in pg-pool's `Client` option. */
@@ -33,8 +46,8 @@ export function endQuietly(client: ClientLike): void {
 }
 
 /**
- * Connects `client`, rejecting with `onTimeout()` after `timeoutMs` (the client is then ended). The timer is
- * taken from `setTimer` so an injected clock drives it.
+ * Connects `client` and runs `setup` on it, rejecting with `onTimeout()` after `timeoutMs` (the client is then
+ * ended, as after a failed `setup`). The timer is taken from `setTimer` so an injected clock drives it.
  */
 export async function connectWithin(
   client: ClientLike,
@@ -42,11 +55,15 @@ export async function connectWithin(
   setTimer: (callback: () => void, ms: number) => unknown,
   clearTimer: (handle: unknown) => void,
   onTimeout: () => Error,
+  setup?: () => Promise<void>,
 ): Promise<void> {
   let timer: unknown = null;
   try {
     await Promise.race([
-      Promise.resolve().then(() => client.connect()),
+      // `setup` (session settings and their read-back) counts as part of connecting: bounded by the same timeout.
+      Promise.resolve()
+        .then(() => client.connect())
+        .then(() => setup?.()),
       new Promise<never>((_, reject) => {
         timer = setTimer(() => reject(onTimeout()), timeoutMs);
       }),
@@ -77,4 +94,13 @@ export function isConnectionError(error: unknown): boolean {
     typeof message === 'string' &&
     (message.includes('Connection terminated') || message.includes('Client has encountered a connection error') || message.includes('Query read timeout'))
   );
+}
+
+/**
+ * True when the server answered a connection attempt with "no room": SQLSTATE 53300 `too_many_connections`
+ * ("sorry, too many clients already", "remaining connection slots are reserved …", a role's or database's
+ * connection limit). The server is up; it is full.
+ */
+export function isCapacityRefusal(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '53300';
 }

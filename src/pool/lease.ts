@@ -32,6 +32,11 @@ export class Lease<C extends ClientLike = ClientLike> {
   #released = false;
   /** @internal set once a leak event was emitted, so it is reported once. */
   leakReported = false;
+  /**
+   * @internal true while `transaction()` runs on this lease, from BEGIN until COMMIT or ROLLBACK: a plain
+   * `release()` then is refused, since the connection would go back to the pool inside the open transaction.
+   */
+  inTransaction = false;
 
   /** @internal */
   constructor(owner: LeaseOwner, client: C, connectionId: number, acquiredAt: number, acquiredStack: string | undefined) {
@@ -88,10 +93,20 @@ export class Lease<C extends ClientLike = ClientLike> {
 
   /**
    * Gives the connection back. With an error (or `true`), the connection is destroyed instead of reused.
-   * @throws LeaseReleasedError `ERR_DOUBLE_RELEASE` on a second call.
+   * A connection whose session is still inside a transaction (pg's transaction status) is closed, never reused.
+   * @throws LeaseReleasedError `ERR_DOUBLE_RELEASE` on a second call; `ERR_RELEASE_IN_TRANSACTION` for a plain
+   * `release()` inside `transaction()` (return from the callback instead: the transaction releases the lease;
+   * `release(error)` is allowed there and closes the connection, which rolls the transaction back).
    */
   release(destroy?: Error | boolean): void {
     if (this.#released) throw new LeaseReleasedError('ERR_DOUBLE_RELEASE', this.service, `lease of connection ${this.connectionId} was already released`);
+    if (this.inTransaction && (destroy === undefined || destroy === false)) {
+      throw new LeaseReleasedError(
+        'ERR_RELEASE_IN_TRANSACTION',
+        this.service,
+        `release() inside transaction() on connection ${this.connectionId}: the transaction still runs on it; return from the callback (or throw to roll back) and transaction() releases it`,
+      );
+    }
     this.#released = true;
     const reason = destroy === true ? new Error('released with destroy') : destroy instanceof Error ? destroy : undefined;
     this.#owner.returnLease(this as unknown as Lease<ClientLike>, reason);

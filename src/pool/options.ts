@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { ConfigChecker } from '../options/check';
+import type { ClientConfig } from './client';
 
 /** Service priority, highest first. Used by the shared budget and by the interference detector. */
 export type Priority = 'highest' | 'high' | 'medium' | 'low';
@@ -53,10 +54,20 @@ export interface ServiceOptions {
    * the registry's `Client` (a `pg.Client` by default). @default none
    */
   readonly onConnect?: (client: pg.Client) => unknown;
+  /**
+   * This service's own connection, replacing the registry's `connection` for it (a connection string or a
+   * `pg.ClientConfig`): another database alias, user or port, so that behind PgBouncer each service has its own
+   * PgBouncer pool and one service's flood cannot queue another inside PgBouncer. Its password is kept out of
+   * errors, events and stats like the registry's. @default the registry's `connection`
+   */
+  readonly connection?: string | ClientConfig;
 }
 
-/** Options of one service with every default applied (`onConnect` stays `undefined` when not given). */
-export type ResolvedServiceOptions = { readonly [K in Exclude<keyof ServiceOptions, 'onConnect'>]-?: NonNullable<ServiceOptions[K]> } & {
+/**
+ * Options of one service with every default applied (the connection is not repeated here: it may hold a password;
+ * `onConnect` stays `undefined` when not given).
+ */
+export type ResolvedServiceOptions = { readonly [K in Exclude<keyof ServiceOptions, 'connection' | 'onConnect'>]-?: NonNullable<ServiceOptions[K]> } & {
   readonly onConnect: ServiceOptions['onConnect'];
 };
 
@@ -78,7 +89,7 @@ export const SERVICE_DEFAULTS: ResolvedServiceOptions = Object.freeze({
   onConnect: undefined,
 });
 
-const SERVICE_KEYS = Object.keys(SERVICE_DEFAULTS);
+const SERVICE_KEYS = [...Object.keys(SERVICE_DEFAULTS), 'connection'];
 
 /** Validates one service's options, reporting problems under `path`. */
 export function checkServiceOptions(check: ConfigChecker, path: string, value: unknown): void {

@@ -8,7 +8,7 @@ import type { Redactor } from '../redact';
 import { LatencyBuckets, type LatencyHistogram } from '../stats/latency-buckets';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
 import { CircuitBreaker, type Attempt, type BreakerOptions, type CircuitState } from './circuit-breaker';
-import { connectWithin, endQuietly, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
+import { connectWithin, endQuietly, inTransactionBlock, isCapacityRefusal, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
 import type { PoolEventSink, RemoveReason } from './events';
 import { Lease, type LeaseOwner } from './lease';
 import { checkResize, type Priority, type ResolvedServiceOptions } from './options';
@@ -50,6 +50,16 @@ export interface ServiceStats {
   readonly created: number;
   /** Connections closed since start. */
   readonly removed: number;
+  /**
+   * Connections that came back inside an open or failed transaction and were closed instead of reused (the
+   * server rolled their transaction back). Non-zero means a code path releases without COMMIT or ROLLBACK.
+   */
+  readonly closedInTransaction: number;
+  /**
+   * New connections the server refused for lack of room (53300) while this service had working ones: counted
+   * here and in `connectionErrors`, reported as `server-warning` (`kind: 'capacity'`), never opening the circuit.
+   */
+  readonly capacityRefusals: number;
   /** Consecutive failed connection attempts (0 once one succeeds). */
   readonly consecutiveConnectFailures: number;
   /** State of the connection circuit breaker. */
@@ -102,6 +112,8 @@ export interface ServicePoolConfig {
   readonly breaker: Required<BreakerOptions>;
   /** Jitter source for recycle times and breaker backoffs (already range-checked). */
   readonly random: RandomSource;
+  /** Work on each new connection before it is used (session settings and their read-back); a rejection fails the connect. */
+  readonly afterConnect?: ((client: ClientLike) => Promise<void>) | undefined;
 }
 
 /** @internal Told about the life of a service's connections: the pg.Pool view turns these into pg-pool's events. */
@@ -229,6 +241,8 @@ export class ServicePool implements LeaseOwner {
   #created = 0;
   #removed = 0;
   #connectionErrors = 0;
+  #closedInTransaction = 0;
+  #capacityRefusals = 0;
   readonly #observers = new Set<ConnectionObserver>();
 
   constructor(config: ServicePoolConfig) {
@@ -671,6 +685,12 @@ export class ServicePool implements LeaseOwner {
       if (fault !== null) {
         destroyed = true;
         this.#destroy(connection, fault);
+      } else if (inTransactionBlock(connection.client)) {
+        // Never reuse a session inside a transaction: the next caller's statements would run in it (and never
+        // commit). Closing it is the rollback: the server aborts the transaction when the session ends.
+        destroyed = true;
+        this.#closedInTransaction++;
+        this.#destroy(connection, 'in-transaction');
       } else if (connection.uses >= this.#options.maxUses) {
         // maxUses: recycled after N leases (a fresh connection is opened when one is needed).
         destroyed = true;
@@ -902,7 +922,8 @@ export class ServicePool implements LeaseOwner {
     instrumentQueries(client, () => this.#clock.now(), (ms, error, end) => this.#recordOn(connection, ms, error, end));
     try {
       const timeoutMs = this.#config.connectTimeoutMs;
-      await connectWithin(client, timeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError(this.name, timeoutMs));
+      const afterConnect = this.#config.afterConnect;
+      await connectWithin(client, timeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError(this.name, timeoutMs), afterConnect && (() => afterConnect(client)));
     } catch (error) {
       connection.broken ??= error instanceof Error ? error : new Error(String(error));
       throw this.#connectFailed(error, attempt);
@@ -1009,11 +1030,47 @@ export class ServicePool implements LeaseOwner {
     this.#lastConnectError = safe;
     this.#errors++;
     this.#connectionErrors++;
-    this.#breaker.failure(attempt);
+    if (isCapacityRefusal(error) && this.#workingConnections() > 0) {
+      // The database is up and serving this service: a full server is not an outage, so the circuit stays
+      // closed and waiters keep waiting for a connection to come back (or time out as usual).
+      this.#capacityRefusals++;
+      const firstOfStreak = this.#breaker.consecutiveFailures === 0;
+      this.#breaker.refused(attempt);
+      if (firstOfStreak) this.#warnCapacity(safe);
+    } else {
+      this.#breaker.failure(attempt);
+    }
     if (this.#events.listenerCount('connect-error') > 0) {
       this.#events.emit('connect-error', { service: this.name, error: safe, consecutiveFailures: this.#breaker.consecutiveFailures });
     }
     return safe;
+  }
+
+  /** Open connections not known to be broken. */
+  #workingConnections(): number {
+    let working = 0;
+    for (const connection of this.#all) if (connection.broken === null) working++;
+    return working;
+  }
+
+  #warnCapacity(error: Error): void {
+    if (this.#events.listenerCount('server-warning') === 0) return;
+    const open = this.#workingConnections();
+    const max = this.#max;
+    const code = String((error as { code?: unknown }).code ?? '53300');
+    this.#events.emit('server-warning', {
+      kind: 'capacity',
+      service: this.name,
+      code,
+      error,
+      open,
+      max,
+      headroomShortfall: Math.max(0, max - open),
+      warning:
+        `${this.name}: the server refused a new connection (${code} ${error.message}) while ${this.name} holds ${open} working of its ${max}; ` +
+        `its circuit stays closed and waiters wait for a connection to come back. The server has fewer free connections than the budgets on it ` +
+        `may open: run registry.checkServer(), then lower maxConnections (or the overflow of the services that flood) or raise max_connections`,
+    });
   }
 
   /** A pause that close() cuts short (a create sleeping in the breaker's backoff must not hold up closing). */
@@ -1225,6 +1282,8 @@ export class ServicePool implements LeaseOwner {
       connectionErrors: this.#connectionErrors,
       created: this.#created,
       removed: this.#removed,
+      closedInTransaction: this.#closedInTransaction,
+      capacityRefusals: this.#capacityRefusals,
       consecutiveConnectFailures: this.#breaker.consecutiveFailures,
       circuit: this.#breaker.state,
       sharedInUse: this.#sharedHeld,

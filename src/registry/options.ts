@@ -3,6 +3,8 @@ import { ConfigChecker } from '../options/check';
 import type { ClientConfig, ClientConstructor, ClientLike } from '../pool/client';
 import { BREAKER_DEFAULTS, type BreakerOptions } from '../pool/circuit-breaker';
 import { checkServiceOptions, SERVICE_DEFAULTS, type ServiceOptions } from '../pool/options';
+import { POOLERS, type Pooler } from '../pool/session-settings';
+import { instanceTag, MIN_INSTANCE_TAG } from './instance-name';
 
 /** Options of {@link createPoolRegistry}. */
 export interface RegistryOptions<S extends string = string, C extends ClientLike = ClientLike> {
@@ -64,6 +66,31 @@ export interface RegistryOptions<S extends string = string, C extends ClientLike
    * @default false
    */
   readonly allowExitOnIdle?: boolean;
+  /**
+   * What sits between the registry and PostgreSQL, which decides how `statementTimeoutMs` and
+   * `idleInTransactionTimeoutMs` are applied: startup parameters (`'none'`), `SET` after connecting
+   * (`'pgbouncer-session'`), or `SET LOCAL` in each `transaction()` and `query()` (`'pgbouncer-transaction'`,
+   * where a session `SET` would leak to other clients). Either way they are read back on each service's first
+   * connection: a missing one fails the connect with `ERR_SETTING_NOT_APPLIED`, never silently. See
+   * {@link Pooler}. @default 'none'
+   */
+  readonly pooler?: Pooler;
+  /**
+   * This instance's identity, when several instances of the application share a database: sessions connect as
+   * `<applicationName>:<service>@<instanceId>`, so `pg_stat_activity`, the detector's server probe and
+   * {@link PoolRegistry.checkServer} can tell the instances apart. Printable ASCII; cut from the front to fit
+   * PostgreSQL's 63 bytes (at least 4 characters must remain). For example `${os.hostname()}-${process.pid}`.
+   * @default none (one instance)
+   */
+  readonly instanceId?: string;
+  /**
+   * PgBouncer's admin console (its `pgbouncer` database, as a user in `admin_users` or `stats_users`), when the
+   * registry connects through PgBouncer. Optional: with it, {@link PoolRegistry.checkServer} also checks the
+   * PgBouncer pools (session mode: the guaranteed sizes of every instance must fit), and the interference
+   * detector's server probe reads `SHOW POOLS` to see clients waiting inside PgBouncer, which no acquire timeout
+   * can see. Its password is kept out of errors and events. @default none
+   */
+  readonly pgbouncerAdmin?: string | ClientConfig;
 }
 
 /** Registry-level defaults. */
@@ -94,6 +121,9 @@ const REGISTRY_KEYS = [
   'preemptGraceMs',
   'breaker',
   'allowExitOnIdle',
+  'pooler',
+  'instanceId',
+  'pgbouncerAdmin',
 ];
 
 /** The budget a registry runs with, defaults applied. */
@@ -135,20 +165,11 @@ export function checkRegistryOptions(options: unknown): void {
   if (typeof appName !== 'string' || appName.length === 0 || !PRINTABLE_ASCII.test(appName)) {
     check.fail('applicationName', 'a non-empty string of printable ASCII characters', appName);
   }
-  if (o.connection !== undefined) {
-    if (typeof o.connection === 'string') {
-      if (!isConnectionString(o.connection)) {
-        // Never echo the value: it may carry a password.
-        check.problem(
-          'connection',
-          o.connection.trim() === ''
-            ? 'expected a postgres:// or postgresql:// connection string, got an empty string (an unset environment variable? leave connection out to use the PG* variables)'
-            : 'expected a postgres:// or postgresql:// connection string, got a string that does not parse as one (value not shown)',
-        );
-      }
-    } else if (typeof o.connection !== 'object' || o.connection === null || Array.isArray(o.connection)) {
-      check.fail('connection', 'a connection string or a pg.ClientConfig object', o.connection);
-    }
+  checkConnection(check, 'connection', o.connection);
+  checkConnection(check, 'pgbouncerAdmin', o.pgbouncerAdmin);
+  check.oneOf('pooler', o.pooler, POOLERS);
+  if (o.instanceId !== undefined && (typeof o.instanceId !== 'string' || o.instanceId.length === 0 || !PRINTABLE_ASCII.test(o.instanceId))) {
+    check.fail('instanceId', 'a non-empty string of printable ASCII characters', o.instanceId);
   }
   if (o.Client !== undefined && typeof o.Client !== 'function') check.fail('Client', 'a pg.Client-compatible constructor', o.Client);
   check.duration('connectTimeoutMs', o.connectTimeoutMs);
@@ -182,6 +203,14 @@ export function checkRegistryOptions(options: unknown): void {
         check.problem(path, `"${appName}:${name}" is longer than PostgreSQL's ${MAX_APPLICATION_NAME}-byte application_name`);
       }
       checkServiceOptions(check, path, o.services[name]);
+      const service = o.services[name] as { connection?: unknown } | null;
+      if (typeof service === 'object' && service !== null) checkConnection(check, `${path}.connection`, service.connection);
+    }
+    if (typeof o.instanceId === 'string' && typeof appName === 'string' && names.length > 0 && check.problems.length === 0) {
+      const tag = instanceTag(appName, names, o.instanceId);
+      if (tag.length < Math.min(MIN_INSTANCE_TAG, o.instanceId.length)) {
+        check.problem('instanceId', `only ${tag.length} characters of it fit in PostgreSQL's ${MAX_APPLICATION_NAME}-byte application_name after "${appName}:<service>@": shorten applicationName or the service names`);
+      }
     }
     if (check.problems.length === 0) {
       // Cross-option constraints, once every service is valid.
@@ -197,6 +226,23 @@ export function checkRegistryOptions(options: unknown): void {
     }
   }
   check.throwIfAny();
+}
+
+/** A connection string or a pg.ClientConfig object; `undefined` passes. Never echoes a string (it may carry a password). */
+function checkConnection(check: ConfigChecker, path: string, value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value === 'string') {
+    if (!isConnectionString(value)) {
+      check.problem(
+        path,
+        value.trim() === ''
+          ? 'expected a postgres:// or postgresql:// connection string, got an empty string (an unset environment variable? leave connection out to use the PG* variables)'
+          : 'expected a postgres:// or postgresql:// connection string, got a string that does not parse as one (value not shown)',
+      );
+    }
+  } else if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    check.fail(path, 'a connection string or a pg.ClientConfig object', value);
+  }
 }
 
 function isConnectionString(value: string): boolean {

@@ -18,13 +18,14 @@ import type { SlotBroker } from '../pool/slots';
 import { PgPoolView } from '../compat/pg-pool-view';
 import { pgPoolOptions } from '../compat/pool-options';
 import { checkRegistryOptions, REGISTRY_DEFAULTS, resolveBudget, secretsOf, serviceClientConfig, type RegistryOptions } from './options';
+import { SessionSettings, type Pooler } from '../pool/session-settings';
+import { instanceTag, sessionName } from './instance-name';
+import { checkServerCapacity, databaseOf, type CheckServerOptions } from './server-check';
 
 /** Events of a {@link PoolRegistry}. Every payload is one object carrying `service`. */
 export interface RegistryEvents<S extends string = string> extends PoolEvents<S> {
   /** The registry finished closing. */
   close: [RegistryCloseReport];
-  /** {@link PoolRegistry.checkServer} found that the budget does not fit on the server. */
-  'server-warning': [ServerCheckReport];
 }
 
 /** Snapshot of the whole registry: one {@link ServiceStats} per service plus totals. */
@@ -78,10 +79,23 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   readonly #openClient: (label: string) => Promise<C>;
   /** Sessions connect as `<applicationName>:<service>`; this is the prefix. */
   readonly applicationName: string;
-  #closePromise: Promise<RegistryCloseReport> | null = null;
-  /** The client config of each service, and its constructor: for {@link PoolRegistry.pgPool}'s `options`. */
-  readonly #clientConfigs = new Map<string, ClientConfig>();
+  /**
+   * This instance's tag in its session names (`<applicationName>:<service>@<instanceId>`, `instanceId` cut to fit
+   * 63 bytes), or undefined without an `instanceId`.
+   */
+  readonly instanceId: string | undefined;
+  /** How per-service settings are applied (the `pooler` option). */
+  readonly pooler: Pooler;
+  readonly #settings = new Map<string, SessionSettings>();
+  /** Each service's connection (its own, or the registry's), for checkServer's view of PgBouncer pools. */
+  readonly #connections = new Map<string, RegistryOptions['connection']>();
+  readonly #redactor: Redactor;
   readonly #Client: ClientConstructor;
+  readonly #connectTimeoutMs: number;
+  readonly #pgbouncerAdmin: string | ClientConfig | undefined;
+  #closePromise: Promise<RegistryCloseReport> | null = null;
+  /** The client config of each service: for {@link PoolRegistry.pgPool}'s `options`. */
+  readonly #clientConfigs = new Map<string, ClientConfig>();
 
   /** @internal use {@link createPoolRegistry} */
   constructor(options: RegistryOptions<S, C>) {
@@ -89,13 +103,22 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     checkRegistryOptions(options);
     this.#clock = options.clock ?? systemClock;
     const Client = (options.Client ?? pg.Client) as ClientConstructor;
-    this.#Client = Client;
     const applicationName = options.applicationName ?? REGISTRY_DEFAULTS.applicationName;
-    const redactor = new Redactor(secretsOf(options.connection));
+    const names = Object.keys(options.services) as S[];
+    const serviceConnection = (service: S): RegistryOptions['connection'] => (options.services[service] as ServiceOptions).connection ?? options.connection;
+    // Every password, the registry's and each service's own, is kept out of everything the library emits.
+    const redactor = new Redactor([...secretsOf(options.connection), ...secretsOf(options.pgbouncerAdmin), ...names.flatMap((service) => secretsOf((options.services[service] as ServiceOptions).connection))]);
     this.applicationName = applicationName;
+    this.#redactor = redactor;
+    this.#Client = Client;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs;
+    this.#pgbouncerAdmin = options.pgbouncerAdmin;
+    const tag = options.instanceId === undefined ? undefined : instanceTag(applicationName, names, options.instanceId);
+    this.instanceId = tag;
+    this.pooler = options.pooler ?? 'none';
     const connectTimeoutMs = options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs;
     this.#openClient = async (label) => {
-      const client = new Client(serviceClientConfig(options.connection, `${applicationName}:${label}`, 0, 0)) as unknown as C;
+      const client = new Client(serviceClientConfig(options.connection, sessionName(applicationName, label, tag), 0, 0)) as unknown as C;
       client.on('error', () => {}); // a dedicated client must never crash the host either
       try {
         // keepAlive: somebody awaits this connect
@@ -105,7 +128,6 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       }
       return client;
     };
-    const names = Object.keys(options.services) as S[];
     this.services = Object.freeze(names);
     const resolvedAll = names.map((service) => resolveServiceOptions(options.services[service] as ServiceOptions));
     const budget = resolveBudget(options.services as Record<string, ServiceOptions>, options.maxConnections, options.reserve);
@@ -139,7 +161,11 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     const random = unitRandom(options.random);
     for (const [i, service] of names.entries()) {
       const resolved = resolvedAll[i]!;
-      const clientConfig = serviceClientConfig(options.connection, `${applicationName}:${service}`, resolved.statementTimeoutMs, resolved.idleInTransactionTimeoutMs, resolved.queryTimeoutMs);
+      const settings = new SessionSettings(service, this.pooler, resolved, this as unknown as ConstructorParameters<typeof ServicePool>[0]['events']);
+      this.#settings.set(service, settings);
+      this.#connections.set(service, serviceConnection(service));
+      const startup = settings.startupParameters();
+      const clientConfig = serviceClientConfig(serviceConnection(service), sessionName(applicationName, service, tag), startup.statement_timeout ?? 0, startup.idle_in_transaction_session_timeout ?? 0, resolved.queryTimeoutMs);
       this.#clientConfigs.set(service, clientConfig);
       this.#pools.set(
         service,
@@ -147,6 +173,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
           service,
           options: resolved,
           clientConfig,
+          afterConnect: settings.needsSetup ? (client) => settings.afterConnect(client) : undefined,
           Client,
           connectTimeoutMs: options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs,
           maintenanceIntervalMs: options.maintenanceIntervalMs ?? REGISTRY_DEFAULTS.maintenanceIntervalMs,
@@ -214,6 +241,9 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   async query(service: S, query: string | QueryConfig, values?: readonly unknown[], options?: AcquireOptions): Promise<unknown> {
     checkQueryArguments(String(service), query, values);
     if (options !== undefined) checkAcquireOptions(String(service), 'query', options);
+    const settings = this.#settings.get(service);
+    // Transaction pooling: the settings hold only inside a transaction that sets them (SET LOCAL).
+    if (settings?.perTransaction === true) return this.transaction(service, (_client, lease) => lease.query(query, values), options);
     const lease = await this.acquire(service, options);
     try {
       return await lease.query(query, values);
@@ -256,12 +286,16 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       return Promise.reject(error);
     }
     return this.withClient(service, async (client, lease) => {
-      await lease.query('BEGIN');
+      // Read once the connection exists: its first connect may have found the settings on the role already.
+      await lease.query(this.#settings.get(service)?.begin ?? 'BEGIN');
+      lease.inTransaction = true;
       try {
         const result = await fn(client, lease);
         await lease.query('COMMIT');
+        lease.inTransaction = false;
         return result;
       } catch (error) {
+        lease.inTransaction = false;
         // The connection is gone or its reply stalled (query timeout): a ROLLBACK could only wait behind the stuck
         // query. Destroying the connection ends the transaction on the server (it rolls back when the session ends).
         if (isConnectionError(error)) {
@@ -392,45 +426,78 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   }
 
   /**
-   * Reads the server's `max_connections`, `superuser_reserved_connections` and current sessions, and reports
-   * whether this registry's budget (`maxConnections`) fits. Emits `server-warning` when it does not.
-   * Uses a short-lived client outside every pool, so it works even when the pools are saturated.
-   * @throws the connection or query error (pg-mem does not implement these settings).
+   * Reads the server's `max_connections`, `superuser_reserved_connections` and current sessions, counts the other
+   * live instances of this application (by their `instanceId` in `pg_stat_activity`), and reports whether every
+   * instance's budget together (`instances × maxConnections`) fits. With `pgbouncerAdmin`, also whether, in
+   * PgBouncer session mode, the guaranteed sizes of every instance fit in the PgBouncer pool of each alias.
+   * Emits `server-warning` when something does not fit. Uses short-lived clients outside every pool, so it works
+   * even when the pools are saturated.
+   * @throws the connection or query error, password removed (pg-mem does not implement these settings).
    */
-  async checkServer(): Promise<ServerCheckReport> {
-    const client = await this.openClient('check');
+  async checkServer(options: CheckServerOptions = {}): Promise<ServerCheckReport> {
+    let client: C | null = null;
+    let admin: C | null = null;
     try {
-      const { rows } = await client.query(
-        `select current_setting('max_connections')::int as max,
-                current_setting('superuser_reserved_connections')::int as reserved,
-                (select count(*) from pg_stat_activity where backend_type = 'client backend')::int as current,
-                (select count(*) from pg_stat_activity
-                  where backend_type = 'client backend' and application_name like $1 and application_name <> $2)::int as own`,
-        [`${this.applicationName.replace(/[\\%_]/g, (c) => `\\${c}`)}:%`, `${this.applicationName}:check`],
+      client = await this.openClient('check');
+      const pgbouncerAdmin = options.pgbouncerAdmin ?? this.#pgbouncerAdmin;
+      if (pgbouncerAdmin !== undefined) admin = await this.#openAdmin(pgbouncerAdmin);
+      const report = await checkServerCapacity(
+        client,
+        {
+          applicationName: this.applicationName,
+          instanceTag: this.instanceId,
+          budget: this.#budget.total,
+          services: this.services.map((service) => ({ service, size: this.#pool(service).options.size, database: databaseOf(this.#connections.get(service)) })),
+        },
+        admin,
       );
-      const row = rows[0] as { max: number; reserved: number; current: number; own: number };
-      // This check's own session is neither part of the budget nor other applications' load.
-      const others = Math.max(0, row.current - row.own - 1);
-      const available = row.max - row.reserved - others;
-      const budget = this.#budget.total;
-      const fits = budget <= available;
-      const report: ServerCheckReport = {
-        maxConnections: row.max,
-        superuserReservedConnections: row.reserved,
-        currentConnections: row.current,
-        ownConnections: row.own,
-        budget,
-        available,
-        fits,
-        warning: fits
-          ? undefined
-          : `the registry may open ${budget} connections but the server has room for ${available} (max_connections ${row.max} - ${row.reserved} superuser reserved - ${others} used by other applications): lower maxConnections or raise max_connections`,
-      };
-      if (!fits) (this as unknown as SafeEmitter).emit('server-warning', report);
+      if (!report.fits) (this as unknown as SafeEmitter).emit('server-warning', report);
       return report;
+    } catch (error) {
+      throw new Redactor([...secretsOf(options.pgbouncerAdmin)]).error(this.#redactor.error(error));
     } finally {
-      await Promise.resolve(client.end()).catch(() => {});
+      if (client !== null) await Promise.resolve(client.end()).catch(() => {});
+      if (admin !== null) await Promise.resolve(admin.end()).catch(() => {});
     }
+  }
+
+  /** A client of PgBouncer's admin console (simple queries only, which pg uses for statements without values). */
+  async #openAdmin(connection: string | ClientConfig): Promise<C> {
+    const config: ClientConfig = typeof connection === 'string' ? { connectionString: connection } : { ...connection };
+    const client = new this.#Client(config) as unknown as C;
+    client.on('error', () => {});
+    try {
+      await connectWithin(client, this.#connectTimeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms, true), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError('pgbouncer-admin', this.#connectTimeoutMs));
+    } catch (error) {
+      throw new Redactor(secretsOf(connection)).error(this.#redactor.error(error));
+    }
+    return client;
+  }
+
+  /**
+   * With the `pgbouncerAdmin` option: how to open PgBouncer's admin console, and which services connect through
+   * which database alias (its pools). The interference detector's server probe reads `SHOW POOLS` with it.
+   * Undefined without the option.
+   */
+  pgbouncer():
+    | {
+        /** Opens a client of PgBouncer's admin console; the caller ends it. */
+        open(): Promise<C>;
+        /** Database alias → the services that connect through it. */
+        readonly aliases: ReadonlyMap<string, readonly S[]>;
+      }
+    | undefined {
+    const admin = this.#pgbouncerAdmin;
+    if (admin === undefined) return undefined;
+    const aliases = new Map<string, S[]>();
+    for (const service of this.services) {
+      const database = databaseOf(this.#connections.get(service));
+      if (database !== undefined) aliases.set(database, [...(aliases.get(database) ?? []), service]);
+    }
+    return {
+      open: () => (this.#closePromise !== null ? Promise.reject(new PoolClosedError(undefined)) : this.#openAdmin(admin)),
+      aliases,
+    };
   }
 
   /** True once {@link PoolRegistry.close} was called. */

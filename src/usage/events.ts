@@ -24,23 +24,54 @@ export interface UsageFlushErrorEvent {
   readonly error: Error;
   /**
    * Delay before the automatic retry, ms, or null when none is scheduled: while closing (close retries within its
-   * own timeout), or once the registry is closed (no write can succeed any more).
+   * own timeout), once the registry is closed (no write can succeed any more), or for a permanent error.
    */
   readonly retryInMs: number | null;
+  /**
+   * True when the error is permanent (SQLSTATE class 22 or 54, or an error marked `permanent: true`): retrying the
+   * same rows cannot succeed, so the batch is split at once and only the rows that fail alone are quarantined.
+   */
+  readonly permanent: boolean;
 }
 
-/** Why an increment was not kept. */
-export type UsageDropReason = 'max-pending-keys' | 'closed';
+/**
+ * Why an increment was not kept: a new key at `maxPendingKeys`, an increment after close, or a row the sink
+ * refused for good (`'rejected-by-sink'`: a permanent error such as a value out of range, see {@link UsageSink}).
+ */
+export type UsageDropReason = 'max-pending-keys' | 'closed' | 'rejected-by-sink';
 
-/** Payload of `drop`: an increment of a new key was dropped and counted. Emitted synchronously from `increment`. */
-export interface UsageDropEvent {
+/** Payload of `drop` for an increment call dropped on the hot path. Emitted synchronously from `increment`. */
+export interface UsageDroppedCallEvent {
   readonly key: string;
   /** The amount that was dropped. */
   readonly by: number;
-  readonly reason: UsageDropReason;
+  readonly reason: 'max-pending-keys' | 'closed';
   /** Dropped increment calls since the tracker was created. */
   readonly droppedCalls: number;
 }
+
+/**
+ * Payload of `drop` for a row quarantined after the sink refused it for good: the batch that held it failed with a
+ * permanent error, was split until the row was alone, and the row alone still failed. Every other row of the
+ * batch was written. The row is not retried; persist or log it from here if it matters.
+ */
+export interface UsageQuarantineEvent {
+  readonly key: string;
+  /** The row's count (sum of its increments), now dropped. */
+  readonly by: number;
+  readonly reason: 'rejected-by-sink';
+  /** Start of the row's time bucket. */
+  readonly bucket: Date;
+  /** Id of the one-row batch that failed (derived from the original batch's id). */
+  readonly batchId: string;
+  /** What the sink (or PostgreSQL) rejected it with. */
+  readonly error: Error;
+  /** Rows quarantined since the tracker was created. */
+  readonly quarantinedRows: number;
+}
+
+/** Payload of `drop`: something was counted and will never be written. Tell the cases apart by `reason`. */
+export type UsageDropEvent = UsageDroppedCallEvent | UsageQuarantineEvent;
 
 /** Result of {@link UsageTracker.flush}. A flush never rejects: a failure is reported in `error` and retried. */
 export interface UsageFlushReport {

@@ -12,6 +12,12 @@ import { tableNameProblem } from './table-name';
  * write may have taken effect (the connection was lost after the commit was sent), reject with a
  * `WriteInDoubtError` (or an error whose `cause` chain holds one): if `close()` then has to give up on the batch it
  * reports it as `inDoubt`, not as `unwritten`, which a plain rejection means.
+ *
+ * A rejection is transient by default: the same batch is retried with backoff. Reject with an error that has
+ * `permanent: true` (or a PostgreSQL data exception or program limit: a `code` of SQLSTATE class 22 or 54) when
+ * retrying these rows can never succeed: the tracker then splits the batch in halves under derived ids
+ * (`<id>.0`, `<id>.1`, …) until each failing row is alone, writes every other row, and quarantines the rows that
+ * still fail on their own (`drop` event, reason `'rejected-by-sink'`).
  */
 export type UsageSink = (batch: UsageBatch) => Promise<void>;
 
@@ -41,6 +47,12 @@ export interface UsageTrackerOptions<S extends string = string> {
    * at most twice this many keys are held. Integer >= 1. @default 100000
    */
   readonly maxPendingKeys?: number;
+  /**
+   * Longest key `increment` accepts, in UTF-8 bytes; a longer one is rejected at once (`ERR_INVALID_ARGUMENT`),
+   * as PostgreSQL could never index it (a btree entry holds at most about 2700 bytes). Integer from 1 to 2048.
+   * @default 1024
+   */
+  readonly maxKeyBytes?: number;
   /** Width of the time bucket stored with each key, fixed at `increment` time (UTC). @default 'none' */
   readonly bucket?: UsageBucket;
   /** Writes batches elsewhere instead of the built-in PostgreSQL sink. */
@@ -75,6 +87,7 @@ export const USAGE_DEFAULTS = Object.freeze({
   batchSize: 50,
   flushIntervalMs: 30_000,
   maxPendingKeys: 100_000,
+  maxKeyBytes: 1_024,
   bucket: 'none' as UsageBucket,
   retryBaseMs: 1_000,
   retryMaxMs: 60_000,
@@ -90,6 +103,7 @@ const KEYS = [
   'batchSize',
   'flushIntervalMs',
   'maxPendingKeys',
+  'maxKeyBytes',
   'bucket',
   'sink',
   'retryBaseMs',
@@ -125,6 +139,7 @@ export function checkUsageOptions(options: unknown): void {
   check.integer('batchSize', o.batchSize, 1);
   check.duration('flushIntervalMs', o.flushIntervalMs);
   check.integer('maxPendingKeys', o.maxPendingKeys, 1);
+  check.integer('maxKeyBytes', o.maxKeyBytes, 1, 2_048);
   check.oneOf('bucket', o.bucket, USAGE_BUCKETS);
   check.duration('retryBaseMs', o.retryBaseMs);
   check.duration('retryMaxMs', o.retryMaxMs);

@@ -1,6 +1,15 @@
 import { compareRows, type UsageRow } from './batch';
 import { bucketStartMs } from './bucket';
 
+/** Outcome of {@link PendingMap.add}: small integers, so the hot path allocates nothing. */
+export type AddResult = 0 | 1 | 2;
+/** The key is not pending in that bucket. */
+export const NOT_PENDING = 0;
+/** Added to the pending key. */
+export const ADDED = 1;
+/** Not added: the key's pending sum would pass `Number.MAX_SAFE_INTEGER`. */
+export const WOULD_OVERFLOW = 2;
+
 /** A pending counter; mutated in place so that incrementing an existing key allocates nothing. */
 interface PendingEntry {
   readonly key: string;
@@ -29,20 +38,25 @@ export class PendingMap {
     return this.#increments;
   }
 
-  /** Adds `by` to a pending key; returns false (and changes nothing) when the key is not pending. Allocates nothing. */
-  add(key: string, index: number, by: number): boolean {
+  /**
+   * Adds `by` to a pending key. Returns {@link ADDED}, {@link NOT_PENDING} (nothing changed: call
+   * {@link PendingMap.insert}) or {@link WOULD_OVERFLOW} (nothing changed: the sum would pass
+   * `Number.MAX_SAFE_INTEGER`, where a JS number stops counting exactly). Allocates nothing.
+   */
+  add(key: string, index: number, by: number): AddResult {
     let keys = this.#lastKeys;
     if (index !== this.#lastIndex) {
       keys = this.#buckets.get(index);
-      if (keys === undefined) return false;
+      if (keys === undefined) return NOT_PENDING;
       this.#lastIndex = index;
       this.#lastKeys = keys;
     }
     const entry = keys?.get(key);
-    if (entry === undefined) return false;
+    if (entry === undefined) return NOT_PENDING;
+    if (by > Number.MAX_SAFE_INTEGER - entry.count) return WOULD_OVERFLOW;
     entry.count += by;
     this.#increments += by;
-    return true;
+    return ADDED;
   }
 
   /** Starts a new pending key (call after {@link PendingMap.add} returned false). */

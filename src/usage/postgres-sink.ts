@@ -8,6 +8,15 @@ import type { TableNames } from './table-name';
 
 /** Most keys per statement in `'values'` mode: 3 parameters each, far below the protocol's 65 535. */
 const MAX_VALUES_ROWS = 1_000;
+/** First key of the advisory lock that serializes `ensureSchema()` (the second is the table name's hash). */
+const SCHEMA_LOCK_CLASS = 0x7062_6b68; // "pbkh"
+/** `undefined_function`: the engine has no advisory locks (pg-mem). */
+const UNDEFINED_FUNCTION = '42883';
+/**
+ * What a concurrent `CREATE … IF NOT EXISTS` of the same name fails with: a unique violation on a catalog index,
+ * `duplicate_table`, or `duplicate_object` (the table's row type).
+ */
+const ALREADY_EXISTS = new Set(['23505', '42P07', '42710']);
 /** Pruning the ledger is housekeeping: at most this often, ms. */
 const PRUNE_EVERY_MS = 10 * 60_000;
 
@@ -51,7 +60,13 @@ export class PostgresSink<S extends string> {
     return this.#mode;
   }
 
-  /** Creates the counters table, the ledger and its index if missing (concurrent callers are tolerated). */
+  /**
+   * Creates the counters table, the ledger and its index if missing. Safe when many instances call it at once:
+   * `CREATE … IF NOT EXISTS` is not (two sessions creating one name fail with 23505, 42P07 or 42710), so the
+   * statements run in one transaction under a transaction-level advisory lock keyed by the table name, and a
+   * creator outside this library racing us is answered by running them again. Engines without advisory locks
+   * (pg-mem) run them unlocked, tolerating "already exists".
+   */
   async ensureSchema(): Promise<void> {
     const { registry, service, names } = this.#config;
     const statements = [
@@ -59,16 +74,35 @@ export class PostgresSink<S extends string> {
       `CREATE TABLE IF NOT EXISTS ${names.ledger} (batch_id text PRIMARY KEY, applied_at timestamptz NOT NULL)`,
       `CREATE INDEX IF NOT EXISTS ${names.ledgerIndex} ON ${names.ledger} (applied_at)`,
     ];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await registry.transaction(service, async (_client, lease) => {
+          await lease.query(`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK_CLASS}, hashtext($1))`, [names.counters]);
+          for (const text of statements) await lease.query(text);
+        });
+        break;
+      } catch (error) {
+        const code = (error as { code?: unknown } | null)?.code;
+        if (lacksAdvisoryLocks(error)) {
+          await this.#createUnlocked(statements);
+          break;
+        }
+        if (!(typeof code === 'string' && ALREADY_EXISTS.has(code)) || attempt >= 3) throw error;
+      }
+    }
+    await this.#detect();
+  }
+
+  async #createUnlocked(statements: readonly string[]): Promise<void> {
+    const { registry, service } = this.#config;
     for (const text of statements) {
       try {
         await registry.query(service, text);
       } catch (error) {
-        // Two sessions creating the same table at once: one loses on the catalog's unique index; the object exists.
-        const code = (error as { code?: unknown }).code;
-        if (code !== '23505' && code !== '42P07') throw error;
+        const code = (error as { code?: unknown } | null)?.code;
+        if (!(typeof code === 'string' && ALREADY_EXISTS.has(code))) throw error;
       }
     }
-    await this.#detect();
   }
 
   /** Writes `batch` exactly once (see the class comment). Rejects when it could not confirm the write. */
@@ -153,6 +187,13 @@ export class PostgresSink<S extends string> {
       // housekeeping only: an old ledger row costs a little space, never a wrong count
     }
   }
+}
+
+/** The engine has no advisory locks: `undefined_function`, or pg-mem's uncoded "function … does not exist". */
+function lacksAdvisoryLocks(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (code === UNDEFINED_FUNCTION) return true;
+  return code === undefined && typeof message === 'string' && /function (pg_advisory_xact_lock|hashtext)\(.*\) does not exist/.test(message);
 }
 
 /**

@@ -6,9 +6,9 @@ import { describe } from '../options/check';
 import { unitRandom } from '../random';
 import { compareRows, type UsageBatch, type UsageRow } from './batch';
 import { BUCKET_MS, bucketIndex } from './bucket';
-import type { UsageCloseReport, UsageDropReason, UsageFlushReport, UsageTrackerEvents } from './events';
+import type { UsageCloseReport, UsageFlushReport, UsageTrackerEvents } from './events';
 import { checkUsageOptions, USAGE_DEFAULTS, type UsageSink, type UsageTrackerOptions } from './options';
-import { PendingMap } from './pending-map';
+import { ADDED, NOT_PENDING, PendingMap } from './pending-map';
 import { PostgresSink } from './postgres-sink';
 import type { UsageRegistry } from './registry-port';
 import { tableNames } from './table-name';
@@ -36,6 +36,14 @@ export interface UsageStats {
   /** Increment calls dropped (new keys at `maxPendingKeys`, or after close) and the amounts they carried. */
   readonly droppedCalls: number;
   readonly droppedIncrements: number;
+  /**
+   * Increment calls rejected with `ERR_INVALID_ARGUMENT` (bad key, amount or time, or a sum that would pass
+   * `Number.MAX_SAFE_INTEGER`): nothing of them was counted.
+   */
+  readonly rejectedCalls: number;
+  /** Rows the sink refused for good, quarantined alone after splitting their batch, and the counts they carried. */
+  readonly quarantinedRows: number;
+  readonly quarantinedIncrements: number;
   /** Wall-clock time of the last successful write, ms since the epoch, or null. */
   readonly lastFlushAt: number | null;
   /** The last write error and when it happened (wall clock, ms since the epoch), or null. Cleared by a success. */
@@ -86,8 +94,15 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
   /** The registry the built-in sink writes through (null with a custom sink, which may use any). */
   readonly #registry: UsageRegistry<S> | null;
 
+  readonly #maxKeyBytes: number;
+
   #pending = new PendingMap();
-  #frozen: FrozenBatch | null = null;
+  /**
+   * Batches taken from the pending counters and not yet written, oldest first: normally none or one. A batch that
+   * fails permanently is replaced at the head by its two halves, so a poison row is found by bisection while
+   * every other row is written. Only the head is ever written.
+   */
+  #frozen: FrozenBatch[] = [];
   /** The batch whose write is in flight: until it settles, it may or may not be committed. */
   #writing: FrozenBatch | null = null;
   /**
@@ -113,6 +128,9 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
   #retriedBatches = 0;
   #droppedCalls = 0;
   #droppedIncrements = 0;
+  #rejectedCalls = 0;
+  #quarantinedRows = 0;
+  #quarantinedIncrements = 0;
   #lastFlushAt: number | null = null;
   #lastError: { message: string; at: number } | null = null;
 
@@ -126,6 +144,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     this.#widthMs = BUCKET_MS[options.bucket ?? d.bucket];
     this.#batchSize = options.batchSize ?? d.batchSize;
     this.#maxPendingKeys = options.maxPendingKeys ?? d.maxPendingKeys;
+    this.#maxKeyBytes = options.maxKeyBytes ?? d.maxKeyBytes;
     this.#flushIntervalMs = options.flushIntervalMs ?? d.flushIntervalMs;
     this.#retryBaseMs = options.retryBaseMs ?? d.retryBaseMs;
     this.#retryMaxMs = options.retryMaxMs ?? d.retryMaxMs;
@@ -155,28 +174,55 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
    * Adds `by` to `key` in the bucket of `at`. Synchronous and O(1); allocates nothing when the key is already
    * pending. Never throws because of the database; a new key beyond `maxPendingKeys`, or any increment after
    * `close()`, is dropped and counted (`drop` event, `stats().droppedCalls`).
-   * @param key non-empty string
+   *
+   * What could never be stored is rejected here, synchronously, and counted (`stats().rejectedCalls`), so it can
+   * never hold up the batches behind it: a key with a NUL character or longer than `maxKeyBytes` UTF-8 bytes, an
+   * `at` outside the years 0001–9999 (UTC), and an increment that would take one pending counter past
+   * `Number.MAX_SAFE_INTEGER` (2^53 - 1: beyond it a JS number no longer counts exactly; it is not split, since a
+   * single counter reaching it between two flushes is a bug in the caller).
+   * @param key non-empty string, no NUL, at most `maxKeyBytes` UTF-8 bytes
    * @param by positive safe integer. @default 1
-   * @param at when the usage happened: ms since the epoch or a Date; fixes the bucket exactly. Without it the
-   *   current bucket is used, which a timer advances at each boundary: reading the clock on every call would
-   *   allocate (`Date.now()` returns a boxed number), so at a boundary an increment may land in the previous
-   *   bucket for as long as the event loop is late to run that timer (normally under a millisecond).
+   * @param at when the usage happened: ms since the epoch or a Date, within the years 0001–9999 (UTC); fixes the
+   *   bucket exactly. Without it the current bucket is used, which a timer advances at each boundary: reading the
+   *   clock on every call would allocate (`Date.now()` returns a boxed number), so at a boundary an increment may
+   *   land in the previous bucket for as long as the event loop is late to run that timer (normally under a
+   *   millisecond).
    * @throws InvalidArgumentError (`TypeError`, code `ERR_INVALID_ARGUMENT`) on a bad argument: a programming error.
    */
   increment(key: string, by = 1, at?: number | Date): void {
-    if (typeof key !== 'string' || key.length === 0) throw new InvalidArgumentError(`usage.increment: key: expected a non-empty string, got ${describe(key)}`);
-    if (typeof by !== 'number' || !Number.isSafeInteger(by) || by < 1) throw new InvalidArgumentError(`usage.increment: by: expected a positive safe integer, got ${describe(by)}`);
+    if (typeof key !== 'string' || key.length === 0) this.#reject(`key: expected a non-empty string, got ${describe(key)}`);
+    if (typeof by !== 'number' || !Number.isSafeInteger(by) || by < 1) this.#reject(`by: expected a positive safe integer, got ${describe(by)}`);
     let index = this.#currentBucket;
     if (at !== undefined) {
       const ms = typeof at === 'number' ? at : at instanceof Date ? at.getTime() : Number.NaN;
-      if (!Number.isFinite(ms)) throw new InvalidArgumentError(`usage.increment: at: expected a finite number of ms since the epoch or a valid Date, got ${describe(at)}`);
+      if (!(ms >= MIN_AT_MS && ms < MAX_AT_MS)) this.#reject(`at: expected ms since the epoch or a valid Date within the years 0001-9999 (UTC), got ${describe(at)}`);
       index = bucketIndex(this.#widthMs, ms);
     }
-    if (this.#pending.add(key, index, by)) return;
+    const added = this.#pending.add(key, index, by);
+    if (added === ADDED) return;
+    if (added !== NOT_PENDING) this.#reject(`by: ${by} would take the pending count of "${preview(key)}" past Number.MAX_SAFE_INTEGER; flush more often or split the key`);
+    // A new key: checked once here, so increments of a pending key pay nothing for it.
+    const keyProblem = this.#keyProblem(key);
+    if (keyProblem !== null) this.#reject(keyProblem);
     if (this.#state === 'closed') return this.#drop(key, by, 'closed');
     if (this.#pending.size >= this.#maxPendingKeys) return this.#drop(key, by, 'max-pending-keys');
     this.#pending.insert(key, index, by);
     if (this.#pending.size >= this.#batchSize) this.#requestFlush();
+  }
+
+  #reject(problem: string): never {
+    this.#rejectedCalls++;
+    throw new InvalidArgumentError(`usage.increment: ${problem}`);
+  }
+
+  #keyProblem(key: string): string | null {
+    if (key.includes('\u0000')) return `key: expected no NUL character (PostgreSQL text cannot hold one), got "${preview(key)}"`;
+    // Cheap bound first: a UTF-16 code unit is at most 3 UTF-8 bytes.
+    if (key.length * 3 > this.#maxKeyBytes) {
+      const bytes = Buffer.byteLength(key, 'utf8');
+      if (bytes > this.#maxKeyBytes) return `key: expected at most ${this.#maxKeyBytes} UTF-8 bytes (maxKeyBytes), got ${bytes} bytes: "${preview(key)}"`;
+    }
+    return null;
   }
 
   /**
@@ -211,8 +257,8 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       state: this.#state,
       pendingKeys: this.#pending.size,
       pendingIncrements: this.#pending.increments,
-      frozenKeys: this.#frozen?.rows.length ?? 0,
-      frozenIncrements: this.#frozen?.increments ?? 0,
+      frozenKeys: this.#frozen.reduce((n, b) => n + b.rows.length, 0),
+      frozenIncrements: this.#frozen.reduce((n, b) => n + b.increments, 0),
       flushedBatches: this.#flushedBatches,
       flushedRows: this.#flushedRows,
       flushedIncrements: this.#flushedIncrements,
@@ -220,6 +266,9 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       retriedBatches: this.#retriedBatches,
       droppedCalls: this.#droppedCalls,
       droppedIncrements: this.#droppedIncrements,
+      rejectedCalls: this.#rejectedCalls,
+      quarantinedRows: this.#quarantinedRows,
+      quarantinedIncrements: this.#quarantinedIncrements,
       lastFlushAt: this.#lastFlushAt,
       lastError: this.#lastError === null ? null : { ...this.#lastError },
       writeMode: this.#postgres === null ? 'custom' : this.#postgres.mode,
@@ -248,7 +297,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     return this.#closePromise;
   }
 
-  #drop(key: string, by: number, reason: UsageDropReason): void {
+  #drop(key: string, by: number, reason: 'max-pending-keys' | 'closed'): void {
     this.#droppedCalls++;
     this.#droppedIncrements += by;
     // Drops happen on the hot path when memory is at its bound: build no payload unless someone listens.
@@ -284,7 +333,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     this.#intervalTimer = null;
     if (this.#state !== 'open') return;
     // While a retry is scheduled, the backoff decides when to write next, not the interval.
-    if (this.#retryTimer === null && (this.#pending.size > 0 || this.#frozen !== null)) void this.flush();
+    if (this.#retryTimer === null && (this.#pending.size > 0 || this.#frozen.length > 0)) void this.flush();
     this.#armInterval();
   };
 
@@ -294,39 +343,69 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       this.#clock.clearTimeout(this.#retryTimer);
       this.#retryTimer = null;
     }
-    let batches = 0;
-    let rows = 0;
-    let increments = 0;
-    let error: Error | null = null;
+    const totals = { batches: 0, rows: 0, increments: 0 };
     if (this.#writesEnded !== null) {
-      return { ok: this.#frozen === null && this.#pending.size === 0, batches, rows, increments, error: this.#writesEnded, durationMs: 0 };
+      return { ok: this.#frozen.length === 0 && this.#pending.size === 0, ...totals, error: this.#writesEnded, durationMs: 0 };
     }
-    if (this.#frozen !== null) {
-      const batch = this.#frozen;
-      error = await this.#write(batch);
-      if (error === null) {
-        batches++;
-        rows += batch.rows.length;
-        increments += batch.increments;
-      }
-    }
+    // No await unless something is frozen: the swap below must happen in the same tick as the flush() call.
+    let error = this.#frozen.length > 0 ? await this.#writeFrozen(totals) : null;
     if (error === null && this.#pending.size > 0 && this.#state !== 'closed') {
       // The swap: increments from here on go to a fresh map and wait for the next flush.
       const taken = this.#pending;
       this.#pending = new PendingMap();
-      const batch: FrozenBatch = { id: randomUUID(), rows: Object.freeze(taken.rows(this.#widthMs)), increments: taken.increments, attempts: 0, inDoubt: false };
-      this.#frozen = batch;
-      error = await this.#write(batch);
-      if (error === null) {
-        batches++;
-        rows += batch.rows.length;
-        increments += batch.increments;
-      }
+      this.#frozen.push({ id: randomUUID(), rows: Object.freeze(taken.rows(this.#widthMs)), increments: taken.increments, attempts: 0, inDoubt: false });
+      error = await this.#writeFrozen(totals);
     }
-    return { ok: error === null, batches, rows, increments, error, durationMs: this.#clock.now() - started };
+    return { ok: error === null, ...totals, error, durationMs: this.#clock.now() - started };
   }
 
-  /** One attempt at the frozen batch. Returns the error, or null once the batch is written and released. */
+  /**
+   * Writes the frozen batches, head first, until none is left or one fails transiently (it stays at the head and
+   * waits for its retry). A permanent failure splits the head at once; a row failing alone is quarantined.
+   */
+  async #writeFrozen(totals: { batches: number; rows: number; increments: number }): Promise<Error | null> {
+    while (this.#frozen.length > 0) {
+      const batch = this.#frozen[0] as FrozenBatch;
+      const error = await this.#write(batch);
+      if (error === null) {
+        totals.batches++;
+        totals.rows += batch.rows.length;
+        totals.increments += batch.increments;
+        continue;
+      }
+      if (!isPermanent(error)) return error;
+      if (this.#frozen[0] !== batch) continue; // settled meanwhile (close gave up on it)
+      this.#splitOrQuarantine(batch, error);
+    }
+    return null;
+  }
+
+  /**
+   * A permanent failure proves the attempt rolled back (the server answered with a data error), so the halves may
+   * be written under ids of their own without counting anything twice.
+   */
+  #splitOrQuarantine(batch: FrozenBatch, error: Error): void {
+    if (batch.rows.length > 1) {
+      const middle = Math.ceil(batch.rows.length / 2);
+      const halves = [batch.rows.slice(0, middle), batch.rows.slice(middle)].map((rows, i): FrozenBatch => ({
+        id: `${batch.id}.${i}`,
+        rows: Object.freeze(rows),
+        increments: rows.reduce((n, r) => n + r.count, 0),
+        attempts: 0,
+        inDoubt: false,
+      }));
+      this.#frozen.splice(0, 1, ...halves);
+      return;
+    }
+    this.#frozen.shift();
+    const row = batch.rows[0];
+    if (row === undefined) return;
+    this.#quarantinedRows++;
+    this.#quarantinedIncrements += row.count;
+    this.emit('drop', { key: row.key, by: row.count, reason: 'rejected-by-sink', bucket: row.bucket, batchId: batch.id, error, quarantinedRows: this.#quarantinedRows });
+  }
+
+  /** One attempt at a frozen batch. Returns the error, or null once the batch is written and released. */
   async #write(batch: FrozenBatch): Promise<Error | null> {
     batch.attempts++;
     const attempt = batch.attempts;
@@ -337,21 +416,25 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     } catch (thrown) {
       if (this.#writing === batch) this.#writing = null;
       const error = thrown instanceof Error ? thrown : new Error(`usage sink failed: ${String(thrown)}`);
-      this.#consecutiveFailures++;
+      const permanent = isPermanent(error);
       this.#failedWrites++;
       this.#lastError = { message: error.message, at: this.#clock.wallNow() };
       if (hasCode(error, 'ERR_WRITE_IN_DOUBT')) batch.inDoubt = true;
       if (this.#writesEnded === null && (this.#registry?.closed === true || hasCode(error, 'ERR_POOL_CLOSED'))) this.#writesEnded = error;
       let retryInMs: number | null = null;
-      if (this.#state === 'open' && this.#writesEnded === null) {
-        retryInMs = this.#backoffMs();
-        this.#retryTimer = this.#clock.setTimeout(this.#onRetry, retryInMs);
+      if (!permanent) {
+        this.#consecutiveFailures++;
+        if (this.#state === 'open' && this.#writesEnded === null) {
+          retryInMs = this.#backoffMs();
+          this.#retryTimer = this.#clock.setTimeout(this.#onRetry, retryInMs);
+        }
       }
-      this.emit('flush-error', { batchId: batch.id, rows: batch.rows.length, increments: batch.increments, attempt, error, retryInMs });
+      this.emit('flush-error', { batchId: batch.id, rows: batch.rows.length, increments: batch.increments, attempt, error, retryInMs, permanent });
       return error;
     }
     if (this.#writing === batch) this.#writing = null;
-    if (this.#frozen === batch) this.#frozen = null;
+    const at = this.#frozen.indexOf(batch);
+    if (at >= 0) this.#frozen.splice(at, 1);
     this.#consecutiveFailures = 0;
     this.#flushedBatches++;
     this.#flushedRows += batch.rows.length;
@@ -385,7 +468,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     let rows = 0;
     let increments = 0;
     let error: Error | null = null;
-    while (this.#frozen !== null || this.#pending.size > 0) {
+    while (this.#frozen.length > 0 || this.#pending.size > 0) {
       const report = await this.#within(this.flush(), deadline);
       if (report === null) break;
       batches += report.batches;
@@ -403,14 +486,15 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     this.#bucketTimer = null;
     // A write still in flight may yet commit, and so may one that failed while committing (ERR_WRITE_IN_DOUBT):
     // their rows are not "unwritten", or a host replaying those would count them twice. A frozen batch whose
-    // attempts all failed before committing was not written (the sink rejected it). At most one batch is frozen,
-    // and a write in flight is always of that batch.
-    const doubtful = this.#writing ?? (this.#frozen?.inDoubt === true ? this.#frozen : null);
+    // attempts all failed before committing was not written (the sink rejected it). Only the head batch is ever
+    // written, so it is the only one that can be in doubt.
+    const head = this.#frozen[0];
+    const doubtful = this.#writing ?? (head?.inDoubt === true ? head : null);
     const inDoubt = doubtful === null ? null : { batchId: doubtful.id, rows: doubtful.rows, increments: doubtful.increments };
-    const frozen = this.#frozen !== null && this.#frozen !== doubtful ? this.#frozen : null;
-    const unwritten = [...(frozen?.rows ?? []), ...this.#pending.rows(this.#widthMs)].sort(compareRows);
-    const unwrittenIncrements = (frozen?.increments ?? 0) + this.#pending.increments;
-    this.#frozen = null;
+    const notWritten = this.#frozen.filter((b) => b !== doubtful);
+    const unwritten = [...notWritten.flatMap((b) => b.rows), ...this.#pending.rows(this.#widthMs)].sort(compareRows);
+    const unwrittenIncrements = notWritten.reduce((n, b) => n + b.increments, 0) + this.#pending.increments;
+    this.#frozen = [];
     this.#pending = new PendingMap();
     const report: UsageCloseReport = { clean: unwritten.length === 0 && inDoubt === null, batches, rows, increments, unwritten, unwrittenIncrements, inDoubt, error };
     (this as unknown as SafeEmitter).emit('close', report);
@@ -427,6 +511,31 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       });
     });
   }
+}
+
+/** Earliest and (exclusive) latest `at`: the years 0001 to 9999 UTC, which every sink can store as a timestamp. */
+const MIN_AT_MS = Date.parse('0001-01-01T00:00:00Z');
+const MAX_AT_MS = Date.parse('+010000-01-01T00:00:00Z');
+
+/** A key shortened for an error message (keys are the caller's own data: never echo 8 KB of it). */
+function preview(key: string): string {
+  const printable = key.replace(/\u0000/g, '\\0');
+  return printable.length > 40 ? `${printable.slice(0, 40)}…` : printable;
+}
+
+/**
+ * A write error that retrying the same rows can never fix: marked `permanent: true` by a custom sink, or a
+ * PostgreSQL data exception (SQLSTATE class 22: out of range, invalid byte sequence, …) or program limit (class
+ * 54: index row too large, …), on the error or its `cause` chain. `ERR_WRITE_IN_DOUBT` never is.
+ */
+function isPermanent(error: unknown): boolean {
+  if (hasCode(error, 'ERR_WRITE_IN_DOUBT')) return false;
+  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { permanent?: unknown }).permanent === true) return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code)) return true;
+  }
+  return false;
 }
 
 /** True when `error`, or one of the first few errors of its `cause` chain (a custom sink may wrap), has `code`. */

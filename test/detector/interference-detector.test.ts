@@ -493,7 +493,7 @@ describe('server probe: lock blocking and idle transactions', () => {
     await detector.stop();
     expect(registry.probeClients[0]?.ended).toBe(true);
   });
-  it('gives up on a probe query that never answers after probeTimeoutMs, ends that client, and sets statement_timeout', async () => {
+  it('gives up on a probe query that never answers after probeTimeoutMs, ends that client, and sets statement_timeout for its transaction only', async () => {
     const { registry, clock, detector } = setup({ serverProbe: true, probeTimeoutMs: 500 });
     registry.probeHangs = 'query'; // a half-open connection: the query is sent and nothing ever comes back
     registry.set('auth', { inUse: 8, waiting: 1 });
@@ -508,7 +508,9 @@ describe('server probe: lock blocking and idle transactions', () => {
     await expect(checking).resolves.toMatchObject({ serverProbe: 'unavailable' });
     expect(kindsOf(detector.incidents()[0])).toEqual(['exhaustion']);
     expect(registry.probeClients).toHaveLength(1);
-    expect(registry.probeClients[0]?.texts[0]).toBe('set statement_timeout = 500');
+    // SET LOCAL, never a session SET: behind PgBouncer (transaction mode) a session setting would reach other clients.
+    expect(registry.probeClients[0]?.texts[0]).toBe('BEGIN READ ONLY; SET LOCAL statement_timeout = 500');
+    expect(registry.probeClients[0]?.texts.some((t) => /^set /i.test(t))).toBe(false);
     expect(registry.probeClients[0]?.ended).toBe(true);
     expect(clock.timers.size).toBe(0);
   });

@@ -144,6 +144,8 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         connectionErrors: f.connectionErrors,
         created: 0,
         removed: 0,
+        closedInTransaction: 0,
+        capacityRefusals: 0,
         consecutiveConnectFailures: f.consecutiveConnectFailures,
         utilization: f.inUse / m,
         windowMs: 60_000,
@@ -199,7 +201,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
     return {
       query: async (text: string) => {
         record.texts.push(text);
-        if (/^set /i.test(text)) return { rows: [] };
+        if (/^(set|begin|commit)\b/i.test(text)) return { rows: [] }; // the probe's transaction bookkeeping (issue 15)
         record.queries++;
         if (this.probeHangs === 'query') return new Promise<never>(() => {});
         if (this.probeRows instanceof Error) throw this.probeRows;

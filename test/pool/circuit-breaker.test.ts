@@ -21,6 +21,26 @@ describe('CircuitBreaker', () => {
     }
   });
 
+  it('a capacity refusal (refused) never opens a closed circuit but lengthens the pause between attempts; a refused probe reopens', () => {
+    const { breaker, transitions, advance } = setup(2, () => 0.5);
+    for (let i = 0; i < 10; i++) breaker.refused(breaker.begin());
+    expect(breaker.state).toBe('closed');
+    expect(transitions).toEqual([]);
+    expect(breaker.consecutiveFailures).toBe(10);
+    // The pause grows toward initialBackoffMs: a full server is not hammered.
+    expect(breaker.delayBeforeAttempt()).toBeCloseTo(750, 0);
+    breaker.success(breaker.begin());
+    expect(breaker.delayBeforeAttempt()).toBe(0);
+    // An outage opens it as usual; a probe refused for lack of room counts as a failed probe.
+    breaker.failure(breaker.begin());
+    breaker.failure(breaker.begin());
+    expect(breaker.state).toBe('open');
+    advance(1_000);
+    breaker.refused(breaker.begin());
+    expect(breaker.state).toBe('open');
+    expect(transitions.map((t) => t.to)).toEqual(['open', 'half-open', 'open']);
+  });
+
   it('opens after the threshold, lets one probe through after the backoff, and closes on success', () => {
     const { breaker, transitions, advance } = setup();
     breaker.failure(breaker.begin());

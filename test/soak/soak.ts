@@ -54,6 +54,8 @@ const SERVICES = {
 } as const;
 type Service = keyof typeof SERVICES;
 const NAMES = Object.keys(SERVICES) as Service[];
+/** Seed of the poison counter: bigint's maximum, so adding anything to it overflows (22003). */
+const POISON_MAX_SEED = 9223372036854775807n;
 const MAX_CONNECTIONS = 14;
 
 // ---------------------------------------------------------------------------------------------- the schedule
@@ -201,6 +203,8 @@ async function soak(cluster: Cluster): Promise<number> {
   usage.on('drop', (e) => scanner.scan('usage event drop', serialize(e)));
   usage.on('close', (e) => scanner.scan('usage event close', serialize(e)));
   await usage.ensureSchema();
+  let poisonMaxMade = 0;
+  const invalid = { made: 0, rejected: 0, uncoded: 0 };
   const detector = createInterferenceDetector({ registry, intervalMs: 500 });
   for (const event of ['interference', 'recovered', 'mitigation'] as const) {
     (detector as unknown as { on(e: string, l: (p: unknown) => void): void }).on(event, (payload) => scanner.scan(`detector event ${event}`, serialize(payload)));
@@ -232,6 +236,12 @@ async function soak(cluster: Cluster): Promise<number> {
       return null;
     }
   };
+  // Poison the server can refuse although the input is valid: a counter at the top of bigint, so any batch that
+  // adds to it fails with 22003 and must be bisected, quarantining only that row.
+  if ((await adminQuery(`insert into soak_usage (key, bucket, count) values ('poison-max', 'epoch', $1) returning key`, [POISON_MAX_SEED.toString()])) === null) {
+    throw new Error('soak: could not seed the poison counter');
+  }
+
   const limitOf = (s: Service): number => SERVICES[s].size + SERVICES[s].overflow;
   const peakLive: Record<string, number> = {};
   const peakAll: Record<string, number> = {};
@@ -372,6 +382,33 @@ async function soak(cluster: Cluster): Promise<number> {
       }
     })(),
   );
+  // The poison actor: input that could never be stored, mixed into the load, must be refused at once and counted;
+  // a valid increment the server refuses for good is quarantined, and neither may hold up any other key.
+  workers.push(
+    (async () => {
+      const bad: (() => void)[] = [
+        () => usage.increment(`nul-${Math.random()}\u0000`),
+        () => usage.increment('x'.repeat(1_025 + Math.floor(Math.random() * 8_000))),
+        () => usage.increment('k1', 1, 1e16),
+        () => usage.increment('k1', 1, -1e15),
+        () => usage.increment('k1', Number.MAX_SAFE_INTEGER + 2),
+      ];
+      while (!stopping) {
+        const call = bad[Math.floor(Math.random() * bad.length)] as () => void;
+        invalid.made++;
+        try {
+          call();
+        } catch (error) {
+          if ((error as { code?: string }).code === 'ERR_INVALID_ARGUMENT') invalid.rejected++;
+          else invalid.uncoded++;
+        }
+        const by = 1 + Math.floor(Math.random() * 3);
+        usage.increment('poison-max', by);
+        poisonMaxMade += by;
+        await sleep(20);
+      }
+    })(),
+  );
   // The surfaces a host exposes, scraped as they would be.
   workers.push(
     (async () => {
@@ -475,7 +512,13 @@ async function soak(cluster: Cluster): Promise<number> {
   } while (performance.now() < leftoverDeadline);
   await proxy.close();
 
-  const { lost, doubled, dbTotal } = await compareTotals(adminQuery, 'soak_usage', expected);
+  // The rest must be exact; the poison counter is checked apart, exactly (it must never move from its seed).
+  const { lost, doubled, dbTotal } = await compareTotals(adminQuery, 'soak_usage', expected, new Set(['poison-max']));
+  // Exactly, as text: a JS number cannot tell the seed from the seed + 1.
+  const poisonRow = await adminQuery<{ n: string }>(`select count::text as n from soak_usage where key = 'poison-max'`);
+  const poisonUntouched = poisonRow?.[0]?.n === POISON_MAX_SEED.toString();
+  const poisonLeft = [...usageClose.unwritten, ...(usageClose.inDoubt?.rows ?? [])].filter((r) => r.key === 'poison-max').reduce((n, r) => n + r.count, 0);
+  const usageAfter = usage.stats();
   const memoryBoundHit = usageStats.droppedCalls > 0 || usageClose.unwrittenIncrements > 0;
 
   // ------------------------------------------------------------------ four processes, one table, backend kills
@@ -508,6 +551,11 @@ async function soak(cluster: Cluster): Promise<number> {
     'usage totals exact (none lost, none double counted)',
     memoryBoundHit || (lost === 0 && doubled === 0),
     `${increments} increments made, ${dbTotal} in the database, ${lost} lost, ${doubled} doubled${memoryBoundHit ? ' (memory bound hit: not asserted)' : ''}; ${flushErrors} failed writes retried`,
+  );
+  check(
+    'poison input: every invalid increment refused (coded) and counted; the refused counter quarantined, never written',
+    invalid.uncoded === 0 && invalid.rejected === invalid.made && usageAfter.rejectedCalls === invalid.made && usageAfter.quarantinedIncrements + poisonLeft === poisonMaxMade && poisonUntouched,
+    `${invalid.made} invalid calls, ${invalid.rejected} refused, ${usageAfter.rejectedCalls} counted, ${invalid.uncoded} uncoded; poison-max ${poisonMaxMade} made, ${usageAfter.quarantinedIncrements} quarantined in ${usageAfter.quarantinedRows} rows, ${poisonLeft} left at close, database row ${poisonUntouched ? 'untouched' : `changed to ${poisonRow?.[0]?.n}`}`,
   );
   check('usage.close() within its timeout, clean', usageClose.clean && usageCloseMs <= 10_000 + SETTLE_SLACK_MS, `${usageCloseMs} ms, clean ${usageClose.clean}`);
   check('registry.close() within its timeout, clean', registryClose.clean && registryCloseMs <= 5_000 + SETTLE_SLACK_MS, `${registryCloseMs} ms, clean ${registryClose.clean}`);
@@ -612,9 +660,9 @@ async function multiProcess(
 type AdminQuery = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<R[] | null>;
 
 /** Database totals of a usage table against the increments made: what was lost and what was counted twice. */
-async function compareTotals(adminQuery: AdminQuery, table: string, expected: ReadonlyMap<string, number>): Promise<{ lost: number; doubled: number; dbTotal: number }> {
+async function compareTotals(adminQuery: AdminQuery, table: string, expected: ReadonlyMap<string, number>, exclude: ReadonlySet<string> = new Set()): Promise<{ lost: number; doubled: number; dbTotal: number }> {
   const totals = new Map<string, number>();
-  for (const row of (await adminQuery<{ key: string; n: string }>(`select key, count::text as n from ${table}`)) ?? []) totals.set(row.key, Number(row.n));
+  for (const row of (await adminQuery<{ key: string; n: string }>(`select key, count::text as n from ${table}`)) ?? []) if (!exclude.has(row.key)) totals.set(row.key, Number(row.n));
   let lost = 0;
   let doubled = 0;
   for (const key of new Set([...expected.keys(), ...totals.keys()])) {

@@ -103,7 +103,13 @@ describe('increment arguments', () => {
     ['NaN at', ['k', 1, Number.NaN]],
     ['invalid Date at', ['k', 1, new Date('nope')]],
     ['string at', ['k', 1, '2024-01-01']],
-  ])('%s throws a TypeError with code ERR_INVALID_ARGUMENT and changes nothing', (_name, args) => {
+    ['NUL in key', ['a\u0000b']],
+    ['key over maxKeyBytes (1024 UTF-8 bytes)', ['é'.repeat(513)]],
+    ['8 KB key', ['x'.repeat(8_192)]],
+    ['at past what a Date holds', ['k', 1, 1e16]],
+    ['at after year 9999', ['k', 1, Date.parse('+010000-01-01T00:00:00Z')]],
+    ['at before year 0001', ['k', 1, Date.parse('0000-12-31T23:59:59Z')]],
+  ])('%s throws a TypeError with code ERR_INVALID_ARGUMENT, changes nothing but rejectedCalls', (_name, args) => {
     const before = usage.stats();
     let thrown: unknown;
     try {
@@ -116,7 +122,34 @@ describe('increment arguments', () => {
     expect((thrown as InvalidArgumentError).code).toBe('ERR_INVALID_ARGUMENT');
     expect(isBulkheadError(thrown, 'ERR_INVALID_ARGUMENT')).toBe(true);
     expect((thrown as Error).message).toMatch(/^usage\.increment: (key|by|at): expected /);
-    expect(usage.stats()).toEqual(before);
+    expect((thrown as Error).message.length).toBeLessThan(300); // a huge key is previewed, not echoed
+    expect(usage.stats()).toEqual({ ...before, rejectedCalls: before.rejectedCalls + 1 });
+  });
+
+  it('accepts the edges: 1024 UTF-8 bytes, the first ms of year 0001 and the last of year 9999', () => {
+    const edge = createUsageTracker({ sink, bucket: 'day' });
+    edge.increment('é'.repeat(512));
+    edge.increment('k', 1, Date.parse('0001-01-01T00:00:00Z'));
+    edge.increment('k', 1, Date.parse('9999-12-31T23:59:59.999Z'));
+    expect(edge.stats()).toMatchObject({ pendingKeys: 3, rejectedCalls: 0 });
+    return edge.close({ timeoutMs: 0 });
+  });
+
+  it('maxKeyBytes is configurable from 1 to 2048', () => {
+    const small = createUsageTracker({ sink, maxKeyBytes: 4 });
+    small.increment('abcd');
+    expect(() => small.increment('abcde')).toThrow(/key: expected at most 4 UTF-8 bytes \(maxKeyBytes\), got 5 bytes/);
+    expect(() => createUsageTracker({ sink, maxKeyBytes: 4_096 })).toThrow(/maxKeyBytes: expected an integer from 1 to 2048, got 4096/);
+    return small.close({ timeoutMs: 0 });
+  });
+
+  it('rejects an increment that would take one pending counter past Number.MAX_SAFE_INTEGER, keeping the count exact', () => {
+    const big = createUsageTracker({ sink });
+    big.increment('k', Number.MAX_SAFE_INTEGER - 1);
+    big.increment('k', 1);
+    expect(() => big.increment('k', 1)).toThrow(/by: 1 would take the pending count of "k" past Number.MAX_SAFE_INTEGER/);
+    expect(big.stats()).toMatchObject({ pendingIncrements: Number.MAX_SAFE_INTEGER, rejectedCalls: 1 });
+    return big.close({ timeoutMs: 0 });
   });
 
   it('rejects a bad close timeout the same way', () => {

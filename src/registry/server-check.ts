@@ -1,0 +1,144 @@
+import type { ClientConfig } from '../pool/client';
+import type { PgBouncerPoolCheck, ServerCheckReport } from '../pool/events';
+import { parseSessionName } from './instance-name';
+
+/** Options of {@link PoolRegistry.checkServer}. */
+export interface CheckServerOptions {
+  /**
+   * PgBouncer's admin console (its `pgbouncer` database, as a user in `admin_users` or `stats_users`). When
+   * given, the check also reads `SHOW DATABASES` and `SHOW CONFIG` and reports, per PgBouncer pool the services
+   * use, whether the guaranteed connections of every instance fit in it (session mode pins one server connection
+   * per client connection). Its password is kept out of errors and the report. @default none
+   */
+  readonly pgbouncerAdmin?: string | ClientConfig;
+}
+
+/** The part of a client the check uses. */
+interface QueryClient {
+  query(text: string, values?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+}
+
+/** What the check needs to know about this registry. */
+export interface CheckSubject {
+  readonly applicationName: string;
+  /** This instance's tag, or undefined without an instanceId. */
+  readonly instanceTag: string | undefined;
+  /** This registry's `maxConnections`. */
+  readonly budget: number;
+  /** Each service's guaranteed size and the database (PgBouncer alias) its connection names. */
+  readonly services: readonly { readonly service: string; readonly size: number; readonly database: string | undefined }[];
+}
+
+const SETTINGS_SQL = `select current_setting('max_connections')::int as max,
+  current_setting('superuser_reserved_connections')::int as reserved,
+  (select count(*) from pg_stat_activity where backend_type = 'client backend')::int as current`;
+
+// Only names and counts: never query text, user or client address.
+const OURS_SQL = `select application_name, count(*)::int as n from pg_stat_activity
+where backend_type = 'client backend' and left(application_name, $2) = $1 group by application_name`;
+
+/**
+ * Reads the server's capacity and the sessions of every instance of this application, and (optionally) the
+ * PgBouncer pools the services use. The caller's own session is labelled `check` and is neither budget nor load.
+ */
+export async function checkServerCapacity(client: QueryClient, subject: CheckSubject, admin: QueryClient | null): Promise<ServerCheckReport> {
+  const settings = (await client.query(SETTINGS_SQL)).rows[0] as { max: number; reserved: number; current: number };
+  const prefix = `${subject.applicationName}:`;
+  const { rows } = await client.query(OURS_SQL, [prefix, prefix.length]);
+  let own = 0;
+  let ofApplication = 0;
+  let otherInstanceConnections = 0;
+  const otherTags = new Set<string>();
+  let checkSessions = 0;
+  for (const row of rows) {
+    const n = Number(row.n);
+    const { label, tag } = parseSessionName(String(row.application_name).slice(prefix.length));
+    ofApplication += n;
+    if (tag === subject.instanceTag) {
+      if (label === 'check') checkSessions += n;
+      else own += n;
+    } else {
+      otherInstanceConnections += n;
+      if (tag !== undefined) otherTags.add(tag);
+    }
+  }
+  // This check's own session is not load; another instance's concurrent check is counted as theirs.
+  const ownCheck = Math.min(1, checkSessions);
+  own += checkSessions - ownCheck;
+  const instances = 1 + otherTags.size;
+  const combinedBudget = instances * subject.budget;
+  const others = Math.max(0, settings.current - ofApplication);
+  const available = settings.max - settings.reserved - others;
+  const fits = combinedBudget <= available;
+  const warnings: string[] = [];
+  if (!fits) {
+    const who = instances === 1 ? `the registry may open ${subject.budget} connections` : `${instances} instances × maxConnections ${subject.budget} = ${combinedBudget} connections may be opened`;
+    warnings.push(
+      `${who} but the server has room for ${available} (max_connections ${settings.max} - ${settings.reserved} superuser reserved - ${others} used by other applications): lower maxConnections or raise max_connections`,
+    );
+  }
+  const pgbouncer = admin === null ? undefined : await checkPgBouncer(admin, subject, instances, warnings);
+  return {
+    kind: 'check',
+    maxConnections: settings.max,
+    superuserReservedConnections: settings.reserved,
+    currentConnections: settings.current,
+    ownConnections: own,
+    budget: subject.budget,
+    available,
+    fits: fits && (pgbouncer?.every((pool) => pool.fits) ?? true),
+    warning: warnings.length === 0 ? undefined : warnings.join('; '),
+    instances,
+    otherInstanceConnections,
+    combinedBudget,
+    pgbouncerPools: pgbouncer,
+  };
+}
+
+async function checkPgBouncer(admin: QueryClient, subject: CheckSubject, instances: number, warnings: string[]): Promise<PgBouncerPoolCheck[]> {
+  const config = new Map<string, string>();
+  for (const row of (await admin.query('SHOW CONFIG')).rows) config.set(String(row.key), String(row.value));
+  const defaultMode = config.get('pool_mode') ?? 'session';
+  const databases = new Map<string, Record<string, unknown>>();
+  for (const row of (await admin.query('SHOW DATABASES')).rows) databases.set(String(row.name), row);
+  const byDatabase = new Map<string, { service: string; size: number }[]>();
+  for (const s of subject.services) {
+    if (s.database === undefined) continue;
+    const list = byDatabase.get(s.database) ?? [];
+    list.push({ service: s.service, size: s.size });
+    byDatabase.set(s.database, list);
+  }
+  const pools: PgBouncerPoolCheck[] = [];
+  for (const [database, services] of byDatabase) {
+    const row = databases.get(database);
+    if (row === undefined) continue; // not an alias of this PgBouncer (a direct connection, or another one)
+    const poolSize = Number(row.pool_size) + Number(row.reserve_pool ?? 0);
+    const mode = typeof row.pool_mode === 'string' && row.pool_mode !== '' ? row.pool_mode : defaultMode;
+    const guaranteed = instances * services.reduce((sum, s) => sum + s.size, 0);
+    // In session mode every client connection pins a server connection of the pool for its whole life.
+    const fits = mode !== 'session' || guaranteed <= poolSize;
+    if (!fits) {
+      const sizes = services.map((s) => `${s.service} ${s.size}`).join(' + ');
+      warnings.push(
+        `PgBouncer pool ${database} (session mode, pool_size + reserve_pool ${poolSize}) cannot hold the guaranteed connections of ${instances} instance(s) × (${sizes}) = ${guaranteed}: the rest wait inside PgBouncer, where acquireTimeoutMs cannot see them. Raise its pool_size or lower the sizes`,
+      );
+    }
+    pools.push({ database, mode, poolSize, maxDbConnections: Number(row.max_connections ?? 0), services: services.map((s) => s.service), guaranteed, fits });
+  }
+  return pools;
+}
+
+/** The database a connection names (the PgBouncer alias), or undefined when it does not say. */
+export function databaseOf(connection: string | ClientConfig | undefined): string | undefined {
+  if (connection === undefined) return undefined;
+  if (typeof connection === 'string') {
+    try {
+      const name = decodeURIComponent(new URL(connection).pathname.replace(/^\//, ''));
+      return name === '' ? undefined : name;
+    } catch {
+      return undefined;
+    }
+  }
+  if (typeof connection.database === 'string') return connection.database;
+  return typeof connection.connectionString === 'string' ? databaseOf(connection.connectionString) : undefined;
+}

@@ -1,0 +1,203 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, expect, it } from 'vitest';
+import { createBoardHandler } from '../../src/board/board-handler';
+import type { BoardDetector } from '../../src/board/board-snapshot';
+import type { Incident } from '../../src/detector/incident';
+import { createInterferenceDetector } from '../../src/detector/interference-detector';
+import { createUsageTracker } from '../../src/usage/usage-tracker';
+import { FakeClock, ScriptedRegistry } from '../detector/scripted-registry';
+import { waitFor } from '../helpers/wait-for';
+import { describeBrowser, launchChromium, outputFile, serveLocal } from './browser';
+
+// Functions passed to page.evaluate run in the browser; the project compiles without the DOM library.
+declare const window: any;
+declare const document: any;
+declare function getComputedStyle(element: unknown): { backgroundColor: string };
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => {});
+});
+
+/** Each would run script if it were ever parsed as markup: the flag, a dialog or a CSP violation would show it. */
+const SCRIPT = `<script>window.__pwned = 'script'</script>`;
+const IMG = `"><img src=x onerror="window.__pwned='img';alert(1)">`;
+const SVG = `'><svg/onload=alert(2)>`;
+const HOSTILE_SERVICE = `x${IMG}`;
+
+function incident(id: string, kind: string | undefined, endedAt: number | null): Incident<string> & { kind?: string; query?: string } {
+  return {
+    id,
+    ...(kind === undefined ? {} : { kind }),
+    victim: 'auth',
+    victimProtected: true,
+    aggressors: [{ service: HOSTILE_SERVICE, priority: 'medium', inUse: 6, share: 0.75, blockedSessions: 1 }],
+    signals: [{ kind: 'lock-blocking', service: 'auth', value: 1, threshold: 0, unit: 'count', message: `auth waits on a lock held by: update t set v = '${SCRIPT}' ${IMG}` }],
+    kinds: ['lock-blocking'],
+    severity: 'critical',
+    recommendations: [{ kind: 'shorten-transactions', service: HOSTILE_SERVICE, text: `keep ${SVG} transactions short; blocking query: select '${SCRIPT}'` }],
+    startedAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_001_000,
+    endedAt,
+    occurrences: 2,
+    mitigations: [],
+    // A field of an incident kind the board does not know yet: shown generically, as text.
+    query: `select '${IMG}'`,
+  };
+}
+
+describeBrowser('the bulkhead board in Chromium, without a database', () => {
+  it('hostile text from outside the library (error messages, query text in evidence, usage keys, service names) is shown as text and never runs', async () => {
+    const registry = new ScriptedRegistry({ auth: { size: 2, overflow: 1, priority: 'highest' }, [HOSTILE_SERVICE]: { size: 2, overflow: 4, priority: 'medium' } });
+    registry.budgetMax = 10;
+    registry.set(HOSTILE_SERVICE, { inUse: 5, waiting: 2, sharedInUse: 3 });
+    const real = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
+    cleanup.push(() => real.stop());
+    await real.check();
+    const detector: BoardDetector<string> = {
+      running: true,
+      health: () => ({ ...real.health(), incidents: [incident('auth-1', undefined, null), incident('auth-2', 'saturation', null)] }),
+      check: () => real.check(),
+      history: () => [incident('auth-0', 'saturation', 1_700_000_002_000)],
+      lastConnectionErrors: () => ({ auth: { message: `password authentication failed for user "${SCRIPT}${IMG}"`, code: '28P01', at: 1_700_000_000_000 } }),
+    };
+    const usage = createUsageTracker({
+      sink: async (batch) => {
+        throw new Error(`sink refused key ${batch.rows.map((r) => r.key).join(', ')}`);
+      },
+      flushIntervalMs: 600_000,
+    });
+    cleanup.push(() => usage.close({ timeoutMs: 10 }));
+    usage.increment(`tenant${SCRIPT}${IMG}${SVG}`);
+    await usage.flush();
+    expect(usage.stats().lastError?.message).toContain(SCRIPT);
+
+    const board = createBoardHandler({ registry, detector, usage, includeErrors: true, refreshMs: 250 });
+    const server = await serveLocal((req, res) => void board(req, res));
+    cleanup.push(server.close);
+    // The hostile text does reach the page's data.
+    const json = await (await fetch(`${server.url}/board?format=json`)).text();
+    for (const text of [SCRIPT, IMG, SVG]) expect(json).toContain(JSON.stringify(text).slice(1, -1));
+
+    const browser = await launchChromium();
+    cleanup.push(browser.close);
+    const { page } = browser;
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}/board`);
+    // Listening from outside the page (CDP evaluation is not subject to its CSP): any attempt to run injected
+    // script would be a violation even if the CSP stopped it, so escaping is checked independently of the CSP.
+    await page.evaluate(() => {
+      const w = window as unknown as { __violations: string[] };
+      w.__violations = [];
+      document.addEventListener('securitypolicyviolation', (e: { violatedDirective: string; sample: string }) => w.__violations.push(`${e.violatedDirective} ${e.sample}`));
+    });
+    await waitFor(async () => Number(await page.getAttribute('body', 'data-polls')) >= 3, 10_000, 'three polls');
+    await sleep(300); // an img's onerror fires after its load fails: give it the time to
+    const verdict = await page.evaluate(() => ({
+      pwned: (window as unknown as { __pwned?: string }).__pwned ?? null,
+      violations: (window as unknown as { __violations: string[] }).__violations,
+      injected: document.querySelectorAll('img, iframe, object, embed, svg:not(.hist), [onerror], [onload]').length,
+      scripts: document.scripts.length,
+      text: document.body.textContent ?? '',
+      services: [...document.querySelectorAll('article.svc')].map((e: any) => e.getAttribute('data-service')),
+      kinds: [...document.querySelectorAll('article.incident')].map((e: any) => e.getAttribute('data-kind')),
+    }));
+    expect(verdict.pwned).toBeNull();
+    expect(dialogs).toEqual([]);
+    expect(verdict.violations).toEqual([]);
+    expect(verdict.injected).toBe(0);
+    expect(verdict.scripts).toBe(2); // the JSON config block and the board's own script
+    expect(errors).toEqual([]);
+    // …and every piece of it is on the page, literally, as text.
+    expect(verdict.services).toEqual(['auth', HOSTILE_SERVICE]);
+    expect(verdict.kinds).toEqual(['interference', 'saturation', 'saturation']);
+    for (const text of [
+      `password authentication failed for user "${SCRIPT}${IMG}"`,
+      `sink refused key tenant${SCRIPT}${IMG}${SVG}`,
+      `auth waits on a lock held by: update t set v = '${SCRIPT}' ${IMG}.`,
+      `keep ${SVG} transactions short; blocking query: select '${SCRIPT}'.`,
+      `query: select '${IMG}'`,
+      `${HOSTILE_SERVICE} (medium) holds 6 connections, 75 % of all, blocking 1 sessions.`,
+    ]) {
+      expect(verdict.text).toContain(text);
+    }
+    await page.screenshot({ path: await outputFile('board-hostile.png'), fullPage: true });
+  }, 60_000);
+
+  it('keeps the last figures on screen, marked stale, while the server cannot be reached, then recovers; pauses while hidden; remembers the rate', async () => {
+    const registry = new ScriptedRegistry({ auth: { size: 2, overflow: 1, priority: 'highest' }, llm: { size: 2, overflow: 6, priority: 'medium' } });
+    registry.budgetMax = 10;
+    registry.set('llm', { inUse: 3 });
+    const detector = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
+    cleanup.push(() => detector.stop());
+    const board = createBoardHandler({ registry, detector, refreshMs: 250 });
+    let down = false;
+    let polls = 0;
+    const server = await serveLocal((req, res) => {
+      if (req.url?.includes('format=json')) {
+        polls++;
+        if (down) {
+          req.socket.destroy(); // a connection blip: no answer at all
+          return;
+        }
+      }
+      void board(req, res);
+    });
+    cleanup.push(server.close);
+    const browser = await launchChromium({ width: 390, height: 844 });
+    cleanup.push(browser.close);
+    const { page } = browser;
+    await page.goto(`${server.url}/`);
+    const llmInUse = page.locator('article.svc[data-service="llm"] [data-field="inUse"]');
+    await waitFor(async () => (await llmInUse.textContent()) === '3' && Number(await page.getAttribute('body', 'data-polls')) >= 3, 10_000, 'three polls');
+    // Usable on a phone: nothing wider than the screen.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+
+    down = true;
+    registry.set('llm', { inUse: 6 });
+    await page.locator('body.stale').waitFor({ timeout: 5_000 });
+    expect(await page.textContent('#conn')).toMatch(/^connection lost, showing figures from \d+ s ago; retrying in \d+ s$/);
+    expect(await llmInUse.textContent()).toBe('3'); // the last figures stay
+    down = false;
+    await waitFor(async () => (await llmInUse.textContent()) === '6', 15_000, 'the page to recover with fresh figures');
+    expect(await page.locator('body.stale').count()).toBe(0);
+    expect(await page.textContent('#conn')).toBe('live, every 0.25 s');
+    // The history strip is drawn from the samples the page kept: in use went from 3 to 6, so two levels.
+    const points = ((await page.getAttribute('article.svc[data-service="llm"] polyline.lu', 'points')) ?? '').split(' ');
+    expect(points.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(points.map((p) => p.split(',')[1])).size).toBe(2);
+
+    // Hidden tab: no polls (one in flight may finish); visible again: polling resumes at once.
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await sleep(100);
+    const hiddenAt = polls;
+    await sleep(1_500); // six refresh intervals
+    expect(polls - hiddenAt).toBeLessThanOrEqual(1);
+    expect(await page.textContent('#conn')).toBe('paused (tab hidden)');
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => false });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await waitFor(() => polls >= hiddenAt + 3, 5_000, 'polling to resume');
+
+    // The viewer's rate is kept across reloads; dark mode follows the system.
+    await page.selectOption('#rate', '5000');
+    await page.reload();
+    expect(await page.inputValue('#rate')).toBe('5000');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.emulateMedia({ colorScheme: 'light' });
+    const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    expect(dark).toBe('rgb(18, 20, 23)');
+    expect(light).toBe('rgb(246, 247, 249)');
+  }, 60_000);
+});
