@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BENCHES = ['overhead', 'isolation', 'usage', 'detector', 'memory', 'board'];
+const BENCHES = ['overhead', 'isolation', 'usage', 'detector', 'memory', 'board', 'otel'];
 const args = process.argv.slice(2);
 const onlyAt = args.indexOf('--only');
 const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',').filter(Boolean) : BENCHES;

@@ -104,3 +104,7 @@ export type { PrometheusOptions, MetricsRegistry, MetricsDetector, MetricsUsageS
 export { createBoardHandler, BOARD_DEFAULTS } from './board/board-handler';
 export type { BoardHandlerOptions } from './board/board-handler';
 export type { BoardSnapshot, BoardService, BoardBudget, BoardUsage, BoardRegistry, BoardDetector, BoardUsageSource } from './board/board-snapshot';
+export { INSTRUMENTS, METRIC_ATTRIBUTES, prometheusName, prometheusLabel } from './metrics/instruments';
+export type { InstrumentSpec, InstrumentKind } from './metrics/instruments';
+export type { MetricsSources } from './metrics/readings';
+export { waitBoundsMs } from './stats/latency-buckets';

@@ -27,6 +27,10 @@ export interface BudgetStats {
   readonly waitingByService: Readonly<Record<string, number>>;
   /** Requests waiting for a shared slot, in all. */
   readonly waiting: number;
+  /** Shared slots nobody holds: `max(0, shared - sharedInUse)` (the reserve included). */
+  readonly free: number;
+  /** Requests waiting for a shared slot, by their service's priority (every priority present). */
+  readonly waitingByPriority: Readonly<Record<Priority, number>>;
 }
 
 interface Ticket {
@@ -260,16 +264,23 @@ export class Budget {
       sharedInUseByService[service] = this.held(service);
       waitingByService[service] = 0;
     }
-    for (const ticket of this.#waiting) waitingByService[ticket.service] = (waitingByService[ticket.service] ?? 0) + 1;
+    const waitingByPriority: Record<Priority, number> = { highest: 0, high: 0, medium: 0, low: 0 };
+    for (const ticket of this.#waiting) {
+      waitingByService[ticket.service] = (waitingByService[ticket.service] ?? 0) + 1;
+      waitingByPriority[PRIORITIES[ticket.rank] ?? 'low']++;
+    }
+    const sharedInUse = this.#sharedInUse;
     return {
       total: this.#total,
       guaranteed: this.guaranteed,
       shared: this.#sharedCapacity,
       reserve: this.#reserve,
-      sharedInUse: this.#sharedInUse,
+      sharedInUse,
       sharedInUseByService,
       waitingByService,
       waiting: this.#waiting.length,
+      free: Math.max(0, this.#sharedCapacity - sharedInUse),
+      waitingByPriority,
     };
   }
 }

@@ -1,47 +1,12 @@
-import type { Incident } from '../detector/incident';
 import type { LatencyHistogram } from '../stats/latency-buckets';
 import type { ServiceStats } from '../pool/service-pool';
+import { INSTRUMENTS, METRIC_ATTRIBUTES, prometheusLabel, prometheusName, type InstrumentSpec } from './instruments';
+import { poolNameOf, readMetrics, type MetricsSources } from './readings';
 
-/** What {@link toPrometheus} reads from the registry: its `stats()` snapshot. */
-export interface MetricsRegistry<S extends string> {
-  /** A fresh snapshot of every service. */
-  stats(): { readonly services: { readonly [K in S]: ServiceStats } };
-}
+export type { MetricsRegistry, MetricsDetector, MetricsUsageSource } from './readings';
 
-/** What {@link toPrometheus} reads from the detector. {@link InterferenceDetector} fits. */
-export interface MetricsDetector<S extends string> {
-  /** Incidents open now. */
-  incidents(): readonly Incident<S>[];
-  /** Incidents opened since start, per victim (a counter). */
-  openedIncidents(): { readonly [K in S]: number };
-}
-
-/**
- * What {@link toPrometheus} reads from a usage tracker: only these fields of `stats()` (a usage tracker fits
- * structurally; nothing else of it is imported).
- */
-export interface MetricsUsageSource {
-  /** The tracker's snapshot; only the fields below are read. */
-  stats(): {
-    /** Distinct keys waiting for the next flush. */
-    readonly pendingKeys: number;
-    /** Sum of the pending increments. */
-    readonly pendingIncrements: number;
-    /** Increment calls dropped since creation. */
-    readonly droppedCalls: number;
-    /** Amounts those dropped calls carried. */
-    readonly droppedIncrements: number;
-  };
-}
-
-/** Options of {@link toPrometheus}. */
-export interface PrometheusOptions<S extends string> {
-  readonly registry: MetricsRegistry<S>;
-  /** Adds the incident series. Without it they are left out. */
-  readonly detector?: MetricsDetector<S>;
-  /** Adds the usage tracker's pending and dropped series. */
-  readonly usage?: MetricsUsageSource;
-}
+/** Options of {@link toPrometheus}: the sources, as for the OpenTelemetry bridge. */
+export type PrometheusOptions<S extends string> = MetricsSources<S>;
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -54,7 +19,7 @@ class Exposition {
   }
 
   sample(name: string, labels: Labels, value: number): void {
-    const pairs = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`);
+    const pairs = Object.entries(labels).map(([k, v]) => `${prometheusLabel(k)}="${v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`);
     this.#lines.push(`${name}${pairs.length > 0 ? `{${pairs.join(',')}}` : ''} ${formatValue(value)}`);
   }
 
@@ -71,11 +36,21 @@ class Exposition {
   }
 }
 
-function formatValue(value: number): string {
+/**
+ * A number as Prometheus clients print one: integers without a fraction, others in their shortest form after
+ * rounding to 15 significant digits, so float noise from unit conversions and sums (`2.0599999999999996`) never
+ * shows; `NaN`, `+Inf`, `-Inf` spelled as the format wants.
+ */
+export function formatValue(value: number): string {
   if (Number.isNaN(value)) return 'NaN';
   if (value === Infinity) return '+Inf';
   if (value === -Infinity) return '-Inf';
-  return String(value);
+  if (Number.isInteger(value)) return String(value);
+  return String(Number(value.toPrecision(15)));
+}
+
+function typeOf(instrument: InstrumentSpec): 'gauge' | 'counter' | 'histogram' {
+  return instrument.kind === 'counter' ? 'counter' : instrument.kind === 'histogram' ? 'histogram' : 'gauge';
 }
 
 /** The content type of the text format this writes; set it on the scrape response. */
@@ -83,19 +58,25 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 
 /**
  * Renders the registry (and optionally the detector and a usage tracker) in the Prometheus text exposition
- * format 0.0.4. Names follow the OpenTelemetry database client semantic conventions, converted to Prometheus
- * style (dots to underscores, unit suffix, `_total` on counters); durations are in seconds. One label,
- * `pool_name`, carries the service name (plus `state` on the connection count).
+ * format 0.0.4, every family with HELP and TYPE. Names and labels are those of the OpenTelemetry bridge
+ * (`pg-bulkhead/otel`) as OpenTelemetry's Prometheus exporter writes them (dots to underscores, unit suffix,
+ * `_total` on counters; see {@link INSTRUMENTS}), so one dashboard reads either path. Durations are in seconds.
+ * Every per-pool series carries `db_client_connection_pool_name="<applicationName>:<service>"`.
  *
- * - `db_client_connection_count{pool_name,state="idle"|"used"}`, `db_client_connection_max`,
- *   `db_client_connection_pending_requests`, `db_client_connection_timeouts_total` (gauges / counter)
- * - `db_client_connection_wait_time_seconds`, `db_client_connection_use_time_seconds` (histograms since each
- *   pool started)
- * - `pg_bulkhead_errors_total`, `pg_bulkhead_connection_utilization_ratio`, `pg_bulkhead_acquire_wait_p95_seconds`,
- *   `pg_bulkhead_query_time_p95_seconds` (the registry's rolling window)
- * - `pg_bulkhead_incidents_open{victim,aggressor,severity}`, `pg_bulkhead_incidents_opened_total{victim}` (needs `detector`)
- * - `pg_bulkhead_usage_pending_keys`, `pg_bulkhead_usage_pending_increments`, `pg_bulkhead_usage_dropped_calls_total`,
- *   `pg_bulkhead_usage_dropped_increments_total` (needs `usage`)
+ * - connections: `db_client_connection_count{db_client_connection_state="idle"|"used"}`, `_idle_max`,
+ *   `_idle_min`, `_max`, `_pending_requests`, `db_client_connection_timeouts_total`,
+ *   `pg_bulkhead_connection_created_total`, `pg_bulkhead_connection_closed_total{reason}`,
+ *   `pg_bulkhead_connection_create_failures_total`, `pg_bulkhead_queue_rejections_total`,
+ *   `pg_bulkhead_errors_total`, `pg_bulkhead_circuit_state{state}`, `pg_bulkhead_connection_utilization_ratio`,
+ *   `pg_bulkhead_acquire_wait_p95_seconds`, `pg_bulkhead_query_time_p95_seconds`
+ * - histograms since each pool started: `db_client_connection_wait_time_seconds` (buckets cover every
+ *   configured acquire timeout), `db_client_connection_use_time_seconds`, `db_client_connection_create_time_seconds`
+ * - the shared budget: `pg_bulkhead_budget_limit`, `_guaranteed`, `_shared`, `_reserved`, `_shared_used` (per
+ *   pool), `_shared_free`, `pg_bulkhead_budget_waiting{priority}`
+ * - with `usage`: `pg_bulkhead_usage_pending_keys`, `_pending_increments`, `_flushed_increments_total`,
+ *   `_flush_failures_total`, `_dropped_calls_total`, `_dropped_increments_total`, `_last_flush_age_seconds`
+ * - with `detector`: `pg_bulkhead_incidents_open{kind,victim,aggressor,severity}`,
+ *   `pg_bulkhead_incidents_opened_total{victim}`
  *
  * @example
  * http.createServer((req, res) => {
@@ -105,56 +86,31 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
  */
 export function toPrometheus<S extends string>(options: PrometheusOptions<S>): string {
   const out = new Exposition();
-  const services = Object.values(options.registry.stats().services) as ServiceStats[];
-  const each = (name: string, value: (s: ServiceStats) => number): void => {
-    for (const s of services) out.sample(name, { pool_name: s.service }, value(s));
+  const stats = options.registry.stats();
+  const readings = readMetrics(options, stats);
+  const write = (reading: (typeof readings)[number]): void => {
+    const name = prometheusName(reading.instrument);
+    out.family(name, typeOf(reading.instrument), reading.instrument.description);
+    for (const point of reading.points) out.sample(name, point.attributes, point.value);
   };
-  out.family('db_client_connection_count', 'gauge', 'Connections currently open, by state (idle or used).');
-  for (const s of services) {
-    out.sample('db_client_connection_count', { pool_name: s.service, state: 'idle' }, s.idle);
-    out.sample('db_client_connection_count', { pool_name: s.service, state: 'used' }, s.inUse);
-  }
-  out.family('db_client_connection_max', 'gauge', 'Most open connections allowed (size + overflow).');
-  each('db_client_connection_max', (s) => s.max);
-  out.family('db_client_connection_idle_min', 'gauge', 'Connections kept open when idle (the guaranteed size).');
-  each('db_client_connection_idle_min', (s) => s.guaranteedSize);
-  out.family('db_client_connection_pending_requests', 'gauge', 'Requests waiting for a connection.');
-  each('db_client_connection_pending_requests', (s) => s.waiting);
-  out.family('db_client_connection_timeouts_total', 'counter', 'Connection requests that timed out waiting.');
-  each('db_client_connection_timeouts_total', (s) => s.timeouts);
+  // The connection gauges first, then the histograms, then the rest, as a person reads them.
+  const pools = readings.filter((r) => r.instrument.name.startsWith('db.client.connection.'));
+  pools.forEach(write);
   // Since-start buckets kept by each pool: counters that never go down, as Prometheus histograms require.
-  out.family('db_client_connection_wait_time_seconds', 'histogram', 'Time to obtain a connection from the pool, seconds.');
-  for (const s of services) out.histogram('db_client_connection_wait_time_seconds', { pool_name: s.service }, s.acquireWaitTotal);
-  out.family('db_client_connection_use_time_seconds', 'histogram', 'Time between borrowing a connection and returning it, seconds.');
-  for (const s of services) out.histogram('db_client_connection_use_time_seconds', { pool_name: s.service }, s.holdTimeTotal);
-  out.family('pg_bulkhead_errors_total', 'counter', 'Failed queries and connection failures.');
-  each('pg_bulkhead_errors_total', (s) => s.errors);
-  out.family('pg_bulkhead_connection_utilization_ratio', 'gauge', 'Connections in use divided by the maximum, 0 to 1.');
-  each('pg_bulkhead_connection_utilization_ratio', (s) => s.utilization);
-  out.family('pg_bulkhead_acquire_wait_p95_seconds', 'gauge', 'p95 time waiting for a connection over the rolling window, seconds.');
-  each('pg_bulkhead_acquire_wait_p95_seconds', (s) => s.acquireWait.p95 / 1_000);
-  out.family('pg_bulkhead_query_time_p95_seconds', 'gauge', 'p95 query time over the rolling window, seconds.');
-  each('pg_bulkhead_query_time_p95_seconds', (s) => s.queryTime.p95 / 1_000);
-  if (options.detector !== undefined) {
-    out.family('pg_bulkhead_incidents_open', 'gauge', 'Open interference incidents, by victim and aggressor (aggressor "" when none is named).');
-    for (const incident of options.detector.incidents()) {
-      const aggressors = incident.aggressors.length > 0 ? incident.aggressors.map((a) => a.service) : [''];
-      for (const aggressor of aggressors) out.sample('pg_bulkhead_incidents_open', { victim: incident.victim, aggressor, severity: incident.severity }, 1);
+  const services = Object.values(stats.services) as ServiceStats[];
+  const histograms: [InstrumentSpec, (s: ServiceStats) => LatencyHistogram | undefined][] = [
+    [INSTRUMENTS.waitTime, (s) => s.acquireWaitTotal],
+    [INSTRUMENTS.useTime, (s) => s.holdTimeTotal],
+    [INSTRUMENTS.createTime, (s) => s.createTimeTotal],
+  ];
+  for (const [instrument, of] of histograms) {
+    const name = prometheusName(instrument);
+    out.family(name, 'histogram', instrument.description);
+    for (const s of services) {
+      const h = of(s);
+      if (h !== undefined) out.histogram(name, { [METRIC_ATTRIBUTES.poolName]: poolNameOf(options.registry, s.service) }, h);
     }
-    out.family('pg_bulkhead_incidents_opened_total', 'counter', 'Interference incidents opened, by victim.');
-    const opened = options.detector.openedIncidents();
-    for (const s of services) out.sample('pg_bulkhead_incidents_opened_total', { victim: s.service }, opened[s.service as S] ?? 0);
   }
-  if (options.usage !== undefined) {
-    const u = options.usage.stats();
-    out.family('pg_bulkhead_usage_pending_keys', 'gauge', 'Usage counter keys waiting for the next flush.');
-    out.sample('pg_bulkhead_usage_pending_keys', {}, u.pendingKeys);
-    out.family('pg_bulkhead_usage_pending_increments', 'gauge', 'Sum of usage increments waiting for the next flush.');
-    out.sample('pg_bulkhead_usage_pending_increments', {}, u.pendingIncrements);
-    out.family('pg_bulkhead_usage_dropped_calls_total', 'counter', 'Usage increment calls dropped (memory bound reached, or after close).');
-    out.sample('pg_bulkhead_usage_dropped_calls_total', {}, u.droppedCalls);
-    out.family('pg_bulkhead_usage_dropped_increments_total', 'counter', 'Sum of the usage increments dropped.');
-    out.sample('pg_bulkhead_usage_dropped_increments_total', {}, u.droppedIncrements);
-  }
+  readings.filter((r) => !pools.includes(r)).forEach(write);
   return out.toString();
 }

@@ -5,7 +5,7 @@ import { AcquireTimeoutError, ConnectTimeoutError, DatabaseUnavailableError, Poo
 import { abortedError, type AcquireOptions } from './acquire-options';
 import { instrumentQueries } from './instrument';
 import type { Redactor } from '../redact';
-import { LatencyBuckets, type LatencyHistogram } from '../stats/latency-buckets';
+import { LatencyBuckets, waitBoundsMs, type LatencyHistogram } from '../stats/latency-buckets';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
 import { CircuitBreaker, type Attempt, type BreakerOptions, type CircuitState } from './circuit-breaker';
 import { connectWithin, endQuietly, inTransactionBlock, isCapacityRefusal, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
@@ -60,6 +60,10 @@ export interface ServiceStats {
    * here and in `connectionErrors`, reported as `server-warning` (`kind: 'capacity'`), never opening the circuit.
    */
   readonly capacityRefusals: number;
+  /** Connections closed since start, by why (they add up to `removed`). */
+  readonly removedByReason: Readonly<Record<RemoveReason, number>>;
+  /** Connection attempts that failed since start (refused, timed out, bad credentials…): failed to open. */
+  readonly connectFailures: number;
   /** Consecutive failed connection attempts (0 once one succeeds). */
   readonly consecutiveConnectFailures: number;
   /** State of the connection circuit breaker. */
@@ -84,6 +88,8 @@ export interface ServiceStats {
   readonly queryTimeTotal: LatencyHistogram;
   /** Lease hold times since start, as cumulative buckets. */
   readonly holdTimeTotal: LatencyHistogram;
+  /** Times to open a connection since start (successful opens), as cumulative buckets. */
+  readonly createTimeTotal: LatencyHistogram;
 }
 
 /** Result of closing one pool. */
@@ -114,6 +120,8 @@ export interface ServicePoolConfig {
   readonly random: RandomSource;
   /** Work on each new connection before it is used (session settings and their read-back); a rejection fails the connect. */
   readonly afterConnect?: ((client: ClientLike) => Promise<void>) | undefined;
+  /** Bounds of the since-start acquire-wait buckets, ms; the registry gives every pool the same set. */
+  readonly waitBoundsMs?: readonly number[];
 }
 
 /** @internal Told about the life of a service's connections: the pg.Pool view turns these into pg-pool's events. */
@@ -203,9 +211,10 @@ export class ServicePool implements LeaseOwner {
   readonly #waitTime: RollingHistogram;
   readonly #queryTime: RollingHistogram;
   readonly #holdTime: RollingHistogram;
-  readonly #waitTotal = new LatencyBuckets();
+  readonly #waitTotal: LatencyBuckets;
   readonly #queryTotal = new LatencyBuckets();
   readonly #holdTotal = new LatencyBuckets();
+  readonly #createTotal = new LatencyBuckets();
   #state: PoolState = 'open';
   /** Permits out: leases plus acquires that hold a permit and are getting a connection. */
   #permits = 0;
@@ -243,6 +252,8 @@ export class ServicePool implements LeaseOwner {
   #connectionErrors = 0;
   #closedInTransaction = 0;
   #capacityRefusals = 0;
+  #connectFailures = 0;
+  readonly #removedByReason: Record<RemoveReason, number> = { recycled: 0, idle: 0, overflow: 0, broken: 0, closed: 0, 'in-transaction': 0 };
   readonly #observers = new Set<ConnectionObserver>();
 
   constructor(config: ServicePoolConfig) {
@@ -254,6 +265,7 @@ export class ServicePool implements LeaseOwner {
     this.#waitTime = new RollingHistogram(config.clock, config.windowMs);
     this.#queryTime = new RollingHistogram(config.clock, config.windowMs);
     this.#holdTime = new RollingHistogram(config.clock, config.windowMs);
+    this.#waitTotal = new LatencyBuckets(config.waitBoundsMs ?? waitBoundsMs([config.options.acquireTimeoutMs]));
     this.#slots = config.slots;
     this.#breaker = new CircuitBreaker(config.clock, config.breaker, (t) => {
       if (this.#events.listenerCount('circuit') > 0) {
@@ -949,6 +961,7 @@ export class ServicePool implements LeaseOwner {
     this.#created++;
     this.#all.add(connection);
     connection.idleSince = this.#clock.now();
+    this.#createTotal.record(connection.idleSince - started);
     if (this.#events.listenerCount('connect') > 0) {
       this.#events.emit('connect', { service: this.name, connectionId: connection.id, durationMs: connection.idleSince - started });
     }
@@ -1030,6 +1043,7 @@ export class ServicePool implements LeaseOwner {
     this.#lastConnectError = safe;
     this.#errors++;
     this.#connectionErrors++;
+    this.#connectFailures++;
     if (isCapacityRefusal(error) && this.#workingConnections() > 0) {
       // The database is up and serving this service: a full server is not an outage, so the circuit stays
       // closed and waiters keep waiting for a connection to come back (or time out as usual).
@@ -1120,6 +1134,7 @@ export class ServicePool implements LeaseOwner {
     const reason: RemoveReason = connection.removeReason ?? (this.#state === 'open' ? 'overflow' : 'closed');
     if (this.#all.delete(connection)) {
       this.#removed++;
+      this.#removedByReason[reason]++;
       this.#reconcileSlots();
       if (this.#events.listenerCount('remove') > 0) {
         this.#events.emit('remove', { service: this.name, connectionId: connection.id, reason, ageMs: this.#clock.now() - connection.createdAt });
@@ -1284,6 +1299,8 @@ export class ServicePool implements LeaseOwner {
       removed: this.#removed,
       closedInTransaction: this.#closedInTransaction,
       capacityRefusals: this.#capacityRefusals,
+      removedByReason: { ...this.#removedByReason },
+      connectFailures: this.#connectFailures,
       consecutiveConnectFailures: this.#breaker.consecutiveFailures,
       circuit: this.#breaker.state,
       sharedInUse: this.#sharedHeld,
@@ -1296,6 +1313,7 @@ export class ServicePool implements LeaseOwner {
       acquireWaitTotal: this.#waitTotal.snapshot(),
       queryTimeTotal: this.#queryTotal.snapshot(),
       holdTimeTotal: this.#holdTotal.snapshot(),
+      createTimeTotal: this.#createTotal.snapshot(),
     };
   }
 

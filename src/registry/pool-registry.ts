@@ -17,6 +17,7 @@ import { Budget, type BudgetStats } from '../budget/budget';
 import type { SlotBroker } from '../pool/slots';
 import { PgPoolView } from '../compat/pg-pool-view';
 import { pgPoolOptions } from '../compat/pool-options';
+import { waitBoundsMs } from '../stats/latency-buckets';
 import { checkRegistryOptions, REGISTRY_DEFAULTS, resolveBudget, secretsOf, serviceClientConfig, type RegistryOptions } from './options';
 import { SessionSettings, type Pooler } from '../pool/session-settings';
 import { instanceTag, sessionName } from './instance-name';
@@ -159,6 +160,8 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     });
     const breaker = { ...REGISTRY_DEFAULTS.breaker, ...options.breaker };
     const random = unitRandom(options.random);
+    // One bucket set for every service, covering every acquire timeout, so their wait histograms add up.
+    const waitBounds = waitBoundsMs(resolvedAll.map((o) => o.acquireTimeoutMs));
     for (const [i, service] of names.entries()) {
       const resolved = resolvedAll[i]!;
       const settings = new SessionSettings(service, this.pooler, resolved, this as unknown as ConstructorParameters<typeof ServicePool>[0]['events']);
@@ -185,6 +188,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
           slots: this.#slotsFor(service),
           breaker,
           random,
+          waitBoundsMs: waitBounds,
         }),
       );
     }

@@ -146,6 +146,8 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         removed: 0,
         closedInTransaction: 0,
         capacityRefusals: 0,
+        removedByReason: { recycled: 0, idle: 0, overflow: 0, broken: 0, closed: 0, 'in-transaction': 0 },
+        connectFailures: 0,
         consecutiveConnectFailures: f.consecutiveConnectFailures,
         utilization: f.inUse / m,
         windowMs: 60_000,
@@ -155,6 +157,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         acquireWaitTotal: this.#waits.get(s)!.snapshot(),
         queryTimeTotal: new LatencyBuckets().snapshot(),
         holdTimeTotal: this.#holds.get(s)!.snapshot(),
+        createTimeTotal: new LatencyBuckets().snapshot(),
         // fields of registries with a shared budget and a breaker; harmless for older ones
         circuit: 'closed' as const,
         sharedInUse: f.sharedInUse,
@@ -180,7 +183,11 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
       sharedInUseByService,
       waitingByService,
       waiting: this.services.reduce((sum, s) => sum + this.script[s].waitingForShared, 0),
+      free: 0,
+      waitingByPriority: { highest: 0, high: 0, medium: 0, low: 0 },
     };
+    budget.free = Math.max(0, budget.shared - budget.sharedInUse);
+    for (const s of this.services) budget.waitingByPriority[this.#options[s].priority] += this.script[s].waitingForShared;
     return { ...snapshot, budget } as RegistryStats<S>;
   }
 

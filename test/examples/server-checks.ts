@@ -48,8 +48,8 @@ export async function exerciseServer(url: string, app: App, prefix: string): Pro
   expect(metrics.status).toBe(200);
   expect(metrics.headers.get('content-type')).toContain('version=0.0.4');
   const text = await metrics.text();
-  expect(text).toContain(`db_client_connection_max{pool_name="auth"} ${app.registry.serviceOptions('auth').size + app.registry.serviceOptions('auth').overflow}`);
-  expect(text).toMatch(/db_client_connection_use_time_seconds_count\{pool_name="llm"\} [1-9]/);
+  expect(text).toContain(`db_client_connection_max{db_client_connection_pool_name="${app.registry.applicationName}:auth"} ${app.registry.serviceOptions('auth').size + app.registry.serviceOptions('auth').overflow}`);
+  expect(text).toMatch(new RegExp(`db_client_connection_use_time_seconds_count\\{db_client_connection_pool_name="${app.registry.applicationName}:llm"\\} [1-9]`));
   expect(text).toContain('pg_bulkhead_usage_pending_keys');
 
   // The middleware counted each finished request; a flush writes them through the usage pool.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createInterferenceDetector } from '../../src/detector/interference-detector';
-import { toPrometheus } from '../../src/metrics/prometheus';
+import { formatValue, toPrometheus } from '../../src/metrics/prometheus';
 import { createPoolRegistry } from '../../src/registry/pool-registry';
 import { FakeClock, presetRegistry } from '../detector/scripted-registry';
 import { FakeServer } from '../helpers/fake-client';
@@ -35,7 +35,7 @@ describe('toPrometheus', () => {
   it('writes the OpenTelemetry connection metrics per pool, in seconds, as a valid exposition', async () => {
     const server = new FakeServer();
     const clock = new FakeClock();
-    const registry = createPoolRegistry({ Client: server.Client, clock, services: { auth: { size: 1, overflow: 2, priority: 'highest', acquireTimeoutMs: 500 }, llm: { size: 1, overflow: 1 } } });
+    const registry = createPoolRegistry({ Client: server.Client, clock, applicationName: 'app16', services: { auth: { size: 1, overflow: 2, priority: 'highest', acquireTimeoutMs: 500 }, llm: { size: 1, overflow: 1 } } });
     const detector = createInterferenceDetector({ registry, clock, serverProbe: false });
     const leases = [await registry.acquire('auth'), await registry.acquire('auth')];
     await clock.advance(30);
@@ -56,38 +56,126 @@ describe('toPrometheus', () => {
 
     const families = parseExposition(toPrometheus({ registry, detector }));
     expect(families.get('db_client_connection_count')?.type).toBe('gauge');
-    expect(valueOf(families, 'db_client_connection_count', { pool_name: 'auth', state: 'used' })).toBe(0);
-    expect(valueOf(families, 'db_client_connection_count', { pool_name: 'auth', state: 'idle' })).toBe(registry.stats('auth').idle);
-    expect(valueOf(families, 'db_client_connection_max', { pool_name: 'auth' })).toBe(3);
-    expect(valueOf(families, 'db_client_connection_pending_requests', { pool_name: 'llm' })).toBe(0);
+    expect(valueOf(families, 'db_client_connection_count', { db_client_connection_pool_name: 'app16:auth', db_client_connection_state: 'used' })).toBe(0);
+    expect(valueOf(families, 'db_client_connection_count', { db_client_connection_pool_name: 'app16:auth', db_client_connection_state: 'idle' })).toBe(registry.stats('auth').idle);
+    expect(valueOf(families, 'db_client_connection_max', { db_client_connection_pool_name: 'app16:auth' })).toBe(3);
+    expect(valueOf(families, 'db_client_connection_pending_requests', { db_client_connection_pool_name: 'app16:llm' })).toBe(0);
     expect(families.get('db_client_connection_timeouts_total')?.type).toBe('counter');
-    expect(valueOf(families, 'db_client_connection_timeouts_total', { pool_name: 'llm' })).toBe(1);
+    expect(valueOf(families, 'db_client_connection_timeouts_total', { db_client_connection_pool_name: 'app16:llm' })).toBe(1);
     expect(families.get('db_client_connection_use_time_seconds')?.type).toBe('histogram');
-    expect(valueOf(families, 'db_client_connection_use_time_seconds_count', { pool_name: 'auth' })).toBe(2);
-    expect(valueOf(families, 'db_client_connection_use_time_seconds_sum', { pool_name: 'auth' })).toBeCloseTo(2.06, 6);
-    expect(valueOf(families, 'db_client_connection_use_time_seconds_bucket', { pool_name: 'auth', le: '0.05' })).toBe(1);
-    expect(valueOf(families, 'db_client_connection_use_time_seconds_bucket', { pool_name: 'auth', le: '2.5' })).toBe(2);
+    expect(valueOf(families, 'db_client_connection_use_time_seconds_count', { db_client_connection_pool_name: 'app16:auth' })).toBe(2);
+    expect(valueOf(families, 'db_client_connection_use_time_seconds_sum', { db_client_connection_pool_name: 'app16:auth' })).toBeCloseTo(2.06, 6);
+    expect(valueOf(families, 'db_client_connection_use_time_seconds_bucket', { db_client_connection_pool_name: 'app16:auth', le: '0.05' })).toBe(1);
+    expect(valueOf(families, 'db_client_connection_use_time_seconds_bucket', { db_client_connection_pool_name: 'app16:auth', le: '2.5' })).toBe(2);
     // llm waits: 0, 0, 300 ms, and a timeout after 10 s
-    expect(valueOf(families, 'db_client_connection_wait_time_seconds_count', { pool_name: 'llm' })).toBe(4);
-    expect(valueOf(families, 'db_client_connection_wait_time_seconds_bucket', { pool_name: 'llm', le: '0.25' })).toBe(2);
-    expect(valueOf(families, 'db_client_connection_wait_time_seconds_bucket', { pool_name: 'llm', le: '0.5' })).toBe(3);
-    expect(valueOf(families, 'db_client_connection_wait_time_seconds_bucket', { pool_name: 'llm', le: '10' })).toBe(4);
+    expect(valueOf(families, 'db_client_connection_wait_time_seconds_count', { db_client_connection_pool_name: 'app16:llm' })).toBe(4);
+    expect(valueOf(families, 'db_client_connection_wait_time_seconds_bucket', { db_client_connection_pool_name: 'app16:llm', le: '0.25' })).toBe(2);
+    expect(valueOf(families, 'db_client_connection_wait_time_seconds_bucket', { db_client_connection_pool_name: 'app16:llm', le: '0.5' })).toBe(3);
+    expect(valueOf(families, 'db_client_connection_wait_time_seconds_bucket', { db_client_connection_pool_name: 'app16:llm', le: '10' })).toBe(4);
     await detector.stop();
     await registry.close({ timeoutMs: 10 });
   });
 
-  it('adds incidents by victim and aggressor, and the usage tracker pending and dropped counts', async () => {
-    const { registry, detector, usage } = await llmStarvesAuth();
-    const families = parseExposition(toPrometheus({ registry, detector, usage }));
-    expect(valueOf(families, 'pg_bulkhead_incidents_open', { victim: 'auth', aggressor: 'llm', severity: 'critical' })).toBe(1);
-    expect(valueOf(families, 'pg_bulkhead_incidents_opened_total', { victim: 'auth' })).toBe(1);
-    expect(valueOf(families, 'pg_bulkhead_incidents_opened_total', { victim: 'llm' })).toBe(0);
+  it('adds incidents by kind, victim and aggressor, and the usage tracker series', async () => {
+    const { registry, detector, usage, clock } = await llmStarvesAuth();
+    const families = parseExposition(toPrometheus({ registry, detector, usage, clock }));
+    expect(valueOf(families, 'pg_bulkhead_incidents_open', { kind: 'interference', victim: 'app:auth', aggressor: 'app:llm', severity: 'critical' })).toBe(1);
+    expect(valueOf(families, 'pg_bulkhead_incidents_opened_total', { victim: 'app:auth' })).toBe(1);
+    expect(valueOf(families, 'pg_bulkhead_incidents_opened_total', { victim: 'app:llm' })).toBe(0);
     expect(valueOf(families, 'pg_bulkhead_usage_pending_keys', {})).toBe(12);
     expect(valueOf(families, 'pg_bulkhead_usage_pending_increments', {})).toBe(340);
     expect(valueOf(families, 'pg_bulkhead_usage_dropped_calls_total', {})).toBe(2);
     expect(valueOf(families, 'pg_bulkhead_usage_dropped_increments_total', {})).toBe(7);
-    expect(valueOf(families, 'pg_bulkhead_connection_utilization_ratio', { pool_name: 'llm' })).toBeCloseTo(18 / 23, 10);
+    expect(valueOf(families, 'pg_bulkhead_usage_flushed_increments_total', {})).toBe(900);
+    expect(valueOf(families, 'pg_bulkhead_usage_flush_failures_total', {})).toBe(3);
+    expect(valueOf(families, 'pg_bulkhead_usage_rejected_calls_total', {})).toBe(5);
+    expect(valueOf(families, 'pg_bulkhead_usage_quarantined_rows_total', {})).toBe(1);
+    expect(valueOf(families, 'pg_bulkhead_usage_quarantined_increments_total', {})).toBe(9);
+    expect(valueOf(families, 'pg_bulkhead_usage_last_flush_age_seconds', {})).toBe(42.5);
+    expect(valueOf(families, 'pg_bulkhead_connection_utilization_ratio', { db_client_connection_pool_name: 'app:llm' })).toBeCloseTo(18 / 23, 10);
     await detector.stop();
+  });
+
+  it('takes the incident kind from the incident, so new kinds flow through', async () => {
+    const { registry, detector } = await llmStarvesAuth();
+    const incident = detector.incidents()[0]!;
+    const saturating = { incidents: () => [{ ...incident, kind: 'saturation', aggressors: [] }], openedIncidents: () => detector.openedIncidents() };
+    const families = parseExposition(toPrometheus({ registry, detector: saturating }));
+    expect(valueOf(families, 'pg_bulkhead_incidents_open', { kind: 'saturation', victim: 'app:auth', aggressor: '', severity: 'critical' })).toBe(1);
+    expect(families.get('pg_bulkhead_incidents_open')?.samples).toHaveLength(1);
+    await detector.stop();
+  });
+
+  it('leaves out the last flush age before the first flush', async () => {
+    const registry = presetRegistry();
+    const usage = { stats: () => ({ pendingKeys: 1, pendingIncrements: 1, droppedCalls: 0, droppedIncrements: 0, failedWrites: 0, lastFlushAt: null }) };
+    const families = parseExposition(toPrometheus({ registry, usage }));
+    expect(families.has('pg_bulkhead_usage_last_flush_age_seconds')).toBe(false);
+    expect(valueOf(families, 'pg_bulkhead_usage_flush_failures_total', {})).toBe(0);
+  });
+
+  it('writes connection counters, closes by reason, the circuit and the budget from a live registry', async () => {
+    const server = new FakeServer();
+    const clock = new FakeClock();
+    const registry = createPoolRegistry({
+      Client: server.Client,
+      clock,
+      applicationName: 'app16',
+      maxConnections: 6,
+      reserve: 1,
+      services: { auth: { size: 1, overflow: 2, maxWaiting: 1, priority: 'highest', acquireTimeoutMs: 15_000 }, llm: { size: 1, overflow: 3, priority: 'low', acquireTimeoutMs: 30_000 } },
+    });
+    const a = await registry.acquire('auth');
+    const b = await registry.acquire('auth');
+    const queued = [await registry.acquire('auth')];
+    const waiter = registry.acquire('auth');
+    await expect(registry.acquire('auth')).rejects.toMatchObject({ code: 'ERR_QUEUE_FULL' });
+    a.release(new Error('connection lost'));
+    queued.push(await waiter);
+    const llm = await registry.acquire('llm');
+    const llm2 = await registry.acquire('llm'); // the last shared slot outside the reserve: llm is low priority
+    const llmWaiting = registry.acquire('llm').catch((e: unknown) => e);
+    await clock.advance(1);
+    const families = parseExposition(toPrometheus({ registry }));
+    const auth = { db_client_connection_pool_name: 'app16:auth' };
+    expect(valueOf(families, 'pg_bulkhead_connection_created_total', auth)).toBe(4);
+    expect(valueOf(families, 'pg_bulkhead_connection_closed_total', { ...auth, reason: 'broken' })).toBe(1);
+    expect(valueOf(families, 'pg_bulkhead_connection_closed_total', { ...auth, reason: 'overflow' })).toBe(0);
+    expect(valueOf(families, 'pg_bulkhead_queue_rejections_total', auth)).toBe(1);
+    expect(valueOf(families, 'pg_bulkhead_connection_create_failures_total', auth)).toBe(0);
+    expect(valueOf(families, 'pg_bulkhead_circuit_state', { ...auth, state: 'closed' })).toBe(1);
+    expect(valueOf(families, 'pg_bulkhead_circuit_state', { ...auth, state: 'open' })).toBe(0);
+    expect(valueOf(families, 'db_client_connection_idle_min', auth)).toBe(1);
+    expect(valueOf(families, 'db_client_connection_idle_max', auth)).toBe(3);
+    expect(valueOf(families, 'pg_bulkhead_budget_limit', {})).toBe(6);
+    expect(valueOf(families, 'pg_bulkhead_budget_guaranteed', {})).toBe(2);
+    expect(valueOf(families, 'pg_bulkhead_budget_shared', {})).toBe(4);
+    expect(valueOf(families, 'pg_bulkhead_budget_reserved', {})).toBe(1);
+    expect(valueOf(families, 'pg_bulkhead_budget_shared_used', auth)).toBe(2);
+    expect(valueOf(families, 'pg_bulkhead_budget_shared_used', { db_client_connection_pool_name: 'app16:llm' })).toBe(1);
+    expect(valueOf(families, 'pg_bulkhead_budget_shared_free', {})).toBe(1); // the reserve, which llm may not take
+    expect(valueOf(families, 'pg_bulkhead_budget_waiting', { priority: 'low' })).toBe(1);
+    expect(valueOf(families, 'pg_bulkhead_budget_waiting', { priority: 'highest' })).toBe(0);
+    // the wait buckets reach the longest acquire timeout (30 s) and one step above it
+    const les = families.get('db_client_connection_wait_time_seconds')!.samples.filter((x) => x.name.endsWith('_bucket') && x.labels.db_client_connection_pool_name === 'app16:auth').map((x) => x.labels.le);
+    expect(les.slice(-5)).toEqual(['10', '15', '30', '45', '+Inf']);
+    expect(families.get('db_client_connection_create_time_seconds')?.type).toBe('histogram');
+    expect(valueOf(families, 'db_client_connection_create_time_seconds_count', auth)).toBe(4);
+    await clock.advance(30_000);
+    await llmWaiting;
+    for (const l of [b, ...queued, llm, llm2]) l.release();
+    await registry.close({ timeoutMs: 10 });
+  });
+
+  it('prints numbers as Prometheus clients do: no float noise, integers without a fraction', () => {
+    expect(formatValue(0.1 + 0.2)).toBe('0.3');
+    expect(formatValue(2060.0000000000005 / 1_000)).toBe('2.06');
+    expect(formatValue(18 / 23)).toBe('0.782608695652174');
+    expect(formatValue(3)).toBe('3');
+    expect(formatValue(0.005)).toBe('0.005');
+    expect(formatValue(Number.NaN)).toBe('NaN');
+    expect(formatValue(-Infinity)).toBe('-Inf');
+    expect(formatValue(1e21)).toBe('1e+21');
   });
 
   it('leaves out detector and usage series when they are not given, and stays valid', () => {
@@ -140,8 +228,9 @@ async function llmStarvesAuth() {
   registry.set('llm', { inUse: 18 });
   registry.set('auth', { inUse: 3, waiting: 2 });
   await detector.check();
-  const usage = { stats: () => ({ pendingKeys: 12, pendingIncrements: 340, droppedCalls: 2, droppedIncrements: 7, state: 'open' }) };
-  return { registry, detector, usage };
+  const clock = { wallNow: () => 1_700_000_042_500 };
+  const usage = { stats: () => ({ pendingKeys: 12, pendingIncrements: 340, droppedCalls: 2, droppedIncrements: 7, flushedIncrements: 900, failedWrites: 3, rejectedCalls: 5, quarantinedRows: 1, quarantinedIncrements: 9, lastFlushAt: 1_700_000_000_000, state: 'open' }) };
+  return { registry, detector, usage, clock };
 }
 
 describe('read by an independent parser (parse-prometheus-text-format, ported from the Prometheus Python client)', () => {
