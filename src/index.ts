@@ -72,6 +72,8 @@ export type {
   UsageFlushEvent,
   UsageFlushErrorEvent,
   UsageDropEvent,
+  UsageDroppedCallEvent,
+  UsageQuarantineEvent,
   UsageDropReason,
   UsageFlushReport,
   UsageCloseReport,
