@@ -1,7 +1,8 @@
 /**
  * Bench 1, overhead: `SELECT 1` through `registry.query` versus a raw `pg.Pool` and a raw `generic-pool` of
  * `pg.Client`, 10 connections each, 50 concurrent loops; plus `registry.withClient` versus
- * `pool.connect()` / `client.release()`. A second `pg.Pool` trial in every round is the A-vs-A control: how far
+ * `pool.connect()` / `client.release()`; and the registry's pg.Pool view of the same service (`registry.pgPool('api')`,
+ * what an ORM is given) side by side with `pg.Pool`, for `query` and for `connect`/`release`. A second `pg.Pool` trial in every round is the A-vs-A control: how far
  * run order and noise alone move a ratio on this machine.
  *
  *   npm run bench -- --only overhead [--quick]
@@ -22,6 +23,8 @@ const WARMUP_MS = quick ? 100 : 1_000;
 export interface OverheadPools {
   readonly pool: pg.Pool;
   readonly registry: ReturnType<typeof openRegistry>;
+  /** The registry's pg.Pool view of its `api` service. */
+  readonly view: pg.Pool;
   readonly generic: ReturnType<typeof createPool<pg.Client>>;
   close(): Promise<void>;
 }
@@ -54,6 +57,7 @@ export async function openPools(): Promise<OverheadPools> {
   return {
     pool,
     registry,
+    view: registry.pgPool('api'),
     generic,
     async close() {
       await registry.close();
@@ -86,6 +90,15 @@ export function operations(p: OverheadPools) {
       }
     },
     registryWithClient: () => p.registry.withClient('api', (client) => client.query('SELECT 1')),
+    viewQuery: () => p.view.query('SELECT 1'),
+    viewConnect: async () => {
+      const client = await p.view.connect();
+      try {
+        await client.query('SELECT 1');
+      } finally {
+        client.release();
+      }
+    },
   };
 }
 
@@ -117,6 +130,8 @@ async function main(): Promise<void> {
       peer('generic-pool', ops.genericPool),
       peer('pg.Pool.connect', ops.pgPoolConnect),
       peer('registry.withClient', ops.registryWithClient),
+      peer('pgPool view.query', ops.viewQuery),
+      peer('pgPool view.connect', ops.viewConnect),
       peer('pg.Pool.query (control)', ops.pgPoolQuery),
     ];
     const result = await alternate(peers, ROUNDS);
@@ -130,6 +145,8 @@ async function main(): Promise<void> {
       ratioRow(result, 'registry.query', 'generic-pool'),
       ratioRow(result, 'registry.withClient', 'pg.Pool.connect'),
       ratioRow(result, 'pg.Pool.query (control)', 'pg.Pool.query'),
+      ratioRow(result, 'pgPool view.query', 'pg.Pool.query'),
+      ratioRow(result, 'pgPool view.connect', 'pg.Pool.connect'),
     ];
     console.log('');
     table([['ratio (same round)', 'qps median (min…max)', 'CPU/query median (min…max)'], ...pairs.map((r) => [r.pair, fmtSummary(r.qps), fmtSummary(r.cpu)])]);
@@ -137,6 +154,8 @@ async function main(): Promise<void> {
     const control = pairs[4]!;
     const targets = [
       target('registry.query ≥ 0.97× pg.Pool throughput', main.qps.median >= 0.97, `median ratio ${fmt(main.qps.median)} (control pg.Pool/pg.Pool ${fmt(control.qps.median)}, spread ${fmt(control.qps.min)}…${fmt(control.qps.max)})`),
+      target('pgPool view.query ≥ 0.97× pg.Pool.query throughput', pairs[5]!.qps.median >= 0.97, `median ratio ${fmt(pairs[5]!.qps.median)}`),
+      target('pgPool view.connect ≥ 0.97× pg.Pool.connect throughput', pairs[6]!.qps.median >= 0.97, `median ratio ${fmt(pairs[6]!.qps.median)}`),
     ];
     await writeResults('overhead', loadSettings, { summary: result.summary, perRound: result.perRound, orders: result.orders, ratios: pairs, targets });
   } finally {

@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'ERR_DATABASE_UNAVAILABLE'
   | 'ERR_WRITE_IN_DOUBT'
   | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_ABORTED'
   | 'ERR_SETTING_NOT_APPLIED';
 
 /** Base class of every error this library creates. */
@@ -145,8 +146,9 @@ export class LeaseReleasedError extends BulkheadError {
 /** Opening a connection took longer than `connectTimeoutMs`. */
 export class ConnectTimeoutError extends BulkheadError {
   declare readonly code: 'ERR_CONNECT_TIMEOUT';
-  constructor(service: string, timeoutMs: number) {
-    super('ERR_CONNECT_TIMEOUT', `${service}: connecting to PostgreSQL took longer than ${timeoutMs} ms`, { service });
+  constructor(service: string, timeoutMs: number, step: 'connect' | 'onConnect' = 'connect') {
+    const what = step === 'onConnect' ? "the service's onConnect hook" : 'connecting to PostgreSQL';
+    super('ERR_CONNECT_TIMEOUT', `${service}: ${what} took longer than ${timeoutMs} ms`, { service });
     this.name = 'ConnectTimeoutError';
   }
 }
@@ -187,6 +189,20 @@ export class WriteInDoubtError extends BulkheadError {
     });
     this.name = 'WriteInDoubtError';
     this.batchId = batchId;
+  }
+}
+
+/**
+ * The caller gave up: the `signal` passed to `acquire`, `query`, `withClient`, `transaction` or the pg.Pool view
+ * aborted (or was already aborted) before a connection was handed out. Named `'AbortError'` like the platform's
+ * own abort errors, so code that checks `error.name === 'AbortError'` treats it alike; `cause` is the signal's
+ * `reason`. No connection is kept for the caller: one that arrives later goes to the next waiter.
+ */
+export class AbortedError extends BulkheadError {
+  declare readonly code: 'ERR_ABORTED';
+  constructor(service: string, what: string, reason: unknown) {
+    super('ERR_ABORTED', `${service}: ${what} aborted by its signal`, { service, cause: reason });
+    this.name = 'AbortError';
   }
 }
 

@@ -9,6 +9,10 @@ export { SERVICE_DEFAULTS, PRIORITIES } from './pool/options';
 export type { ServiceOptions, ResolvedServiceOptions, Priority } from './pool/options';
 export type { ServiceStats, PoolCloseReport } from './pool/service-pool';
 export { Lease } from './pool/lease';
+export type { AcquireOptions } from './pool/acquire-options';
+export type { QueryTextOrConfig, PgRow } from './pool/query-args';
+export type { ServiceCounts } from './pool/service-pool';
+export { PgPoolView } from './compat/pg-pool-view';
 export type { ClientLike, ClientConstructor } from './pool/client';
 export { isConnectionError } from './pool/client';
 export type {
@@ -51,6 +55,7 @@ export {
   DatabaseUnavailableError,
   WriteInDoubtError,
   InvalidArgumentError,
+  AbortedError,
   SettingNotAppliedError,
   isBulkheadError,
 } from './errors';
@@ -68,6 +73,8 @@ export type {
   UsageFlushEvent,
   UsageFlushErrorEvent,
   UsageDropEvent,
+  UsageDroppedCallEvent,
+  UsageQuarantineEvent,
   UsageDropReason,
   UsageFlushReport,
   UsageCloseReport,

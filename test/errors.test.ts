@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AbortedError,
   AcquireTimeoutError,
   BulkheadError,
   ConfigError,
@@ -25,6 +26,8 @@ describe('error classes', () => {
     { make: () => new LeaseReleasedError('ERR_LEASE_RELEASED', 'auth', 'used after release'), code: 'ERR_LEASE_RELEASED', name: 'LeaseReleasedError', text: 'auth: used after release' },
     { make: () => new LeaseReleasedError('ERR_RELEASE_IN_TRANSACTION', 'auth', 'release() inside transaction()'), code: 'ERR_RELEASE_IN_TRANSACTION', name: 'LeaseReleasedError', text: 'auth: release() inside transaction()' },
     { make: () => new ConnectTimeoutError('auth', 10_000), code: 'ERR_CONNECT_TIMEOUT', name: 'ConnectTimeoutError', text: 'auth: connecting to PostgreSQL took longer than 10000 ms' },
+    { make: () => new AbortedError('api', 'acquire', 'client went away'), code: 'ERR_ABORTED', name: 'AbortError', text: 'api: acquire aborted by its signal' },
+    { make: () => new ConnectTimeoutError('auth', 500, 'onConnect'), code: 'ERR_CONNECT_TIMEOUT', name: 'ConnectTimeoutError', text: "auth: the service's onConnect hook took longer than 500 ms" },
     { make: () => new WriteInDoubtError('usage', 'b-1', new Error('Connection terminated unexpectedly')), code: 'ERR_WRITE_IN_DOUBT', name: 'WriteInDoubtError', text: 'usage: batch b-1 may or may not have been committed (lost while committing: Connection terminated unexpectedly)' },
     { make: () => new SettingNotAppliedError('auth', { setting: 'statement_timeout', option: 'statementTimeoutMs', expectedMs: 500, actualMs: 0 }), code: 'ERR_SETTING_NOT_APPLIED', name: 'SettingNotAppliedError', text: 'auth: statement_timeout is 0 ms on the server, expected 500 ms (statementTimeoutMs)' },
   ] as const;

@@ -1,4 +1,4 @@
-import type { ClientConfig, QueryResult, QueryResultRow } from 'pg';
+import type { ClientConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 
 /**
  * The part of a `pg.Client` that pg-bulkhead relies on. `pg.Client` fits, and so does pg-mem's adapter
@@ -7,8 +7,11 @@ import type { ClientConfig, QueryResult, QueryResultRow } from 'pg';
 export interface ClientLike {
   /** Opens the connection (pg: `client.connect()`); bounded by the registry's `connectTimeoutMs`. */
   connect(): Promise<unknown> | void;
-  /** Runs one statement with positional parameters (`$1`, `$2`, …). */
-  query(text: string, values?: readonly unknown[]): Promise<QueryResult<QueryResultRow>>;
+  /**
+   * Runs one statement with positional parameters (`$1`, `$2`, …): SQL text, or (as pg) a query config. The pool
+   * wraps this method on each connection it opens to time every query run on it.
+   */
+  query(text: string | QueryConfig, values?: readonly unknown[]): Promise<QueryResult<QueryResultRow>>;
   /** Closes the connection; called when it is recycled, broken or the registry closes. */
   end(): Promise<unknown> | void;
   /** Connection-level failure (for example 57P01 when the backend is terminated); the pool always listens. */

@@ -1,16 +1,9 @@
-import { InvalidArgumentError, LeaseReleasedError } from '../errors';
-import { describe } from '../options/check';
+import { LeaseReleasedError } from '../errors';
+import type { QueryArrayConfig, QueryArrayResult, QueryConfig, Submittable } from 'pg';
 import type { ClientLike, QueryResult, QueryResultRow } from './client';
+import { checkQueryArguments, isSubmittable, type PgRow, type QueryTextOrConfig } from './query-args';
 
-/**
- * Rejects a query that is a programming error before it reaches pg (whose own errors carry no code and would be
- * counted as database failures). `lease.client` takes pg's other forms (query configs, cursors).
- * @throws InvalidArgumentError `ERR_INVALID_ARGUMENT`
- */
-export function checkQueryArguments(service: string, text: unknown, values: unknown): void {
-  if (typeof text !== 'string') throw new InvalidArgumentError(`${service}: query text: expected a string, got ${describe(text)}`);
-  if (values !== undefined && !Array.isArray(values)) throw new InvalidArgumentError(`${service}: query values: expected an array or undefined, got ${describe(values)}`);
-}
+export { checkQueryArguments };
 
 /** @internal How a lease hands itself back to its pool. */
 export interface LeaseOwner {
@@ -69,22 +62,32 @@ export class Lease<C extends ClientLike = ClientLike> {
   }
 
   /**
-   * Runs a query on this lease's connection and records its duration in the service's stats.
+   * Runs a query on this lease's connection; its duration counts in the service's `queryTime` stats (as every
+   * query on the lease's client does). Takes what pg's `client.query` takes: SQL text and values, a query config
+   * (`name` for a prepared statement, `rowMode: 'array'`, `types`), or a submittable (pg-cursor, pg-query-stream),
+   * which is returned as pg returns it. Rows are typed as pg types them (`any`) unless you name their type.
    * A connection-level failure (backend terminated, socket closed) marks the connection to be destroyed on release.
    * @throws LeaseReleasedError `ERR_LEASE_RELEASED` when called after release.
+   * @throws InvalidArgumentError `ERR_INVALID_ARGUMENT` for a config with neither `text` nor `submit`, or values that are not an array.
    */
-  async query<R extends QueryResultRow = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
-    if (this.#released) throw new LeaseReleasedError('ERR_LEASE_RELEASED', this.service, 'query on a lease that was already released');
-    checkQueryArguments(this.service, text, values);
-    const start = this.#owner.now();
+  query<T extends Submittable>(submittable: T): T;
+  query<R extends PgRow[] = PgRow[]>(config: QueryArrayConfig, values?: readonly unknown[]): Promise<QueryArrayResult<R>>;
+  query<R extends QueryResultRow = PgRow>(query: string | QueryConfig, values?: readonly unknown[]): Promise<QueryResult<R>>;
+  query(query: QueryTextOrConfig | Submittable, values?: readonly unknown[]): unknown {
     try {
-      const result = (await this.#client.query(text, values)) as QueryResult<R>;
-      const end = this.#owner.now();
-      this.#owner.recordQuery(end - start, undefined, this as unknown as Lease<ClientLike>, end);
-      return result;
+      if (this.#released) throw new LeaseReleasedError('ERR_LEASE_RELEASED', this.service, 'query on a lease that was already released');
+      checkQueryArguments(this.service, query, values, true);
     } catch (error) {
-      this.#owner.recordQuery(this.#owner.now() - start, error ?? new Error('query failed'), this as unknown as Lease<ClientLike>);
-      throw error;
+      if (isSubmittable(query)) throw error;
+      return Promise.reject(error);
+    }
+    // Timing, stats and broken-connection marking happen in the pool's instrumented client.query.
+    const client = this.#client as unknown as { query(q: unknown, v?: unknown): unknown };
+    if (isSubmittable(query)) return client.query(query);
+    try {
+      return Promise.resolve(values === undefined ? client.query(query) : client.query(query, values));
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 

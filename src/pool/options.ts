@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { ConfigChecker } from '../options/check';
 import type { ClientConfig } from './client';
 
@@ -39,6 +40,21 @@ export interface ServiceOptions {
   /** Emit `leak` when a lease is held longer than this, with the stack where it was acquired, ms. `0` disables (no stack is captured). @default 0 */
   readonly leakDetectionMs?: number;
   /**
+   * Close a connection after it has been leased this many times, and open a fresh one when needed (pg-pool's
+   * option of the same name): spreads connections again behind a load balancer or PgBouncer. Integer >= 1, or
+   * `Infinity` to never recycle by use. @default Infinity
+   */
+  readonly maxUses?: number;
+  /**
+   * Connection setup, run once on every new connection of the service after it connects and before it is handed
+   * out (and before the `connect` event): `SET search_path`, `SET ROLE`, type parsers, `LISTEN`. It may be async.
+   * If it throws or rejects, or does not settle within the registry's `connectTimeoutMs`, the connection is closed
+   * and counts as a failed connect (`connect-error` event, `connectionErrors`, the circuit breaker); a
+   * half-set-up connection is never handed out. Its own queries are not counted in `queryTime`. The client is
+   * the registry's `Client` (a `pg.Client` by default). @default none
+   */
+  readonly onConnect?: (client: pg.Client) => unknown;
+  /**
    * This service's own connection, replacing the registry's `connection` for it (a connection string or a
    * `pg.ClientConfig`): another database alias, user or port, so that behind PgBouncer each service has its own
    * PgBouncer pool and one service's flood cannot queue another inside PgBouncer. Its password is kept out of
@@ -47,8 +63,13 @@ export interface ServiceOptions {
   readonly connection?: string | ClientConfig;
 }
 
-/** Options of one service with every default applied (the connection is not repeated here: it may hold a password). */
-export type ResolvedServiceOptions = { readonly [K in Exclude<keyof ServiceOptions, 'connection'>]-?: NonNullable<ServiceOptions[K]> };
+/**
+ * Options of one service with every default applied (the connection is not repeated here: it may hold a password;
+ * `onConnect` stays `undefined` when not given).
+ */
+export type ResolvedServiceOptions = { readonly [K in Exclude<keyof ServiceOptions, 'connection' | 'onConnect'>]-?: NonNullable<ServiceOptions[K]> } & {
+  readonly onConnect: ServiceOptions['onConnect'];
+};
 
 /** Defaults for every service option. */
 export const SERVICE_DEFAULTS: ResolvedServiceOptions = Object.freeze({
@@ -64,6 +85,8 @@ export const SERVICE_DEFAULTS: ResolvedServiceOptions = Object.freeze({
   queryTimeoutMs: 0,
   validateAfterIdleMs: 30_000,
   leakDetectionMs: 0,
+  maxUses: Number.POSITIVE_INFINITY,
+  onConnect: undefined,
 });
 
 const SERVICE_KEYS = [...Object.keys(SERVICE_DEFAULTS), 'connection'];
@@ -83,6 +106,11 @@ export function checkServiceOptions(check: ConfigChecker, path: string, value: u
   check.duration(`${path}.queryTimeoutMs`, value.queryTimeoutMs, true);
   check.duration(`${path}.validateAfterIdleMs`, value.validateAfterIdleMs, true);
   check.duration(`${path}.leakDetectionMs`, value.leakDetectionMs, true);
+  const maxUses = value.maxUses;
+  if (maxUses !== undefined && maxUses !== Number.POSITIVE_INFINITY && (typeof maxUses !== 'number' || !Number.isInteger(maxUses) || maxUses < 1)) {
+    check.fail(`${path}.maxUses`, 'an integer >= 1 or Infinity', maxUses);
+  }
+  if (value.onConnect !== undefined && typeof value.onConnect !== 'function') check.fail(`${path}.onConnect`, 'a function (client) => void | Promise<void>', value.onConnect);
   const size = value.size ?? SERVICE_DEFAULTS.size;
   const overflow = value.overflow ?? SERVICE_DEFAULTS.overflow;
   if (typeof size === 'number' && typeof overflow === 'number' && size + overflow === 0) {
@@ -120,5 +148,7 @@ export function resolveServiceOptions(options: ServiceOptions): ResolvedServiceO
     queryTimeoutMs: options.queryTimeoutMs ?? d.queryTimeoutMs,
     validateAfterIdleMs: options.validateAfterIdleMs ?? d.validateAfterIdleMs,
     leakDetectionMs: options.leakDetectionMs ?? d.leakDetectionMs,
+    maxUses: options.maxUses ?? d.maxUses,
+    onConnect: options.onConnect,
   });
 }

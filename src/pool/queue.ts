@@ -30,6 +30,14 @@ export class Queue<T> {
     return item;
   }
 
+  /** Removes one item wherever it is (O(n)); true if it was there. For callers that give up while queued. */
+  remove(item: T): boolean {
+    const index = this.#items.indexOf(item, this.#head);
+    if (index < 0) return false;
+    this.#items.splice(index, 1);
+    return true;
+  }
+
   /** Removes and returns everything, oldest first. */
   drain(): T[] {
     const rest = this.#items.slice(this.#head) as T[];

@@ -2,11 +2,13 @@ import { createPool, type Pool as GenericPool } from 'generic-pool';
 import type { Clock, TimerHandle } from '../clock';
 import type { RandomSource } from '../random';
 import { AcquireTimeoutError, ConnectTimeoutError, DatabaseUnavailableError, PoolClosedError, QueueFullError } from '../errors';
+import { abortedError, type AcquireOptions } from './acquire-options';
+import { instrumentQueries } from './instrument';
 import type { Redactor } from '../redact';
 import { LatencyBuckets, waitBoundsMs, type LatencyHistogram } from '../stats/latency-buckets';
 import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
 import { CircuitBreaker, type Attempt, type BreakerOptions, type CircuitState } from './circuit-breaker';
-import { connectWithin, inTransactionBlock, isCapacityRefusal, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
+import { connectWithin, endQuietly, inTransactionBlock, isCapacityRefusal, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
 import type { PoolEventSink, RemoveReason } from './events';
 import { Lease, type LeaseOwner } from './lease';
 import { checkResize, type Priority, type ResolvedServiceOptions } from './options';
@@ -126,12 +128,35 @@ export interface ServicePoolConfig {
   readonly waitBoundsMs?: readonly number[];
 }
 
+/** @internal Told about the life of a service's connections: the pg.Pool view turns these into pg-pool's events. */
+export interface ConnectionObserver {
+  /** A new connection is ready (after `onConnect`), before it is first handed out. */
+  connected?(client: ClientLike): void;
+  /** A connection was closed. */
+  removed?(client: ClientLike): void;
+  /** An idle connection failed (error already redacted); it is being removed. */
+  idleError?(error: Error, client: ClientLike): void;
+}
+
+/** Counts of one service's pool, without the latency summaries of {@link ServiceStats}: cheap enough for gauges read per request. */
+export interface ServiceCounts {
+  /** Open connections, including ones being opened. */
+  readonly total: number;
+  readonly idle: number;
+  readonly inUse: number;
+  readonly waiting: number;
+  /** Leased connections past their lifetime or `maxUses`: they are closed when they come back. */
+  readonly expired: number;
+}
+
 interface Connection {
   readonly id: number;
   readonly client: ClientLike;
   readonly createdAt: number;
   readonly expiresAt: number;
   idleSince: number;
+  /** Leases handed out on it so far (for `maxUses`). */
+  uses: number;
   lease: Lease | null;
   broken: Error | null;
   /** Set just before destroying, so the factory knows why. */
@@ -142,6 +167,10 @@ type WaiterState = 'queued' | 'obtaining' | 'done';
 
 interface Waiter {
   readonly start: number;
+  /** This caller's wait limit: the service's acquireTimeoutMs, or a shorter per-call timeoutMs. */
+  readonly timeoutMs: number;
+  /** Removes the abort listener of the caller's signal (once settled). */
+  unlisten: (() => void) | null;
   readonly resolve: (lease: Lease) => void;
   readonly reject: (error: Error) => void;
   readonly stack: string | undefined;
@@ -229,6 +258,7 @@ export class ServicePool implements LeaseOwner {
   #capacityRefusals = 0;
   #connectFailures = 0;
   readonly #removedByReason: Record<RemoveReason, number> = { recycled: 0, idle: 0, overflow: 0, broken: 0, closed: 0, 'in-transaction': 0 };
+  readonly #observers = new Set<ConnectionObserver>();
 
   constructor(config: ServicePoolConfig) {
     this.#config = config;
@@ -283,10 +313,13 @@ export class ServicePool implements LeaseOwner {
 
   /**
    * Borrows a connection. Resolves with a {@link Lease}, or rejects with `ERR_ACQUIRE_TIMEOUT`,
-   * `ERR_QUEUE_FULL` or `ERR_POOL_CLOSED`.
+   * `ERR_QUEUE_FULL`, `ERR_POOL_CLOSED`, or `ERR_ABORTED` when `options.signal` aborts first (options are
+   * checked by the caller).
    */
-  acquire(): Promise<Lease> {
+  acquire(options?: AcquireOptions): Promise<Lease> {
     if (this.#state !== 'open') return Promise.reject(new PoolClosedError(this.name));
+    const signal = options?.signal;
+    if (signal?.aborted === true) return Promise.reject(abortedError(this.name, 'acquire', signal));
     // The common case, done synchronously: nobody queued, a permit free, and the most recently used idle
     // connection needs no check. No waiter, no timer, no generic-pool round.
     const top = this.#idle[this.#idle.length - 1];
@@ -300,11 +333,13 @@ export class ServicePool implements LeaseOwner {
     }
     return new Promise<Lease>((resolve, reject) => {
       const stack = this.#options.leakDetectionMs > 0 ? captureStack() : undefined;
-      const waiter: Waiter = { start: this.#clock.now(), resolve, reject, stack, state: 'queued', timer: null };
+      const timeoutMs = Math.min(options?.timeoutMs ?? this.#options.acquireTimeoutMs, this.#options.acquireTimeoutMs);
+      const waiter: Waiter = { start: this.#clock.now(), timeoutMs, unlisten: null, resolve, reject, stack, state: 'queued', timer: null };
       if (this.#queue.length === 0 && this.#permits < this.#max) {
         this.#permits++;
         waiter.state = 'obtaining';
         this.#obtainingLive.add(waiter);
+        this.#listenForAbort(waiter, signal);
         void this.#obtain(waiter);
         return;
       }
@@ -323,8 +358,29 @@ export class ServicePool implements LeaseOwner {
         return;
       }
       this.#queue.push(waiter);
+      this.#listenForAbort(waiter, signal);
+      // A shorter per-call deadline breaks the queue's deadline order: that waiter keeps its own timer.
+      if (timeoutMs < this.#options.acquireTimeoutMs) waiter.timer = this.#clock.setTimeout(() => this.#timeout(waiter), timeoutMs, true);
       if (this.#queueTimer === null) this.#queueTimer = this.#clock.setTimeout(this.#onQueueTimer, this.#options.acquireTimeoutMs, true);
     });
+  }
+
+  /**
+   * An abort takes the waiter out at once: out of the queue, or (while a connection is on its way) marked done,
+   * so the connection goes to the next caller when it arrives (see #obtain) and nothing is held for this one.
+   */
+  #listenForAbort(waiter: Waiter, signal: AbortSignal | undefined): void {
+    if (signal === undefined) return;
+    const onAbort = (): void => {
+      if (waiter.state === 'done') return;
+      if (waiter.state === 'queued') {
+        this.#queue.remove(waiter);
+        this.#queueEmptied();
+      }
+      this.#settleReject(waiter, abortedError(this.name, 'acquire', signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    waiter.unlisten = () => signal.removeEventListener('abort', onAbort);
   }
 
   get #max(): number {
@@ -340,7 +396,7 @@ export class ServicePool implements LeaseOwner {
     this.#queueTimer = null;
     const now = this.#clock.now();
     for (let head = this.#queue.peek(); head !== undefined; head = this.#queue.peek()) {
-      const due = head.start + this.#options.acquireTimeoutMs;
+      const due = head.start + head.timeoutMs;
       if (due > now) {
         this.#queueTimer = this.#clock.setTimeout(this.#onQueueTimer, due - now, true);
         return;
@@ -443,7 +499,7 @@ export class ServicePool implements LeaseOwner {
     for (const waiter of this.#obtainingWaiters) {
       this.#obtainingWaiters.delete(waiter);
       if (waiter.state !== 'obtaining') continue;
-      if (now - waiter.start >= this.#options.acquireTimeoutMs) {
+      if (now - waiter.start >= waiter.timeoutMs) {
         this.#rejectTimeout(waiter); // due already: a timeout, not a lease
         continue;
       }
@@ -494,7 +550,7 @@ export class ServicePool implements LeaseOwner {
 
   #armDeadline(waiter: Waiter): void {
     if (waiter.timer !== null) return;
-    const remaining = Math.max(0, waiter.start + this.#options.acquireTimeoutMs - this.#clock.now());
+    const remaining = Math.max(0, waiter.start + waiter.timeoutMs - this.#clock.now());
     waiter.timer = this.#clock.setTimeout(() => this.#timeout(waiter), remaining, true);
   }
 
@@ -524,6 +580,7 @@ export class ServicePool implements LeaseOwner {
   #grant(waiter: Waiter, connection: Connection): void {
     if (waiter.timer !== null) this.#clock.clearTimeout(waiter.timer);
     waiter.timer = null;
+    waiter.unlisten?.();
     waiter.state = 'done';
     this.#obtainingLive.delete(waiter);
     waiter.resolve(this.#lease(connection, waiter.start, this.#clock.now(), waiter.stack));
@@ -545,6 +602,7 @@ export class ServicePool implements LeaseOwner {
     this.#setHoldsProcess(connection, true);
     const lease = new Lease(this, connection.client, connection.id, now, stack);
     connection.lease = lease;
+    connection.uses++;
     this.#leases.set(lease, connection);
     this.#acquired++;
     const waitMs = now - start;
@@ -559,6 +617,13 @@ export class ServicePool implements LeaseOwner {
   /** The deadline of a caller waiting for a connection to be opened or checked (queued ones: #onQueueTimer). */
   #timeout(waiter: Waiter): void {
     waiter.timer = null;
+    if (waiter.state === 'queued') {
+      // Only a waiter with a shorter per-call timeoutMs has a timer while queued.
+      this.#queue.remove(waiter);
+      this.#queueEmptied();
+      this.#rejectTimeout(waiter);
+      return;
+    }
     if (waiter.state !== 'obtaining') return;
     // It keeps its permit until generic-pool's request settles (see #obtain).
     this.#rejectTimeout(waiter);
@@ -582,6 +647,7 @@ export class ServicePool implements LeaseOwner {
   #settleReject(waiter: Waiter, error: Error): void {
     if (waiter.timer !== null) this.#clock.clearTimeout(waiter.timer);
     waiter.timer = null;
+    waiter.unlisten?.();
     if (waiter.state === 'obtaining') this.#obtainingLive.delete(waiter);
     waiter.state = 'done';
     waiter.reject(error);
@@ -603,7 +669,7 @@ export class ServicePool implements LeaseOwner {
         this.#pulseAgain = false;
         while (this.#state === 'open' && this.#queue.length > 0 && this.#permits < this.#max) {
           const waiter = this.#queue.shift() as Waiter;
-          if (this.#clock.now() - waiter.start >= this.#options.acquireTimeoutMs) {
+          if (this.#clock.now() - waiter.start >= waiter.timeoutMs) {
             // Due already (the queue timer is late): a timeout, not a lease.
             this.#rejectTimeout(waiter);
             continue;
@@ -643,6 +709,10 @@ export class ServicePool implements LeaseOwner {
         destroyed = true;
         this.#closedInTransaction++;
         this.#destroy(connection, 'in-transaction');
+      } else if (connection.uses >= this.#options.maxUses) {
+        // maxUses: recycled after N leases (a fresh connection is opened when one is needed).
+        destroyed = true;
+        this.#destroy(connection, 'recycled');
       } else if (this.#all.size > this.#max) {
         // The service was shrunk while this lease was out: close the surplus instead of keeping it idle.
         destroyed = true;
@@ -662,19 +732,57 @@ export class ServicePool implements LeaseOwner {
     this.#pulse();
   }
 
-  /** @internal Called by {@link Lease.query} and the registry's helpers. */
+  /** @internal Records a query's time and failure against a lease (queries on the lease's client are recorded by themselves). */
   recordQuery(ms: number, error: unknown, lease: Lease, now?: number): void {
+    const connection = this.#leases.get(lease);
+    if (connection !== undefined) this.#recordOn(connection, ms, error, now);
+  }
+
+  /**
+   * Every query on a leased connection's client lands here (see instrumentQueries): its time counts in
+   * `queryTime`, a failure in `errors`, and a connection-level failure marks the connection to be destroyed on
+   * release. Queries outside a lease (validation, `onConnect`) are not counted.
+   */
+  #recordOn(connection: Connection, ms: number, error: unknown, now?: number): void {
+    if (connection.lease === null) return;
     this.#queryTime.record(ms, now);
     this.#queryTotal.record(ms);
     if (error === undefined) return;
     this.#errors++;
-    if (isConnectionError(error)) {
-      const connection = this.#leases.get(lease);
-      if (connection !== undefined && connection.broken === null) {
-        connection.broken = error instanceof Error ? error : new Error(String(error));
-        this.#connectionErrors++;
+    if (isConnectionError(error) && connection.broken === null) {
+      connection.broken = error instanceof Error ? error : new Error(String(error));
+      this.#connectionErrors++;
+    }
+  }
+
+  /** @internal Subscribes to connection life events; returns the unsubscribe function. */
+  observe(observer: ConnectionObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  #notify(call: (observer: ConnectionObserver) => void): void {
+    for (const observer of this.#observers) {
+      try {
+        call(observer);
+      } catch {
+        // An observer (a user's event listener behind it) never breaks the pool.
       }
     }
+  }
+
+  /** Counts for gauges, cheaper than {@link ServicePool.stats}. */
+  counts(): ServiceCounts {
+    const now = this.#clock.now();
+    let expired = 0;
+    for (const connection of this.#leases.values()) if (now >= connection.expiresAt || connection.uses >= this.#options.maxUses) expired++;
+    return {
+      total: this.#all.size + this.#creatingCounted,
+      idle: this.#idle.length + (this.#state === 'open' ? this.#gp.available : 0),
+      inUse: this.#leases.size,
+      waiting: this.#waitingCount(),
+      expired,
+    };
   }
 
   // ---- connections -------------------------------------------------------------------------------------
@@ -721,7 +829,7 @@ export class ServicePool implements LeaseOwner {
       on: () => undefined,
     };
     const now = this.#clock.now();
-    return { id: 0, client, createdAt: now, expiresAt: now, idleSince: now, lease: null, broken: new PoolClosedError(this.name), removeReason: 'closed' };
+    return { id: 0, client, createdAt: now, expiresAt: now, idleSince: now, uses: 0, lease: null, broken: new PoolClosedError(this.name), removeReason: 'closed' };
   }
 
   /** Shared slots this pool would hold with `size`: for checking a resize before it is made. */
@@ -819,6 +927,7 @@ export class ServicePool implements LeaseOwner {
       // Up to 5 % jitter, subtracted so a connection never outlives recycleMs.
       expiresAt: recycleMs > 0 ? started + recycleMs - this.#config.random() * recycleMs * 0.05 : Number.POSITIVE_INFINITY,
       idleSince: started,
+      uses: 0,
       lease: null,
       broken: null,
       removeReason: null,
@@ -828,6 +937,7 @@ export class ServicePool implements LeaseOwner {
     client.on('end', () => {
       connection.broken ??= new Error('Connection ended');
     });
+    instrumentQueries(client, () => this.#clock.now(), (ms, error, end) => this.#recordOn(connection, ms, error, end));
     try {
       const timeoutMs = this.#config.connectTimeoutMs;
       const afterConnect = this.#config.afterConnect;
@@ -835,6 +945,16 @@ export class ServicePool implements LeaseOwner {
     } catch (error) {
       connection.broken ??= error instanceof Error ? error : new Error(String(error));
       throw this.#connectFailed(error, attempt);
+    }
+    if (this.#options.onConnect !== undefined) {
+      try {
+        await this.#runOnConnect(client);
+      } catch (error) {
+        // A half-set-up connection is never handed out: it fails like a connect that failed.
+        connection.broken ??= error instanceof Error ? error : new Error(String(error));
+        endQuietly(client);
+        throw this.#connectFailed(error, attempt);
+      }
     }
     this.#breaker.success(attempt);
     this.#setHoldsProcess(connection, false); // born idle
@@ -851,7 +971,25 @@ export class ServicePool implements LeaseOwner {
     if (this.#events.listenerCount('connect') > 0) {
       this.#events.emit('connect', { service: this.name, connectionId: connection.id, durationMs: connection.idleSince - started });
     }
+    if (this.#observers.size > 0) this.#notify((o) => o.connected?.(client));
     return connection;
+  }
+
+  /** Runs the service's `onConnect` hook, bounded by `connectTimeoutMs` (a hook that hangs must not hold a slot forever). */
+  async #runOnConnect(client: ClientLike): Promise<void> {
+    const hook = this.#options.onConnect as (client: unknown) => unknown;
+    const timeoutMs = this.#config.connectTimeoutMs;
+    let timer: TimerHandle | null = null;
+    try {
+      await Promise.race([
+        Promise.resolve().then(() => hook(client)),
+        new Promise<never>((_, reject) => {
+          timer = this.#clock.setTimeout(() => reject(new ConnectTimeoutError(this.name, timeoutMs, 'onConnect')), timeoutMs);
+        }),
+      ]);
+    } finally {
+      if (timer !== null) this.#clock.clearTimeout(timer);
+    }
   }
 
   #unavailableError(): DatabaseUnavailableError {
@@ -976,8 +1114,10 @@ export class ServicePool implements LeaseOwner {
     if (connection.lease === null) {
       this.#errors++; // a leased connection's failure is counted once, by the query that meets it
       // Failed while idle: report it and close it now; the next acquire never sees it.
-      if (this.#events.listenerCount('error') > 0) {
-        this.#events.emit('error', { service: this.name, connectionId: connection.id, error: this.#config.redactor.error(error) });
+      if (this.#events.listenerCount('error') > 0 || this.#observers.size > 0) {
+        const safe = this.#config.redactor.error(error);
+        if (this.#events.listenerCount('error') > 0) this.#events.emit('error', { service: this.name, connectionId: connection.id, error: safe });
+        this.#notify((o) => o.idleError?.(safe, connection.client));
       }
       const index = this.#idle.indexOf(connection);
       if (index >= 0) {
@@ -1005,6 +1145,7 @@ export class ServicePool implements LeaseOwner {
       if (this.#events.listenerCount('remove') > 0) {
         this.#events.emit('remove', { service: this.name, connectionId: connection.id, reason, ageMs: this.#clock.now() - connection.createdAt });
       }
+      if (this.#observers.size > 0) this.#notify((o) => o.removed?.(connection.client));
     }
     await this.#end(connection.client);
   }

@@ -4,22 +4,25 @@ import pg from 'pg';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
 import { ConfigError, ConnectTimeoutError, InvalidArgumentError, PoolClosedError, UnknownServiceError } from '../errors';
 import { describe, MAX_TIMER_MS } from '../options/check';
-import { checkQueryArguments } from '../pool/lease';
+import { checkQueryArguments, type PgRow } from '../pool/query-args';
+import { checkAcquireOptions, type AcquireOptions } from '../pool/acquire-options';
+import type { QueryArrayConfig, QueryArrayResult, QueryConfig } from 'pg';
 import { Redactor } from '../redact';
-import { connectWithin, isConnectionError, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
+import { connectWithin, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
 import type { PoolEvents, ServerCheckReport } from '../pool/events';
 import type { Lease } from '../pool/lease';
 import { checkResize, PRIORITIES, resolveServiceOptions, type ResolvedServiceOptions, type ServiceOptions } from '../pool/options';
 import { ServicePool, type PoolCloseReport, type ServiceStats } from '../pool/service-pool';
 import { Budget, type BudgetStats } from '../budget/budget';
 import type { SlotBroker } from '../pool/slots';
+import { PgPoolView } from '../compat/pg-pool-view';
+import { pgPoolOptions } from '../compat/pool-options';
 import { waitBoundsMs } from '../stats/latency-buckets';
 import { checkRegistryOptions, REGISTRY_DEFAULTS, resolveBudget, secretsOf, serviceClientConfig, type RegistryOptions } from './options';
 import type { ResizeCheck } from './resize-check';
 import { SessionSettings, type Pooler } from '../pool/session-settings';
 import { instanceTag, sessionName } from './instance-name';
 import { checkServerCapacity, databaseOf, type CheckServerOptions } from './server-check';
-import type { ClientConfig } from '../pool/client';
 
 /** Events of a {@link PoolRegistry}. Every payload is one object carrying `service`. */
 export interface RegistryEvents<S extends string = string> extends PoolEvents<S> {
@@ -93,6 +96,8 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   readonly #connectTimeoutMs: number;
   readonly #pgbouncerAdmin: string | ClientConfig | undefined;
   #closePromise: Promise<RegistryCloseReport> | null = null;
+  /** The client config of each service: for {@link PoolRegistry.pgPool}'s `options`. */
+  readonly #clientConfigs = new Map<string, ClientConfig>();
 
   /** @internal use {@link createPoolRegistry} */
   constructor(options: RegistryOptions<S, C>) {
@@ -164,12 +169,14 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       this.#settings.set(service, settings);
       this.#connections.set(service, serviceConnection(service));
       const startup = settings.startupParameters();
+      const clientConfig = serviceClientConfig(serviceConnection(service), sessionName(applicationName, service, tag), startup.statement_timeout ?? 0, startup.idle_in_transaction_session_timeout ?? 0, resolved.queryTimeoutMs);
+      this.#clientConfigs.set(service, clientConfig);
       this.#pools.set(
         service,
         new ServicePool({
           service,
           options: resolved,
-          clientConfig: serviceClientConfig(serviceConnection(service), sessionName(applicationName, service, tag), startup.statement_timeout ?? 0, startup.idle_in_transaction_session_timeout ?? 0, resolved.queryTimeoutMs),
+          clientConfig,
           afterConnect: settings.needsSetup ? (client) => settings.afterConnect(client) : undefined,
           Client,
           connectTimeoutMs: options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs,
@@ -212,32 +219,43 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
 
   /**
    * Borrows a connection of `service`. Release it exactly once with `lease.release()`.
-   * Prefer {@link PoolRegistry.withClient}, which cannot forget to.
-   * @throws `ERR_ACQUIRE_TIMEOUT`, `ERR_QUEUE_FULL`, `ERR_POOL_CLOSED`, `ERR_UNKNOWN_SERVICE` (as rejections)
+   * Prefer {@link PoolRegistry.withClient}, which cannot forget to. `options.signal` gives up waiting,
+   * `options.timeoutMs` waits less than the service's `acquireTimeoutMs`.
+   * @throws `ERR_ACQUIRE_TIMEOUT`, `ERR_QUEUE_FULL`, `ERR_POOL_CLOSED`, `ERR_UNKNOWN_SERVICE`, `ERR_ABORTED`,
+   * `ERR_INVALID_ARGUMENT` (bad options) (as rejections)
    */
-  acquire(service: S): Promise<Lease<C>> {
+  acquire(service: S, options?: AcquireOptions): Promise<Lease<C>> {
     try {
       if (this.#closePromise !== null) throw new PoolClosedError(String(service));
-      return this.#pool(service).acquire() as Promise<Lease<C>>;
+      const pool = this.#pool(service);
+      if (options !== undefined) checkAcquireOptions(String(service), 'acquire', options);
+      return pool.acquire(options) as Promise<Lease<C>>;
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   /**
-   * Runs one query on a connection of `service` and releases it. Errors from PostgreSQL reach you unchanged,
-   * with pg's `code`. Rows are `Record<string, unknown>` unless you name their type: `query<{ id: number }>(…)`.
-   * @throws `ERR_INVALID_ARGUMENT` (non-string text, non-array values) before borrowing anything.
+   * Runs one query on a connection of `service` and releases it. Takes what `pg.Pool#query` takes (apart from a
+   * callback or a submittable): SQL text and values, or a query config (`name` for a prepared statement,
+   * `rowMode: 'array'`, `types`). Errors from PostgreSQL reach you unchanged, with pg's `code`. Rows are typed as
+   * pg types them (`any`), unless you name their type: `query<{ id: number }>(…)`.
+   * @throws `ERR_INVALID_ARGUMENT` (a config with neither text nor submit, non-array values, a submittable, bad
+   * options) before borrowing anything; the errors of {@link PoolRegistry.acquire}.
    * @example await registry.query('auth', 'select * from users where id = $1', [id])
+   * @example await registry.query('auth', { name: 'user-by-id', text: 'select * from users where id = $1', values: [id] })
    */
-  async query<R extends QueryResultRow = Record<string, unknown>>(service: S, text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
-    checkQueryArguments(String(service), text, values);
+  query<R extends PgRow[] = PgRow[]>(service: S, config: QueryArrayConfig, values?: readonly unknown[], options?: AcquireOptions): Promise<QueryArrayResult<R>>;
+  query<R extends QueryResultRow = PgRow>(service: S, query: string | QueryConfig, values?: readonly unknown[], options?: AcquireOptions): Promise<QueryResult<R>>;
+  async query(service: S, query: string | QueryConfig, values?: readonly unknown[], options?: AcquireOptions): Promise<unknown> {
+    checkQueryArguments(String(service), query, values);
+    if (options !== undefined) checkAcquireOptions(String(service), 'query', options);
     const settings = this.#settings.get(service);
     // Transaction pooling: the settings hold only inside a transaction that sets them (SET LOCAL).
-    if (settings?.perTransaction === true) return this.transaction(service, (_client, lease) => lease.query<R>(text, values));
-    const lease = await this.acquire(service);
+    if (settings?.perTransaction === true) return this.transaction(service, (_client, lease) => lease.query(query, values), options);
+    const lease = await this.acquire(service, options);
     try {
-      return await lease.query<R>(text, values);
+      return await lease.query(query, values);
     } finally {
       lease.release();
     }
@@ -245,11 +263,13 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
 
   /**
    * Lends a client of `service` to `fn` and always releases it, even when `fn` throws. A connection that
-   * failed (backend terminated, socket closed) is destroyed instead of returned.
+   * failed (backend terminated, socket closed) is destroyed instead of returned. `options` as for
+   * {@link PoolRegistry.acquire}. Queries run on the client count in the service's `queryTime` stats.
    */
-  async withClient<T>(service: S, fn: (client: C, lease: Lease<C>) => Promise<T> | T): Promise<T> {
+  async withClient<T>(service: S, fn: (client: C, lease: Lease<C>) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     checkCallback(String(service), 'withClient', fn);
-    const lease = await this.acquire(service);
+    if (options !== undefined) checkAcquireOptions(String(service), 'withClient', options);
+    const lease = await this.acquire(service, options);
     let failure: Error | undefined;
     try {
       return await fn(lease.client, lease);
@@ -264,11 +284,13 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   /**
    * Runs `fn` inside `BEGIN` … `COMMIT` on one connection of `service`; on any error it rolls back and rethrows.
    * If the rollback itself fails, or the error was the connection's (lost, or a query timeout), the connection is
-   * destroyed rather than reused in an unknown state.
+   * destroyed rather than reused in an unknown state. `options` as for {@link PoolRegistry.acquire} (they bound the
+   * wait for the connection only).
    */
-  transaction<T>(service: S, fn: (client: C, lease: Lease<C>) => Promise<T> | T): Promise<T> {
+  transaction<T>(service: S, fn: (client: C, lease: Lease<C>) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     try {
       checkCallback(String(service), 'transaction', fn);
+      if (options !== undefined) checkAcquireOptions(String(service), 'transaction', options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -296,6 +318,29 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
         }
         throw error;
       }
+    }, options);
+  }
+
+  /**
+   * A `pg.Pool`-shaped handle on one service, for code written for `pg.Pool` (Drizzle, Kysely's
+   * `PostgresDialect`, connect-pg-simple): every connection it lends comes from `service`'s bulkhead. Each call
+   * returns a new handle; its `end()` ends that handle only, never the service's connections (see
+   * {@link PgPoolView}). Typed as `pg.Pool`'s surface, so libraries accept it without casts.
+   * @throws `ERR_UNKNOWN_SERVICE`, `ERR_POOL_CLOSED` after {@link PoolRegistry.close}.
+   * @example
+   * const db = drizzle(registry.pgPool('api'));
+   * const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: registry.pgPool('api') }) });
+   */
+  pgPool(service: S): PgPoolView {
+    if (this.#closePromise !== null) throw new PoolClosedError(String(service));
+    const pool = this.#pool(service);
+    return new PgPoolView({
+      service: String(service),
+      acquire: (options) => pool.acquire(options),
+      counts: () => pool.counts(),
+      observe: (observer) => pool.observe(observer),
+      Client: this.#Client,
+      options: pgPoolOptions(this.#clientConfigs.get(service) ?? {}, pool.options),
     });
   }
 

@@ -165,6 +165,8 @@ registry.close().then(() => console.log(JSON.stringify(created.filter((n) => n.s
       .filter((f) => f.endsWith('.d.ts'))
       .map((f) => readFileSync(join(root, 'dist', f), 'utf8'))
       .join('\n').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
-    expect(declarations.match(/\bany\b/g) ?? []).toEqual([]);
+    // One exception on purpose: PgRow, pg's own default row type (`any`), so code written against pg.Pool compiles
+    // unchanged (issue 13). Every other use of it must name PgRow, which keeps it visible and searchable.
+    expect(declarations.replace(/type PgRow = any;/g, '').match(/\bany\b/g) ?? []).toEqual([]);
   });
 });

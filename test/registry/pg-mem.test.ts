@@ -22,8 +22,8 @@ describe('registry on pg-mem (the embedded default)', () => {
       const stats = registry.stats();
       expect(stats.services.auth).toMatchObject({ acquired: 2, inUse: 0, guaranteedSize: 3, max: 8, priority: 'highest' });
       expect(stats.services.extension.errors).toBe(1);
-      // BEGIN and COMMIT of the transaction plus the select; queries on the raw client inside the callback are not timed
-      expect(stats.services.auth.queryTime.count).toBe(3);
+      // BEGIN, the two inserts on the raw client, COMMIT, and the select: queries on the raw client are timed too
+      expect(stats.services.auth.queryTime.count).toBe(5);
     } finally {
       const report = await registry.close();
       expect(report.clean).toBe(true);

@@ -1,0 +1,93 @@
+import type { ClientConfig, PoolOptions } from 'pg';
+import type { ResolvedServiceOptions } from '../pool/options';
+
+/**
+ * The `options` of a pg.Pool view: what `pg.Pool#options` holds (the client config plus pool settings), so that
+ * code building a side `Client` from it works. Kysely does, to cancel a query:
+ * `new pool.Client({ ...pool.options, password: pool.options.password })`.
+ *
+ * The password is never enumerable (pg-pool keeps it so too), so logging, `JSON.stringify` or a spread of the
+ * options never shows it. A connection string is taken apart into `host`, `port`, `user`, `database` and its
+ * other parameters instead of being kept (its password would be in plain sight); `sslmode` becomes `ssl`. The
+ * parsed string is kept as a non-enumerable `connectionString` with its password removed.
+ */
+export function pgPoolOptions(clientConfig: ClientConfig, service: ResolvedServiceOptions): PoolOptions {
+  const { password, connectionString, ...rest } = clientConfig;
+  const options: Record<string, unknown> = {};
+  let secret: unknown = password;
+  let strippedString: string | undefined;
+  if (typeof connectionString === 'string') {
+    const parsed = parseConnectionString(connectionString);
+    Object.assign(options, parsed.fields);
+    if (secret === undefined && parsed.password !== undefined) secret = parsed.password;
+    strippedString = parsed.withoutPassword;
+  }
+  Object.assign(options, rest, {
+    max: service.size + service.overflow,
+    min: service.size,
+    maxUses: service.maxUses,
+    allowExitOnIdle: false,
+    maxLifetimeSeconds: service.recycleMs / 1000,
+    idleTimeoutMillis: service.idleTimeoutMs,
+    connectionTimeoutMillis: service.acquireTimeoutMs,
+  });
+  if (secret !== undefined) Object.defineProperty(options, 'password', { value: secret, enumerable: false, writable: true, configurable: true });
+  if (strippedString !== undefined) Object.defineProperty(options, 'connectionString', { value: strippedString, enumerable: false, writable: true, configurable: true });
+  return options as unknown as PoolOptions;
+}
+
+interface ParsedConnection {
+  readonly fields: Record<string, unknown>;
+  readonly password: string | undefined;
+  readonly withoutPassword: string | undefined;
+}
+
+/** Splits a postgres:// URL into pg ClientConfig fields (what pg's own parser gives for the common keys). */
+function parseConnectionString(value: string): ParsedConnection {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { fields: {}, password: undefined, withoutPassword: undefined };
+  }
+  const fields: Record<string, unknown> = {};
+  const decode = (s: string): string => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  if (url.protocol === 'socket:') {
+    fields.host = decode(url.pathname);
+    const db = url.searchParams.get('db');
+    if (db !== null) fields.database = db;
+  } else {
+    const host = url.hostname.replace(/^\[(.+)\]$/, '$1');
+    if (host !== '') fields.host = decode(host);
+    if (url.port !== '') fields.port = Number(url.port);
+    const database = url.pathname.replace(/^\//, '');
+    if (database !== '') fields.database = decode(database);
+  }
+  if (url.username !== '') fields.user = decode(url.username);
+  let password = url.password === '' ? undefined : decode(url.password);
+  for (const [key, param] of url.searchParams) {
+    if (key === 'password') {
+      password ??= param;
+      continue;
+    }
+    if (key === 'sslmode') {
+      fields.ssl = param === 'disable' ? false : param === 'no-verify' ? { rejectUnauthorized: false } : {};
+      continue;
+    }
+    if (key === 'ssl') {
+      fields.ssl = param === '1' || param === 'true' ? true : param === '0' || param === 'false' ? false : fields.ssl;
+      continue;
+    }
+    if (key === 'application_name' || key.startsWith('ssl') || key === 'db') continue;
+    fields[key] = param;
+  }
+  url.password = '';
+  url.searchParams.delete('password');
+  return { fields, password, withoutPassword: url.toString() };
+}
