@@ -93,13 +93,16 @@ async function cost(): Promise<Record<string, unknown>> {
       return summarize(us);
     };
     const checkUs = await timeCalls(() => detector.check());
+    // …and an evaluation with an incident open, the expensive path: blame, advice, each size/overflow recommendation
+    // checked with registry.validateResize.
+    const incidentUs = await incidentEvaluationUs(timeCalls);
     detector.start();
     const healthUs = await timeCalls(() => handler({ method: 'GET', url: '/health' }, response));
     await detector.stop();
     // Share of one core at the bench's rates: what a client bound on its one JavaScript thread would lose.
     const coreShare = (checkUs.median * (1000 / DETECTOR_INTERVAL_MS) + healthUs.median * (1000 / HEALTH_POLL_MS)) / 1e6;
     console.log(
-      `  detector CPU, timed: evaluation ${fmtSummary(checkUs)} µs, health request ${fmtSummary(healthUs)} µs (medians of ${TIMED_CALLS}); at 1 evaluation/${DETECTOR_INTERVAL_MS} ms and 1 poll/${HEALTH_POLL_MS} ms: ${fmt(coreShare * 100)} % of one core, an expected throughput ratio of ${fmt(1 - coreShare)}`,
+      `  detector CPU, timed: evaluation ${fmtSummary(checkUs)} µs (with an incident open and advice validated: ${fmtSummary(incidentUs)} µs), health request ${fmtSummary(healthUs)} µs (medians of ${TIMED_CALLS}); at 1 evaluation/${DETECTOR_INTERVAL_MS} ms and 1 poll/${HEALTH_POLL_MS} ms: ${fmt(coreShare * 100)} % of one core, an expected throughput ratio of ${fmt(1 - coreShare)}`,
     );
     return {
       settings: { ...loadSettings, rounds: COST_ROUNDS, order: 'rotating (every order of the three peers)', detectorIntervalMs: DETECTOR_INTERVAL_MS, healthPollMs: HEALTH_POLL_MS, timedCalls: TIMED_CALLS },
@@ -107,11 +110,39 @@ async function cost(): Promise<Record<string, unknown>> {
       perRound: result.perRound,
       orders: result.orders,
       ratios: { qps, cpu, controlQps, controlCpu },
-      timed: { evaluationUs: checkUs, healthRequestUs: healthUs, coreShare, expectedThroughputRatio: 1 - coreShare },
+      timed: { evaluationUs: checkUs, incidentEvaluationUs: incidentUs, healthRequestUs: healthUs, coreShare, expectedThroughputRatio: 1 - coreShare },
     };
   } finally {
     await detector.stop();
     await pools.close();
+  }
+}
+
+/**
+ * µs per `check()` while an incident is open: on an in-process client, llm holds every shared slot and auth has
+ * callers waiting for one (shared-slots, monopolization, advice checked with validateResize), no server probe.
+ */
+async function incidentEvaluationUs(timeCalls: (fn: () => Promise<unknown>) => Promise<Summary>): Promise<Summary> {
+  const registry = createPoolRegistry({
+    Client: NullClient as unknown as ClientConstructor,
+    maxConnections: 8,
+    reserve: 0,
+    services: { auth: { size: 1, overflow: 2, priority: 'highest', acquireTimeoutMs: 60_000 }, llm: { size: 1, overflow: 7, priority: 'medium' } },
+  });
+  const leases = await Promise.all([...Array.from({ length: 7 }, () => registry.acquire('llm')), registry.acquire('auth')]);
+  const waiting = [registry.acquire('auth'), registry.acquire('auth')];
+  await new Promise((resolve) => setImmediate(resolve));
+  const detector = createInterferenceDetector({ registry, serverProbe: false, thresholds: { acquireWaitMs: 0 } });
+  try {
+    await detector.check();
+    await detector.check();
+    if (detector.incidents().length === 0) throw new Error('detector bench: the incident scene opened no incident');
+    return await timeCalls(() => detector.check());
+  } finally {
+    await detector.stop();
+    for (const lease of leases) lease.release();
+    for (const lease of await Promise.all(waiting)) lease.release();
+    await registry.close();
   }
 }
 

@@ -174,16 +174,22 @@ function describeRecommendation(r: Recommendation): string {
  */
 function describeIncident(incident: Incident): string {
   const victim = incident.victimProtected ? `${incident.victim} (protected)` : incident.victim;
+  // The incident's type is the detector's verdict: interference (another service, or the server, involved),
+  // saturation (its own pool or queries, nobody else involved) or connectivity.
   const cause =
-    incident.aggressors.length === 0
-      ? 'the detector names no other service as its cause'
-      : `caused by ${incident.aggressors
+    incident.type === 'saturation'
+      ? 'a saturation, not interference: it ran out of its own pool and took nothing from any other service'
+      : incident.type === 'connectivity'
+        ? 'connectivity: it could not connect'
+        : incident.aggressors.length === 0
+          ? 'interference from outside the registry (the server)'
+          : `interference caused by ${incident.aggressors
           .map((a) => `${a.service} (${a.priority} priority, holding ${a.inUse} connections, ${Math.round(a.share * 100)} % of all${a.blockedSessions > 0 ? `, blocking ${a.blockedSessions} sessions` : ''})`)
           .join(' and ')}`;
-  const lines = [`  Incident ${incident.id} [${incident.severity}, ${incident.endedAt === null ? 'open' : 'closed'}]: ${victim} suffered ${incident.kinds.join(' and ')}; ${cause}.`];
+  const lines = [`  Incident ${incident.id} [${incident.type}, ${incident.severity}, ${incident.endedAt === null ? 'open' : 'closed'}]: ${victim} suffered ${incident.kinds.join(' and ')}; ${cause}.`];
   for (const signal of incident.signals) lines.push(`    evidence: ${signal.message}`);
   for (const r of incident.recommendations) lines.push(describeRecommendation(r));
-  if (incident.recommendations.length === 0) lines.push('    the detector made no recommendation for it');
+  if (incident.recommendations.length === 0) lines.push(`    no recommendation: ${incident.noRecommendation}`);
   return lines.join('\n');
 }
 
@@ -232,11 +238,13 @@ async function main(): Promise<number> {
     const detector = createInterferenceDetector({ registry: bulkheads, intervalMs: 250, windowMs: 10_000 });
     const phaseStarted = performance.now();
     const events: string[] = [];
-    detector.on('interference', (incident) => {
-      events.push(
-        `  at ${((performance.now() - phaseStarted) / 1000).toFixed(1)} s: ${incident.occurrences === 1 ? 'opened' : 'escalated'} ${incident.id}, ${incident.victim}: ${incident.kinds.join(', ')} (${incident.severity}), ${incident.recommendations.length} recommendation(s)`,
-      );
-    });
+    for (const type of ['interference', 'saturation', 'connectivity'] as const) {
+      detector.on(type, (incident) => {
+        events.push(
+          `  at ${((performance.now() - phaseStarted) / 1000).toFixed(1)} s: '${type}' event, ${incident.occurrences === 1 ? 'opened' : 'escalated'} ${incident.id}, ${incident.victim}: ${incident.kinds.join(', ')} (${incident.severity}), ${incident.recommendations.length} recommendation(s)`,
+        );
+      });
+    }
     detector.start();
     const board = boardRequested ? await serveBoard(bulkheads, detector, usage) : null;
     const loaded = phase('bulkheads + detector', bulkheads, { auth: 'auth', extension: 'extension', llm: 'llm' }, (kind) => usage.increment(`${kind}:requests`));
@@ -258,6 +266,15 @@ async function main(): Promise<number> {
 
     const { health, incidents, recommendations } = seen;
     console.log('\nWhat the interference detector said with the bulkheads (its own words; read 0.3 s before the load stopped):');
+    // The interference the bulkheads prevented, as the detector sees it: the overloaded service's trouble is typed
+    // saturation (its own), and auth, the service the story is about, has no incident.
+    const saturated = [...new Set(incidents.filter((i) => i.type === 'saturation').map((i) => i.victim))];
+    const authIncidents = incidents.filter((i) => i.victim === 'auth');
+    console.log(
+      `  interference prevented: ${saturated.join(', ') || 'no service'} saturated ${saturated.length === 1 ? 'its own bulkhead' : 'their own bulkheads'} (a 'saturation', not 'interference'); auth ${health.services.auth.status}, ${authIncidents.length === 0 ? 'with no incident' : `victim of ${authIncidents.map((i) => `${i.type} ${i.id}`).join(', ')}`}`,
+    );
+    const interference = incidents.filter((i) => i.type === 'interference');
+    if (interference.length > 0) console.log(`  interference still seen: ${interference.map((i) => `${i.victim} by ${i.aggressors.map((a) => a.service).join(', ') || 'the server'}`).join('; ')}`);
     for (const line of events) console.log(line);
     console.log(incidents.length === 0 ? '  no incident' : incidents.map(describeIncident).join('\n'));
     console.log(`  open recommendations (detector.recommendations()): ${recommendations.length === 0 ? 'none' : recommendations.map((r) => `${r.kind} for ${r.service}`).join(', ')}`);

@@ -68,22 +68,27 @@ export async function run(options: { readonly connection?: string; readonly pref
     return { failed, seconds: (performance.now() - started) / 1_000 };
   };
 
+  // Evaluating during the burst (every 200 ms) sees the pools while they are full, not only after.
+  detector.start();
   const first = await burst();
   const stats = registry.stats();
-  const incidents = detector.incidents().map((i) => `${i.victim}: ${i.signals.map((s) => s.message).join('; ')}`);
+  const incidents = detector.incidents().map((i) => `${i.type} of ${i.victim}: ${i.signals.map((s) => s.message).join('; ')}`);
   const recommendations = detector.recommendations().map((r) => r.text);
+  // Why an incident has no advice, when it has none: the detector says so rather than staying silent.
+  const unadvised = detector.incidents().flatMap((i) => (i.noRecommendation === null ? [] : [`${i.victim}: ${i.noRecommendation}`]));
   const suggestions = registry.services.map((service) => suggest(stats.services[service], first.seconds));
   for (const s of suggestions) registry.resize(s.service as 'auth' | 'llm', s.suggested, 'tuning example');
   const second = await burst();
   await detector.stop();
   await registry.close();
-  return { before: first.failed, after: second.failed, incidents, recommendations, suggestions };
+  return { before: first.failed, after: second.failed, incidents, recommendations, unadvised, suggestions };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const result = await run();
   console.log('Incidents seen with the first sizes:', result.incidents.length > 0 ? `\n  ${result.incidents.join('\n  ')}` : 'none');
-  console.log('Detector recommendations:', result.recommendations.join('; ') || 'none');
+  console.log('Detector recommendations:', result.recommendations.length > 0 ? `\n  ${result.recommendations.join('\n  ')}` : 'none');
+  for (const line of result.unadvised) console.log(`No advice for ${line}`);
   for (const s of result.suggestions) {
     console.log(`${s.service}: size ${s.current.size} → ${s.suggested.size}, overflow ${s.current.overflow} → ${s.suggested.overflow} (${s.why})`);
   }

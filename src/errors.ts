@@ -82,11 +82,23 @@ export class AcquireTimeoutError extends BulkheadError {
   readonly inUse: number;
   readonly max: number;
   readonly waiting: number;
-  constructor(service: string, detail: { waitedMs: number; inUse: number; max: number; waiting: number }, cause?: unknown) {
+  /**
+   * When the service was waiting for a shared budget slot (it is below its own `size + overflow`, but every slot it
+   * may borrow is taken): who holds the shared slots, per service holding any (itself included). Undefined when the
+   * wait was for the service's own connections.
+   */
+  readonly sharedSlotHolders: Readonly<Record<string, number>> | undefined;
+  constructor(
+    service: string,
+    detail: { waitedMs: number; inUse: number; max: number; waiting: number; sharedSlots?: { readonly shared: number; readonly byService: Readonly<Record<string, number>> } },
+    cause?: unknown,
+  ) {
     const why = cause instanceof Error ? `; last connection error: ${cause.message}` : '';
+    const shared = detail.sharedSlots;
+    const holders = shared === undefined ? '' : `; waiting for a shared slot: ${describeHolders(shared.shared, shared.byService)}`;
     super(
       'ERR_ACQUIRE_TIMEOUT',
-      `${service}: no connection within ${Math.round(detail.waitedMs)} ms (${detail.inUse} in use, ${detail.max} max, ${detail.waiting} waiting)${why}`,
+      `${service}: no connection within ${Math.round(detail.waitedMs)} ms (${detail.inUse} in use, ${detail.max} max, ${detail.waiting} waiting)${holders}${why}`,
       { service, cause },
     );
     this.name = 'AcquireTimeoutError';
@@ -94,6 +106,7 @@ export class AcquireTimeoutError extends BulkheadError {
     this.inUse = detail.inUse;
     this.max = detail.max;
     this.waiting = detail.waiting;
+    this.sharedSlotHolders = shared === undefined ? undefined : Object.freeze({ ...shared.byService });
   }
 }
 
@@ -238,4 +251,15 @@ export class InvalidArgumentError extends TypeError {
 export function isBulkheadError(value: unknown, code?: ErrorCode): value is BulkheadError {
   if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[BRAND] !== true) return false;
   return code === undefined || (value as { code?: unknown }).code === code;
+}
+
+/** "the 20 shared slots are held by llm 15, background 5" (largest holder first). */
+export function describeHolders(shared: number, byService: Readonly<Record<string, number>>): string {
+  const holders = Object.entries(byService)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, n]) => `${name} ${n}`);
+  const held = Object.values(byService).reduce((sum, n) => sum + n, 0);
+  if (holders.length === 0) return `none of the ${shared} shared slots is held (the reserve is for high and highest services)`;
+  return `${held} of the ${shared} shared slots are held by ${holders.join(', ')}`;
 }

@@ -1,6 +1,7 @@
 export { createPoolRegistry, PoolRegistry } from './registry/pool-registry';
 export type { RegistryEvents, RegistryStats, RegistryCloseReport, CloseOptions } from './registry/pool-registry';
 export type { RegistryOptions } from './registry/options';
+export type { ResizeCheck } from './registry/resize-check';
 export { REGISTRY_DEFAULTS } from './registry/options';
 export { servicePresets } from './registry/presets';
 export type { PresetService } from './registry/presets';
@@ -85,6 +86,7 @@ export { DETECTOR_DEFAULTS } from './detector/options';
 export type { DetectorOptions, DetectorThresholds, MitigationMode, ResolvedDetectorOptions } from './detector/options';
 export type {
   Incident,
+  IncidentType,
   Signal,
   SignalKind,
   Aggressor,

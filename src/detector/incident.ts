@@ -22,8 +22,17 @@ export type SignalKind =
   | 'pgbouncer-wait'
   /** (server probe) The victim's sessions wait on locks held by another service's sessions. */
   | 'lock-blocking'
-  /** (server probe) An aggressor's session sits `idle in transaction` longer than `idleInTransactionMs`. */
-  | 'idle-in-transaction';
+  /**
+   * (server probe) An aggressor's session sits `idle in transaction` longer than `idleInTransactionMs`, or for any
+   * time at all while it blocks another service's sessions.
+   */
+  | 'idle-in-transaction'
+  /** The service opened more than `connectionChurn` connections within the window (a recycle storm). */
+  | 'connection-churn'
+  /** The service waits for shared budget slots that other services hold (it is below its own `size + overflow`). */
+  | 'shared-slots'
+  /** The server refused the service's connections for lack of capacity (`53300` too many clients) within the window. */
+  | 'server-capacity';
 
 /** One piece of evidence: what was measured, against which threshold. */
 export interface Signal<S extends string = string> {
@@ -49,6 +58,8 @@ export interface Aggressor<S extends string = string> {
   readonly share: number;
   /** Sessions of the victim it blocks on locks (server probe), 0 without one. */
   readonly blockedSessions: number;
+  /** Shared budget slots it holds (connections beyond its `size`), 0 without a reported budget. */
+  readonly sharedSlots: number;
 }
 
 /** What a recommendation is about; with its `service`, it identifies the recommendation within an incident. */
@@ -71,8 +82,15 @@ export type RecommendationKind =
   | 'limit-idle-transactions'
   /** Keep a service's transactions short: its sessions hold locks another service waits for. */
   | 'shorten-transactions'
+  /** Let a churning service's connections live longer (`recycleMs`, or `idleTimeoutMs` for overflow ones). */
+  | 'reduce-churn'
   /** Find a service's slow queries and bound them with `statementTimeoutMs`. */
   | 'bound-slow-queries'
+  /**
+   * The server refuses connections for lack of capacity (`53300`): lower `maxConnections` to what the server gives
+   * the registry (`registryChange`), or raise the server's `max_connections`.
+   */
+  | 'fit-server-capacity'
   /** Check a service's database connection: connecting keeps failing. */
   | 'check-connectivity';
 
@@ -84,7 +102,7 @@ export interface Recommendation<S extends string = string> {
   readonly kind: RecommendationKind;
   readonly service: S;
   /** The option to change, when there is one. */
-  readonly option?: 'size' | 'overflow' | 'idleInTransactionTimeoutMs' | 'statementTimeoutMs';
+  readonly option?: 'size' | 'overflow' | 'idleInTransactionTimeoutMs' | 'statementTimeoutMs' | 'recycleMs' | 'idleTimeoutMs';
   /** Its current value. */
   readonly from?: number;
   /** The suggested value. */
@@ -97,9 +115,27 @@ export interface Recommendation<S extends string = string> {
    * `maxConnections`.
    */
   readonly registryChange?: { readonly option: 'maxConnections'; readonly from: number; readonly to: number };
+  /**
+   * How the registry judged the change (`option` `size`/`overflow`, through `registry.validateResize`) when it was
+   * offered: `ok` applies now with `registry.resize`; `needs-registry-change` only with `registryChange` applied
+   * first (a new registry); `after-others-shrink` once the services borrowing the shared slots give them back (lower
+   * their overflow first). Undefined for advice that is not a resize (a timeout, a server setting, a code change).
+   */
+  readonly validation?: 'ok' | 'needs-registry-change' | 'after-others-shrink';
   /** e.g. `lower llm overflow from 15 to 8`. */
   readonly text: string;
 }
+
+/**
+ * What kind of trouble an incident is, which is also the event that announces it:
+ * - `interference`: another service is involved: it holds the shared slots, the locks, or the server's connections
+ *   the victim needs (aggressors named), or the server refused connections for lack of capacity.
+ * - `saturation`: the service runs out of what is its own (its pool, its queries' time) and nobody else is involved.
+ * - `connectivity`: the service cannot connect (database down or restarting, network, credentials).
+ *
+ * An incident that starts as `saturation` or `connectivity` becomes `interference` when an aggressor appears.
+ */
+export type IncidentType = 'interference' | 'saturation' | 'connectivity';
 
 /** Severity of an incident: `critical` marks a protected service failing or blocked outright. */
 export type Severity = 'warning' | 'critical';
@@ -110,6 +146,8 @@ export interface Incident<S extends string = string> {
   readonly id: string;
   readonly victim: S;
   readonly victimProtected: boolean;
+  /** What kind of trouble this is (see {@link IncidentType}); the event that announced it has the same name. */
+  readonly type: IncidentType;
   readonly aggressors: readonly Aggressor<S>[];
   /** The evidence of the latest evaluation that found any (the last noisy one, once calm). */
   readonly signals: readonly Signal<S>[];
@@ -118,6 +156,8 @@ export interface Incident<S extends string = string> {
   /** The highest severity reached. */
   readonly severity: Severity;
   readonly recommendations: readonly Recommendation<S>[];
+  /** Why there is no recommendation, when `recommendations` is empty; null otherwise. */
+  readonly noRecommendation: string | null;
   /** Wall-clock ms since the epoch. */
   readonly startedAt: number;
   /** Wall-clock ms of the last evaluation that found a signal. */
@@ -174,6 +214,11 @@ export interface ServiceHealth<S extends string = string> {
    */
   readonly circuit: 'open' | 'half-open' | 'closed';
   readonly consecutiveConnectFailures: number;
+  /**
+   * While the service waits for shared budget slots: who holds them, per service holding any (from
+   * `stats().budget`); empty otherwise. The same cause an `ERR_ACQUIRE_TIMEOUT` names.
+   */
+  readonly sharedSlotHolders: Readonly<Record<string, number>>;
   /** Ids of open incidents with this service as victim or aggressor. */
   readonly incidents: readonly string[];
   /** Why the status is not healthy, one short line each. */

@@ -1,7 +1,6 @@
 import { SafeEventEmitter } from '../events/safe-emitter';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
-import type { Priority, ResolvedServiceOptions } from '../pool/options';
-import { PRIORITIES } from '../pool/options';
+import type { ResolvedServiceOptions } from '../pool/options';
 import type { ServiceStats } from '../pool/service-pool';
 import type { RegistryEvents, RegistryStats } from '../registry/pool-registry';
 import type {
@@ -9,6 +8,7 @@ import type {
   HealthReport,
   HealthStatus,
   Incident,
+  IncidentType,
   LastConnectionError,
   MitigationAction,
   Recommendation,
@@ -23,20 +23,37 @@ import {
   boundSlowQueries,
   checkConnectivity,
   CONTENTION_KINDS,
+  fitServerCapacity,
+  makeRoomInBudget,
   lendableSlots,
   limitIdleTransactions,
   lowerOverflow,
   raiseBudget,
+  reduceChurn,
   raiseOverflow,
   raiseSize,
   recommendationKey,
   shortenTransactions,
   shrunkOverflow,
-  type BudgetLimits,
 } from './recommendations';
 import { ServerProbe, type PgBouncerProbeTarget, type ProbeClient, type ProbeResult } from './server-probe';
 import { fitRecommendationToPooler, pgbouncerWaitSignals } from './deployment';
 import type { Pooler } from '../pool/session-settings';
+import type { ResizeCheck } from '../registry/resize-check';
+import { describeHolders } from '../errors';
+import {
+  aggressorOf,
+  budgetLimits,
+  ms,
+  pct,
+  rank,
+  sharedHeldByOthers,
+  sharedHoldersOf,
+  signal,
+  whyNoAdvice,
+  type Finding,
+} from './findings';
+import { checkAdvice } from './advice-check';
 
 /**
  * What the detector needs from a registry: exactly the public API of {@link PoolRegistry} (which fits), so a
@@ -58,6 +75,11 @@ export interface DetectorRegistry<S extends string = string> {
   stats(): RegistryStats<S>;
   /** A service's limits, for recommendations with numbers. */
   serviceOptions(service: S): ResolvedServiceOptions;
+  /**
+   * Whether `resize` would accept these limits now, without changing anything: every `size`/`overflow`
+   * recommendation is checked with it before it is offered.
+   */
+  validateResize(service: S, limits: { readonly size?: number; readonly overflow?: number }): ResizeCheck;
   /** Changes a service's limits: used by `mitigation: 'auto'` only. */
   resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void;
   /** A client outside every pool, for the server probe. */
@@ -73,8 +95,16 @@ const MAX_ERROR_MESSAGE = 500;
 
 /** Events of an {@link InterferenceDetector}. Listeners run in their own try/catch. */
 export interface DetectorEvents<S extends string = string> {
-  /** An incident opened, or an open one escalated (a new signal kind, a new aggressor or a higher severity). */
+  /**
+   * An incident with another service involved (aggressors holding the shared slots, the locks or the server's
+   * connections, or the server out of capacity) opened, or escalated (a new signal kind, a new aggressor, a higher
+   * severity, or a saturation or connectivity incident that turned out to involve another service).
+   */
   interference: [Incident<S>];
+  /** A service ran out of what is its own (its pool, its queries' time) with nobody else involved; or escalated. */
+  saturation: [Incident<S>];
+  /** A service cannot connect (database down or restarting, network, credentials); or escalated. */
+  connectivity: [Incident<S>];
   /** An incident closed after `calmIntervals` calm evaluations. */
   recovered: [Incident<S>];
   /** `mitigation: 'auto'` shrank or restored a service's limits. */
@@ -97,6 +127,8 @@ interface Sample {
   readonly timeouts: Float64Array;
   readonly waitSum: Float64Array;
   readonly waitCount: Float64Array;
+  readonly capacityRefusals: Float64Array;
+  readonly created: Float64Array;
 }
 
 interface OpenIncident<S extends string> {
@@ -104,6 +136,8 @@ interface OpenIncident<S extends string> {
   readonly victim: S;
   readonly victimProtected: boolean;
   readonly startedAt: number;
+  type: IncidentType;
+  noRecommendation: string | null;
   aggressors: Map<S, Aggressor<S>>;
   signals: Signal<S>[];
   kinds: Set<SignalKind>;
@@ -122,15 +156,16 @@ interface Mitigated<S extends string> {
   readonly incidents: Map<string, OpenIncident<S>>;
 }
 
-interface Finding<S extends string> {
-  signals: Signal<S>[];
-  aggressors: Map<S, Aggressor<S>>;
-  recommendations: Recommendation<S>[];
-}
+
+/** SQLSTATE of a server refusing a connection for lack of capacity: too_many_connections. */
+const SERVER_CAPACITY_CODE = '53300';
+const TYPE_RANK: Record<IncidentType, number> = { saturation: 0, connectivity: 1, interference: 2 };
 
 type SafeEmitter = { emit(event: string, ...args: unknown[]): boolean };
 
 const CIRCUIT_OPEN_AFTER = 3;
+const NO_HOLDERS: Readonly<Record<string, number>> = Object.freeze({});
+
 const SEVERITY_RANK: Record<Severity, number> = { warning: 0, critical: 1 };
 const STATUS_RANK: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
 
@@ -170,8 +205,14 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
   #checking: Promise<HealthReport<S>> | null = null;
   #nextId = 1;
   #last: HealthReport<S> | null = null;
-  #lastCounts: { errors: Float64Array; connectionErrors: Float64Array; timeouts: Float64Array } | null = null;
+  #lastCounts: { errors: Float64Array; connectionErrors: Float64Array; timeouts: Float64Array; capacityRefusals: Float64Array; created: Float64Array } | null = null;
   readonly #lastConnectionErrors = new Map<S, LastConnectionError>();
+  /** Per service: monotonic time of the first evaluation in the current run that saw it wait for others' shared slots, NaN when not. */
+  readonly #sharedWaitSince: Float64Array;
+  /** Per service: connections refused by the server for lack of capacity (53300) since the detector was created. */
+  readonly #capacityRefusals: Float64Array;
+  /** Per service: connections the registry held at the last capacity refusal (what the server had room for). */
+  readonly #heldAtRefusal: Float64Array;
   #listening = false;
 
   /** @internal use {@link createInterferenceDetector} */
@@ -187,6 +228,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     this.#pushedWaitSum = new Float64Array(n);
     this.#pushedWaitCount = new Float64Array(n);
     this.#fullSince = new Float64Array(n).fill(NaN);
+    this.#capacityRefusals = new Float64Array(n);
+    this.#sharedWaitSince = new Float64Array(n).fill(NaN);
+    this.#heldAtRefusal = new Float64Array(n);
     // Two samples per interval at most are kept (see #sample), so the ring covers the window.
     this.#sampleCapacity = Math.ceil((2 * this.#options.windowMs) / this.#options.intervalMs) + 2;
     this.#sample(this.#registry.stats(), this.#clock.now(), true);
@@ -195,10 +239,22 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
 
   /** Keeps the last connection failure per service (see lastConnectionErrors); its payload is already redacted. */
   readonly #onConnectionError = (event: { readonly service: S; readonly error: Error }): void => {
-    if (!this.#index.has(event.service)) return;
+    const i = this.#index.get(event.service);
+    if (i === undefined) return;
     const error: unknown = event.error;
     const message = error instanceof Error ? error.message : String(error);
     const code = (error as { code?: unknown } | null)?.code;
+    if (code === SERVER_CAPACITY_CODE) {
+      // A failure path only: one stats() snapshot to know how many connections the server had room for.
+      this.#capacityRefusals[i] = (this.#capacityRefusals[i] as number) + 1;
+      try {
+        // Open connections only (leased and idle): `connections` also counts attempts in flight, this refused one too.
+        const totals = this.#registry.stats().totals;
+        this.#heldAtRefusal[i] = totals.inUse + totals.idle;
+      } catch {
+        // a closed registry: keep the previous figure
+      }
+    }
     this.#lastConnectionErrors.set(event.service, {
       message: message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}…` : message,
       code: typeof code === 'string' ? code : undefined,
@@ -347,15 +403,18 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     const timeouts = new Float64Array(n);
     const waitSum = new Float64Array(n);
     const waitCount = new Float64Array(n);
+    const capacityRefusals = Float64Array.from(this.#capacityRefusals);
+    const created = new Float64Array(n);
     for (const [service, i] of this.#index) {
       const s = stats.services[service];
       errors[i] = s.errors;
       connectionErrors[i] = s.connectionErrors;
       timeouts[i] = s.timeouts;
+      created[i] = s.created ?? 0;
       waitSum[i] = s.acquireWaitTotal.sumMs;
       waitCount[i] = s.acquireWaitTotal.count;
     }
-    this.#lastCounts = { errors, connectionErrors, timeouts };
+    this.#lastCounts = { errors, connectionErrors, timeouts, capacityRefusals, created };
     if (!force && last !== undefined && now - last.at < this.#options.intervalMs / 2) return;
     // Each sample holds the waits seen since the previous one: the registry's since-start totals, differenced.
     const sampleSum = new Float64Array(n);
@@ -366,12 +425,12 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     }
     this.#pushedWaitSum.set(waitSum);
     this.#pushedWaitCount.set(waitCount);
-    this.#samples.push({ at: now, errors, connectionErrors, timeouts, waitSum: sampleSum, waitCount: sampleCount });
+    this.#samples.push({ at: now, errors, connectionErrors, timeouts, waitSum: sampleSum, waitCount: sampleCount, capacityRefusals, created });
     while (this.#samples.length > this.#sampleCapacity) this.#samples.shift();
   }
 
   /** Errors, connection failures and timeouts of `service` within the window (current cumulative minus the oldest sample in it). */
-  #windowCounts(i: number, now: number): { errors: number; connectionErrors: number; timeouts: number } {
+  #windowCounts(i: number, now: number): { errors: number; connectionErrors: number; timeouts: number; capacityRefusals: number; created: number } {
     const since = now - this.#options.windowMs;
     let base: Sample | undefined;
     for (const s of this.#samples) {
@@ -382,8 +441,10 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     }
     base ??= this.#samples[this.#samples.length - 1];
     const current = this.#lastCounts;
-    if (base === undefined || current === null) return { errors: 0, connectionErrors: 0, timeouts: 0 };
+    if (base === undefined || current === null) return { errors: 0, connectionErrors: 0, timeouts: 0, capacityRefusals: 0, created: 0 };
     return {
+      capacityRefusals: (current.capacityRefusals[i] as number) - (base.capacityRefusals[i] as number),
+      created: (current.created[i] as number) - (base.created[i] as number),
       errors: (current.errors[i] as number) - (base.errors[i] as number),
       connectionErrors: (current.connectionErrors[i] as number) - (base.connectionErrors[i] as number),
       timeouts: (current.timeouts[i] as number) - (base.timeouts[i] as number),
@@ -427,7 +488,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     const finding = (service: S): Finding<S> => {
       let f = findings.get(service);
       if (f === undefined) {
-        f = { signals: [], aggressors: new Map(), recommendations: [] };
+        f = { signals: [], aggressors: new Map(), recommendations: [], noRecommendation: null };
         findings.set(service, f);
       }
       return f;
@@ -443,7 +504,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         if (recommendation) f.recommendations.push(recommendation);
       };
       if (s.queryTime.count > 0 && s.queryTime.p95 > t.slowQueryMs) {
-        add(signal('slow-queries', victim, s.queryTime.p95, t.slowQueryMs, 'ms', `${victim} p95 query time ${ms(s.queryTime.p95)} > ${ms(t.slowQueryMs)}`), boundSlowQueries(victim, options, s.queryTime.p95));
+        add(signal('slow-queries', victim, s.queryTime.p95, t.slowQueryMs, 'ms', `${victim} p95 query time ${ms(s.queryTime.p95)} > ${ms(t.slowQueryMs)}`), boundSlowQueries(victim, options, { p50Ms: s.queryTime.p50, p95Ms: s.queryTime.p95, slowQueryMs: t.slowQueryMs }));
       }
       const window = this.#windowCounts(i, now);
       // Connection failures and acquire timeouts only: SQL errors (a constraint violation, a bad query) are the
@@ -459,7 +520,10 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
             'count',
             `${victim} had ${window.connectionErrors} connection failures and ${window.timeouts} acquire timeouts in ${ms(this.#options.windowMs)} (more than ${t.failures})`,
           ),
-          s.consecutiveConnectFailures > 0 ? checkConnectivity(victim, s.consecutiveConnectFailures) : null,
+          // Refusals for lack of capacity are the server's capacity, not the connection: they get capacity advice below.
+          window.connectionErrors > window.capacityRefusals
+            ? checkConnectivity(victim, { consecutiveConnectFailures: s.consecutiveConnectFailures, connectionErrors: window.connectionErrors, windowMs: this.#options.windowMs })
+            : null,
         );
       }
       // A full pool alone is no harm: a one-connection pool is at 100 % whenever it works (the usage tracker's
@@ -473,8 +537,30 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
           s.waiting > 0 ? `${s.waiting} waiting` : window.timeouts > 0 ? `${window.timeouts} acquire timeouts in ${ms(this.#options.windowMs)}` : `full for ${ms(fullForMs)}`;
         add(signal('exhaustion', victim, s.utilization, t.utilization, 'ratio', `${victim} uses ${s.inUse} of ${s.max} connections (${pct(s.utilization)} > ${pct(t.utilization)}), ${harm}`));
       }
+      // Waiting for shared budget slots that other services hold: they are involved, whatever the priorities.
+      // A caller caught waiting for a slot at the instant of one evaluation, with no harm measured, is a blip: it
+      // counts once it is seen at two evaluations in a row, or with waits above acquireWaitMs or timeouts.
+      const heldByOthers = sharedHeldByOthers(stats, victim);
+      const waitsForShared = (s.waitingForShared ?? 0) > 0 && heldByOthers.total > 0;
+      if (!waitsForShared) this.#sharedWaitSince[i] = NaN;
+      else if (Number.isNaN(this.#sharedWaitSince[i] as number)) this.#sharedWaitSince[i] = now;
+      const sharedWaitHurts = window.timeouts > 0 || (s.acquireWait.count > 0 && s.acquireWait.p95 > t.acquireWaitMs) || now - (this.#sharedWaitSince[i] as number) >= this.#options.intervalMs / 2;
+      if (waitsForShared && sharedWaitHurts) {
+        add(signal('shared-slots', victim, heldByOthers.total, stats.budget.shared, 'count', `${victim} waits for shared slots (${s.waitingForShared} waiting): ${describeHolders(stats.budget.shared, stats.budget.sharedInUseByService)}`));
+      }
+      // Connections opened beyond what broke: replacing broken ones is connectivity's business, not churn.
+      const churn = t.connectionChurn > 0 ? t.connectionChurn : Math.max(10, 2 * s.max);
+      const opened = window.created - window.connectionErrors;
+      if (opened > churn) {
+        add(signal('connection-churn', victim, opened, churn, 'count', `${victim} opened ${opened} connections in ${ms(this.#options.windowMs)} for a pool of ${s.max} (more than ${churn})`), reduceChurn(victim, options, { opened, windowMs: this.#options.windowMs }));
+      }
+      if (window.capacityRefusals > 0) {
+        add(signal('server-capacity', victim, window.capacityRefusals, 0, 'count', `the server refused ${window.capacityRefusals} ${victim} connection(s) for lack of capacity (53300 too many clients) in ${ms(this.#options.windowMs)}, with ${this.#heldAtRefusal[i]} registry connections open`));
+      }
       if (!isProtected) continue;
-      const starving = s.waiting > 0 || (s.acquireWait.count > 0 && s.acquireWait.p95 > t.acquireWaitMs) || window.timeouts > 0;
+      // Starving: callers wait, and it hurts: waits above acquireWaitMs, timeouts, or a wait for shared slots. A caller
+      // waiting a few ms for a connection being opened, caught at the instant of an evaluation, is not starvation.
+      const starving = s.waiting > 0 && ((s.acquireWait.count > 0 && s.acquireWait.p95 > t.acquireWaitMs) || window.timeouts > 0 || (s.waitingForShared ?? 0) > 0);
       const waits = this.#waitWindows(i, now);
       const riseThreshold = Math.max(waits.baseline.mean * t.waitRiseRatio, waits.baseline.mean + t.waitRiseMinMs);
       if (waits.short.count >= t.minSamples && waits.baseline.count >= t.minSamples && waits.short.mean > riseThreshold) {
@@ -484,7 +570,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         if (aggressor === victim || rank(stats.services[aggressor].priority) <= rank(s.priority)) continue;
         const a = stats.services[aggressor];
         const share = a.inUse / capacity;
-        if (starving && share > t.monopolyShare) {
+        // Connections within its own size are its own: only one that uses its overflow (shared capacity) can take
+        // anything from the victim.
+        if (starving && share > t.monopolyShare && a.overflowInUse > 0) {
           add(
             signal('monopolization', aggressor, share, t.monopolyShare, 'ratio', `${aggressor} (${a.priority}) holds ${a.inUse} of ${capacity} connections (${pct(share)} > ${pct(t.monopolyShare)}) while ${victim} waits (${s.waiting} waiting, p95 wait ${ms(s.acquireWait.p95)})`),
           );
@@ -514,29 +602,67 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     for (const idle of probeResult?.idleInTransaction ?? []) idleByService.set(idle.service, idle);
     for (const pair of probeResult?.blocking ?? []) {
       const f = finding(pair.victim);
-      const a = stats.services[pair.aggressor];
       // (issue 15) Name the instances holding the locks when the blockers carry an instance identity.
       const where = pair.aggressorInstances.length === 0 ? '' : ` (instance ${pair.aggressorInstances.join(', ')})`;
       f.signals.push(signal('lock-blocking', pair.aggressor, pair.sessions, 0, 'count', `${pair.sessions} ${pair.victim} session(s) wait on locks held by ${pair.aggressor}${where}`));
-      f.aggressors.set(pair.aggressor, { service: pair.aggressor, priority: a.priority, inUse: a.inUse, share: a.inUse / capacity, blockedSessions: pair.sessions });
-      f.recommendations.push(shortenTransactions(pair.aggressor, pair.victim));
+      f.aggressors.set(pair.aggressor, aggressorOf(stats, pair.aggressor, capacity, pair.sessions));
+      f.recommendations.push(shortenTransactions(pair.aggressor, pair.victim, pair.blockers));
+      // A blocker idle in transaction is reported the moment it is seen blocking, not once its own threshold passed.
+      const idle = pair.blockers.filter((b) => b.state !== null && b.state.startsWith('idle in transaction'));
+      if (idle.length > 0) {
+        const longest = Math.max(...idle.map((b) => b.stateMs));
+        f.signals.push(signal('idle-in-transaction', pair.aggressor, longest, 0, 'ms', `${idle.length} ${pair.aggressor} session(s) idle in transaction (longest ${ms(longest)}) hold locks ${pair.victim} waits for`));
+        f.recommendations.push(limitIdleTransactions(pair.aggressor, this.#registry.serviceOptions(pair.aggressor), t.idleInTransactionMs));
+      }
     }
 
     // Aggressors by share, and the recommendations that follow from the whole picture.
     for (const [victim, f] of findings) {
       const s = stats.services[victim];
-      const contention = f.signals.some((x) => CONTENTION_KINDS.has(x.kind));
+      // Contention for connections or locks; failures count only with acquire timeouts among them: connections that
+      // fail to open or break (a restart) are the server's, not another service's doing.
+      const windowTimeouts = this.#windowCounts(this.#index.get(victim) as number, now).timeouts;
+      const contention = f.signals.some((x) => CONTENTION_KINDS.has(x.kind) && (x.kind !== 'failures' || windowTimeouts > 0));
       if (this.#protected.has(victim) && contention) {
         for (const aggressor of this.#registry.services) {
           if (aggressor === victim || rank(stats.services[aggressor].priority) <= rank(s.priority)) continue;
           const a = stats.services[aggressor];
           const share = a.inUse / capacity;
           if (share < t.aggressorShare && !f.signals.some((x) => x.kind === 'monopolization' && x.service === aggressor)) continue;
-          if (!f.aggressors.has(aggressor)) f.aggressors.set(aggressor, { service: aggressor, priority: a.priority, inUse: a.inUse, share, blockedSessions: 0 });
+          if (a.overflowInUse === 0) continue; // all within its guaranteed size: nothing of the victim's
+          if (!f.aggressors.has(aggressor)) f.aggressors.set(aggressor, aggressorOf(stats, aggressor, capacity, 0));
           const lower = lowerOverflow(aggressor, this.#originalOptions(aggressor));
           if (lower !== null) f.recommendations.push(lower);
         }
-        if (f.signals.some((x) => x.kind !== 'lock-blocking' && x.kind !== 'slow-queries')) f.recommendations.push(raiseSize(victim, this.#registry.serviceOptions(victim), s.waiting));
+        // Its own slow queries with nobody else involved hold its connections: more of them would be held the same way.
+        const ownSlowness = f.aggressors.size === 0 && f.signals.some((x) => x.kind === 'slow-queries');
+        if (!ownSlowness && f.signals.some((x) => x.kind !== 'lock-blocking' && x.kind !== 'slow-queries' && x.kind !== 'idle-in-transaction' && x.kind !== 'server-capacity')) {
+          f.recommendations.push(raiseSize(victim, this.#registry.serviceOptions(victim), s.waiting));
+        }
+      }
+      // Whoever holds the shared slots the victim waits for is involved: a holder of the same or lower priority is
+      // asked to give some back; when only higher-priority services hold them, the budget serves them first by
+      // design, and only a larger budget lends the victim more.
+      if (f.signals.some((x) => x.kind === 'shared-slots' && x.service === victim)) {
+        let yielding = 0;
+        const held = sharedHeldByOthers(stats, victim);
+        for (const holder of held.byService.keys()) {
+          if (!f.aggressors.has(holder)) f.aggressors.set(holder, aggressorOf(stats, holder, capacity, 0));
+          if (rank(stats.services[holder].priority) < rank(s.priority)) continue;
+          yielding++;
+          const lower = lowerOverflow(holder, this.#originalOptions(holder));
+          if (lower !== null) f.recommendations.push(lower); // the shared-slots signal says how many it holds
+        }
+        const budget = budgetLimits(stats, s.priority);
+        if (yielding === 0 && budget !== null) {
+          const holders = [...held.byService].map(([name, n]) => `${name} ${n}`).join(', ');
+          f.recommendations.push(makeRoomInBudget(victim, { waiting: s.waitingForShared, holders }, budget));
+        }
+      }
+      const capacitySignal = f.signals.find((x) => x.kind === 'server-capacity' && x.service === victim);
+      if (capacitySignal !== undefined) {
+        const i = this.#index.get(victim) as number;
+        f.recommendations.push(fitServerCapacity(victim, { refusals: capacitySignal.value, heldAtRefusal: this.#heldAtRefusal[i] as number }, budgetLimits(stats, s.priority)));
       }
     }
     // Services named as aggressors, now or in an incident still open: more connections for them would hurt a victim.
@@ -551,9 +677,11 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       const i = this.#index.get(victim) as number;
       const timeouts = this.#windowCounts(i, now).timeouts;
       const ownShortage = f.signals.some((x) => x.service === victim && (x.kind === 'exhaustion' || (x.kind === 'failures' && timeouts > 0)));
-      const othersInvolved = f.aggressors.size > 0 || f.signals.some((x) => x.service !== victim) || aggressorsAnywhere.has(victim) || this.#mitigated.has(victim);
+      const othersInvolved = f.aggressors.size > 0 || f.signals.some((x) => x.service !== victim || x.kind === 'server-capacity') || aggressorsAnywhere.has(victim) || this.#mitigated.has(victim);
       const advisedSize = f.recommendations.some((r) => r.kind === 'raise-size' && r.service === victim);
-      if (ownShortage && !othersInvolved && !advisedSize) {
+      // A pool full with nobody waiting and nothing timed out works at its limit: no change is due yet (whyNoAdvice).
+      const harmed = s.waiting > 0 || timeouts > 0;
+      if (ownShortage && harmed && !othersInvolved && !advisedSize) {
         const budget = budgetLimits(stats, s.priority);
         const figures = { inUse: s.inUse, waiting: s.waiting, timeouts };
         if (s.inUse >= s.max && s.waitingForShared === 0) {
@@ -568,9 +696,23 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       for (const aggressor of [...f.aggressors.keys(), victim]) {
         const idle = idleByService.get(aggressor);
         if (idle === undefined) continue;
+        if (f.signals.some((x) => x.kind === 'idle-in-transaction' && x.service === aggressor)) continue; // already seen blocking
         f.signals.push(signal('idle-in-transaction', aggressor, idle.longestMs, t.idleInTransactionMs, 'ms', `${idle.sessions} ${aggressor} session(s) idle in transaction, longest ${ms(idle.longestMs)} (> ${ms(t.idleInTransactionMs)})`));
         f.recommendations.push(limitIdleTransactions(aggressor, this.#registry.serviceOptions(aggressor), t.idleInTransactionMs));
       }
+      // Lock waits get lock advice only: more connections for the victim would only queue behind the same locks.
+      if (f.signals.some((x) => x.kind === 'lock-blocking')) {
+        f.recommendations = f.recommendations.filter((r) => !(r.service === victim && (r.kind === 'raise-size' || r.kind === 'raise-overflow' || r.kind === 'raise-budget')));
+      }
+      // Every size/overflow change offered is one the registry accepts, or says what it takes first.
+      const budgetNow = { maxConnections: capacity, reserve: typeof stats.budget?.reserve === 'number' ? stats.budget.reserve : 0 };
+      const checked: Recommendation<S>[] = [];
+      for (const r of f.recommendations) {
+        const advice = checkAdvice(r, (service, limits) => this.#registry.validateResize(service, limits), budgetNow);
+        if (advice !== null) checked.push(advice);
+      }
+      f.recommendations = checked;
+      f.noRecommendation = checked.length > 0 ? null : whyNoAdvice(victim, f, s, aggressorsAnywhere.has(victim), this.#mitigated.has(victim));
     }
 
     // (issue 15) Waits inside PgBouncer show in no client-side signal: with the registry's pgbouncerAdmin, SHOW
@@ -581,6 +723,10 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     }
     for (const wait of pgbouncerWaits) for (const service of wait.services) finding(service).signals.push(...pgbouncerWaitSignals(service, [wait]));
     for (const f of findings.values()) f.recommendations = f.recommendations.map((r) => fitRecommendationToPooler(r, this.#registry.pooler ?? 'none'));
+    // A finding made of PgBouncer waits alone was not advised above: it still says why it has no advice.
+    for (const [victim, f] of findings) {
+      if (f.recommendations.length === 0 && f.noRecommendation === null) f.noRecommendation = whyNoAdvice(victim, f, stats.services[victim], false, this.#mitigated.has(victim));
+    }
 
     const wall = this.#clock.wallNow();
     this.#updateIncidents(findings, wall);
@@ -608,6 +754,12 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
   #updateIncidents(findings: Map<S, Finding<S>>, wall: number): void {
     for (const [victim, f] of findings) {
       const isProtected = this.#protected.has(victim);
+      const type: IncidentType =
+        f.aggressors.size > 0 || f.signals.some((x) => x.kind === 'server-capacity' || x.kind === 'shared-slots' || x.kind === 'monopolization' || x.kind === 'lock-blocking')
+          ? 'interference'
+          : f.recommendations.some((r) => r.kind === 'check-connectivity')
+            ? 'connectivity'
+            : 'saturation';
       const severity: Severity = isProtected && f.signals.some((x) => x.kind === 'failures' || x.kind === 'lock-blocking' || x.kind === 'monopolization') ? 'critical' : 'warning';
       let incident = this.#open.get(victim);
       let escalated = false;
@@ -617,6 +769,8 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
           victim,
           victimProtected: isProtected,
           startedAt: wall,
+          type,
+          noRecommendation: null,
           aggressors: new Map(),
           signals: [],
           kinds: new Set(),
@@ -640,7 +794,32 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         if (!incident.aggressors.has(service)) escalated = true;
         incident.aggressors.set(service, a);
       }
-      for (const r of f.recommendations) incident.recommendations.set(recommendationKey(r), r);
+      // Lock waits, or the victim's own slow queries with nobody else involved: its connections are held by what
+      // more connections would only repeat, so "more connections" advice is withdrawn for the rest of the incident.
+      const noMoreConnections =
+        incident.kinds.has('lock-blocking') ||
+        f.signals.some((x) => x.kind === 'lock-blocking') ||
+        (f.aggressors.size === 0 && incident.aggressors.size === 0 && f.signals.some((x) => x.kind === 'slow-queries' && x.service === victim));
+      if (noMoreConnections) {
+        // The probe does not run at every evaluation, nor catch every wait: what was seen once holds for the incident.
+        for (const [key, r] of incident.recommendations) {
+          if (r.service === victim && (r.kind === 'raise-size' || r.kind === 'raise-overflow' || r.kind === 'raise-budget')) incident.recommendations.delete(key);
+        }
+      }
+      // A victim slowed by a lock is not slow on its own account: its statement timeout is not the lever.
+      const lockSeen = incident.kinds.has('lock-blocking') || f.signals.some((x) => x.kind === 'lock-blocking');
+      if (lockSeen) for (const [key, r] of incident.recommendations) if (r.service === victim && r.kind === 'bound-slow-queries') incident.recommendations.delete(key);
+      for (const r of f.recommendations) {
+        if (noMoreConnections && r.service === victim && (r.kind === 'raise-size' || r.kind === 'raise-overflow' || r.kind === 'raise-budget')) continue;
+        if (lockSeen && r.service === victim && r.kind === 'bound-slow-queries') continue;
+        incident.recommendations.set(recommendationKey(r), r);
+      }
+      incident.noRecommendation =
+        incident.recommendations.size > 0 ? null : (f.noRecommendation ?? `more connections cannot help ${victim}: it waits on locks or on its own slow queries`);
+      if (TYPE_RANK[type] > TYPE_RANK[incident.type]) {
+        incident.type = type;
+        escalated = true;
+      }
       if (SEVERITY_RANK[severity] > SEVERITY_RANK[incident.severity]) {
         incident.severity = severity;
         escalated = true;
@@ -650,7 +829,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       incident.occurrences++;
       incident.calm = 0;
       if (this.#options.mitigation === 'auto') this.#mitigate(incident, f);
-      if (escalated) this.emit('interference', snapshot(incident));
+      if (escalated) this.emit(incident.type, snapshot(incident));
     }
     for (const [victim, incident] of [...this.#open]) {
       if (findings.has(victim)) continue;
@@ -751,6 +930,9 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         }
       }
       const window = this.#windowCounts(i, now);
+      const sharedSlotHolders = (s.waitingForShared ?? 0) > 0 ? (s.sharedSlotHolders ?? sharedHoldersOf(stats)) : NO_HOLDERS;
+      const sharedCapacity = (stats as { budget?: { shared?: number } }).budget?.shared;
+      if (Object.keys(sharedSlotHolders).length > 0 && sharedCapacity !== undefined) raise('degraded', `waiting for a shared slot: ${describeHolders(sharedCapacity, sharedSlotHolders)}`);
       services[service] = {
         service,
         status,
@@ -767,6 +949,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
         timeouts: window.timeouts,
         circuit,
         consecutiveConnectFailures: s.consecutiveConnectFailures,
+        sharedSlotHolders,
         incidents,
         reasons: [...new Set(reasons)],
       };
@@ -782,43 +965,18 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
   }
 }
 
-function rank(priority: Priority): number {
-  return PRIORITIES.indexOf(priority);
-}
-
-/**
- * The shared budget as advice for a service of `priority` needs it, read structurally (older registries and
- * stand-ins report no budget, or only its total): null unless `total`, `guaranteed` and `reserve` are all there.
- */
-function budgetLimits(stats: RegistryStats<string>, priority: Priority): BudgetLimits | null {
-  const budget = (stats as { budget?: { total?: unknown; guaranteed?: unknown; reserve?: unknown } }).budget;
-  const { total, guaranteed, reserve } = budget ?? {};
-  if (typeof total !== 'number' || typeof guaranteed !== 'number' || typeof reserve !== 'number') return null;
-  return { maxConnections: total, guaranteed, reserve, mayTakeReserve: priority === 'highest' || priority === 'high' };
-}
-
-function signal<S extends string>(kind: SignalKind, service: S, value: number, threshold: number, unit: Signal['unit'], message: string): Signal<S> {
-  return { kind, service, value, threshold, unit, message };
-}
-
-function ms(value: number): string {
-  return `${value >= 10 ? Math.round(value) : Math.round(value * 10) / 10} ms`;
-}
-
-function pct(ratio: number): string {
-  return `${Math.round(ratio * 100)} %`;
-}
-
 function snapshot<S extends string>(r: OpenIncident<S>): Incident<S> {
   return Object.freeze({
     id: r.id,
     victim: r.victim,
     victimProtected: r.victimProtected,
+    type: r.type,
     aggressors: Object.freeze([...r.aggressors.values()].sort((a, b) => b.share - a.share)),
     signals: Object.freeze([...r.signals]),
     kinds: Object.freeze([...r.kinds]),
     severity: r.severity,
     recommendations: Object.freeze([...r.recommendations.values()]),
+    noRecommendation: r.noRecommendation,
     startedAt: r.startedAt,
     updatedAt: r.updatedAt,
     endedAt: r.endedAt,
@@ -828,7 +986,9 @@ function snapshot<S extends string>(r: OpenIncident<S>): Incident<S> {
 }
 
 /**
- * Creates an {@link InterferenceDetector} over a registry. It does nothing until `start()` (or `check()`),
+ * Creates an {@link InterferenceDetector} over a registry. The service names come from the registry alone, so a
+ * name in `protect` that the registry does not have (`protect: ['atuh']`) is a compile error at `protect`.
+ * It does nothing until `start()` (or `check()`),
  * except remember each service's last connection failure (listening to `connect-error` and `error` until `stop()`).
  * @throws ConfigError `ERR_CONFIG` listing every invalid option.
  * @example
@@ -836,6 +996,6 @@ function snapshot<S extends string>(r: OpenIncident<S>): Incident<S> {
  * detector.on('interference', (incident) => log.warn(incident));
  * detector.start();
  */
-export function createInterferenceDetector<S extends string>(options: DetectorOptions<S> & { readonly registry: DetectorRegistry<S> }): InterferenceDetector<S> {
+export function createInterferenceDetector<S extends string>(options: DetectorOptions<NoInfer<S>> & { readonly registry: DetectorRegistry<S> }): InterferenceDetector<S> {
   return new InterferenceDetector<S>(options);
 }

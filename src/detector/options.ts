@@ -38,6 +38,12 @@ export interface DetectorThresholds {
   readonly minSamples?: number;
   /** A session `idle in transaction` for longer than this is reported (server probe), ms. @default 5000 */
   readonly idleInTransactionMs?: number;
+  /**
+   * A service that opened more than this many connections within `windowMs` is "churning" (a recycle storm, an
+   * idle timeout shorter than the gaps between bursts). `0` means `max(10, 2 × (size + overflow))` per service.
+   * Integer >= 0. @default 0
+   */
+  readonly connectionChurn?: number;
 }
 
 /** What the detector does about interference it finds. */
@@ -98,6 +104,7 @@ export const DETECTOR_DEFAULTS = Object.freeze({
     waitRiseMinMs: 50,
     minSamples: 20,
     idleInTransactionMs: 5_000,
+    connectionChurn: 0,
   }),
 });
 
@@ -149,6 +156,7 @@ export function resolveDetectorOptions<S extends string>(
   if (o.thresholds !== undefined && check.object('thresholds', o.thresholds, THRESHOLD_KEYS)) {
     for (const key of ['slowQueryMs', 'acquireWaitMs', 'waitRiseMinMs', 'idleInTransactionMs', 'sustainedExhaustionMs']) check.duration(`thresholds.${key}`, t[key], true);
     check.integer('thresholds.failures', t.failures, 0);
+    check.integer('thresholds.connectionChurn', t.connectionChurn, 0);
     check.integer('thresholds.minSamples', t.minSamples, 1);
     for (const key of ['utilization', 'monopolyShare', 'aggressorShare']) {
       const v = t[key];
@@ -183,6 +191,7 @@ export function resolveDetectorOptions<S extends string>(
       waitRiseMinMs: (t.waitRiseMinMs as number | undefined) ?? d.waitRiseMinMs,
       minSamples: (t.minSamples as number | undefined) ?? d.minSamples,
       idleInTransactionMs: (t.idleInTransactionMs as number | undefined) ?? d.idleInTransactionMs,
+      connectionChurn: (t.connectionChurn as number | undefined) ?? d.connectionChurn,
     }),
     calmIntervals: (o.calmIntervals as number | undefined) ?? DETECTOR_DEFAULTS.calmIntervals,
     historySize: (o.historySize as number | undefined) ?? DETECTOR_DEFAULTS.historySize,

@@ -54,7 +54,7 @@ function lendableWhy(budget: BudgetLimits): string {
  * what is missing, the reserve kept (a default reserve grows with `maxConnections`, so it has to be set), and
  * lowering the reserve instead when that alone would do.
  */
-function budgetChange(budget: BudgetLimits, slots: number): { change: { option: 'maxConnections'; from: number; to: number }; text: string; instead: string } {
+export function budgetChange(budget: BudgetLimits, slots: number): { change: { option: 'maxConnections'; from: number; to: number }; text: string; instead: string } {
   const missing = slots - lendableSlots(budget);
   const to = budget.maxConnections + missing;
   const keepsReserve = !budget.mayTakeReserve && budget.reserve > 0;
@@ -144,27 +144,115 @@ export function limitIdleTransactions<S extends string>(service: S, options: Res
   return { kind: 'limit-idle-transactions', service, option: 'idleInTransactionTimeoutMs', from, to, text: `set idleInTransactionTimeoutMs on ${service} (${now}) to ${to}, and do not await slow calls (a model) inside a transaction` };
 }
 
-/** Advice for lock blocking with no option to change. */
-export function shortenTransactions<S extends string>(aggressor: S, victim: S): Recommendation<S> {
-  return { kind: 'shorten-transactions', service: aggressor, text: `keep ${aggressor} transactions short: its sessions hold locks that ${victim} waits for` };
+/**
+ * Advice for lock blocking: no option to change, and never more connections (a connection more only queues one
+ * more session behind the same lock). Names the blocking sessions so a person can look at what they run:
+ * `select query, state, xact_start from pg_stat_activity where pid in (…)` (the detector never reads SQL text).
+ */
+export function shortenTransactions<S extends string>(
+  aggressor: S,
+  victim: S,
+  blockers: readonly { readonly pid: number; readonly state: string | null; readonly stateMs: number }[] = [],
+): Recommendation<S> {
+  const shown = blockers.slice(0, 5);
+  const sessions = shown.map((b) => `pid ${b.pid}${b.state === null ? '' : ` ${b.state} for ${Math.round(b.stateMs)} ms`}`).join(', ');
+  const look = shown.length === 0 ? '' : `; the blocking query: select pid, state, xact_start, query from pg_stat_activity where pid in (${shown.map((b) => b.pid).join(', ')}) (${sessions})`;
+  return { kind: 'shorten-transactions', service: aggressor, text: `keep ${aggressor} transactions short (commit before slow work, not after): its sessions hold locks that ${victim} waits for, and more connections for ${victim} would only queue behind them${look}` };
 }
 
-/** "set statementTimeoutMs on auth to 4000" when unset, or advice to look at the slow queries. */
-export function boundSlowQueries<S extends string>(service: S, options: ResolvedServiceOptions, p95Ms: number): Recommendation<S> {
+/**
+ * For a victim waiting for shared slots that only higher-priority services hold (the budget serves them first, by
+ * design): the `maxConnections` that lends it what it waits for, keeping the reserve.
+ */
+export function makeRoomInBudget<S extends string>(
+  victim: S,
+  figures: { readonly waiting: number; readonly holders: string },
+  budget: BudgetLimits,
+): Recommendation<S> {
+  const lendable = lendableSlots(budget);
+  const registry = budgetChange(budget, lendable + Math.max(1, figures.waiting));
+  return {
+    kind: 'raise-budget',
+    service: victim,
+    registryChange: registry.change,
+    text: `raise ${registry.text}${registry.instead}, or accept that ${victim} waits: it waits for shared slots held by higher-priority services (${figures.holders}), which the budget serves first`,
+  };
+}
+
+/**
+ * "lower maxConnections from 40 to 18 …" for a server that refused connections for lack of capacity (53300): the
+ * registry opened `heldAtRefusal` connections when the server said no, so that is what it has room for now.
+ */
+export function fitServerCapacity<S extends string>(service: S, figures: { readonly refusals: number; readonly heldAtRefusal: number }, budget: BudgetLimits | null): Recommendation<S> {
+  const check = 'registry.checkServer() reports the headroom';
+  const raise = "or raise the server's max_connections (or move other clients off it)";
+  if (budget === null || figures.heldAtRefusal >= budget.maxConnections) {
+    return { kind: 'fit-server-capacity', service, text: `${raise.slice(3)}: the server refused ${figures.refusals} ${service} connection(s) for lack of capacity (53300 too many clients) while the registry held ${figures.heldAtRefusal}; ${check}` };
+  }
+  const to = Math.max(1, figures.heldAtRefusal);
+  const sizesToo = to < budget.guaranteed + budget.reserve ? ` (and lower the sizes, which reserve ${budget.guaranteed}, and the reserve of ${budget.reserve}, to fit in it)` : '';
+  return {
+    kind: 'fit-server-capacity',
+    service,
+    registryChange: { option: 'maxConnections', from: budget.maxConnections, to },
+    text: `lower maxConnections from ${budget.maxConnections} to ${to}${sizesToo}, so that waiting for a connection happens in the registry, by priority, instead of as server refusals; ${raise}: the server refused ${figures.refusals} ${service} connection(s) for lack of capacity (53300 too many clients) while the registry held ${figures.heldAtRefusal}; ${check}`,
+  };
+}
+
+/**
+ * "set statementTimeoutMs on auth to 4000" when unset, or advice to look at the slow queries. The timeout is twice
+ * what the detector calls slow (`slowQueryMs`), or four times the median, whichever is longer: it leaves the
+ * service's ordinary queries alone and cancels the runaway ones, which hold a connection (and their locks) for as
+ * long as they run.
+ */
+export function boundSlowQueries<S extends string>(service: S, options: ResolvedServiceOptions, figures: { readonly p50Ms: number; readonly p95Ms: number; readonly slowQueryMs: number }): Recommendation<S> {
+  const p95Ms = figures.p95Ms;
   if (options.statementTimeoutMs === 0) {
-    const to = roundUpSecond(p95Ms * 2);
+    const to = roundUpSecond(Math.max(2 * figures.slowQueryMs, 4 * figures.p50Ms));
     return { kind: 'bound-slow-queries', service, option: 'statementTimeoutMs', from: 0, to, text: `find ${service}'s slow queries (p95 ${Math.round(p95Ms)} ms) and set statementTimeoutMs on ${service} to ${to}` };
   }
   return { kind: 'bound-slow-queries', service, text: `find ${service}'s slow queries (p95 ${Math.round(p95Ms)} ms; statementTimeoutMs is ${options.statementTimeoutMs})` };
 }
 
-/** Advice when connecting keeps failing. */
-export function checkConnectivity<S extends string>(service: S, consecutiveConnectFailures: number): Recommendation<S> {
-  return { kind: 'check-connectivity', service, text: `check the database connection of ${service}: ${consecutiveConnectFailures} consecutive connection failures` };
+/**
+ * "raise llm recycleMs from 300 to 1800000" for a service that opened `opened` connections within the window
+ * although its pool holds `max`: connections recycled (or closed idle) faster than the work needs, each one a fork
+ * and an authentication on the server. Returns the option whose short value explains it best.
+ */
+export function reduceChurn<S extends string>(service: S, options: ResolvedServiceOptions, figures: { readonly opened: number; readonly windowMs: number }): Recommendation<S> {
+  const why = `${service} opened ${figures.opened} connections in ${figures.windowMs} ms for a pool of ${options.size + options.overflow}`;
+  if (options.recycleMs > 0 && options.recycleMs < figures.windowMs) {
+    const to = Math.max(30 * 60_000, options.recycleMs);
+    return { kind: 'reduce-churn', service, option: 'recycleMs', from: options.recycleMs, to, text: `raise ${service} recycleMs from ${options.recycleMs} to ${to}: ${why}, each replaced after ${options.recycleMs} ms` };
+  }
+  if (options.overflow > 0 && options.idleTimeoutMs < figures.windowMs) {
+    const to = roundUpSecond(Math.max(figures.windowMs, options.idleTimeoutMs));
+    return { kind: 'reduce-churn', service, option: 'idleTimeoutMs', from: options.idleTimeoutMs, to, text: `raise ${service} idleTimeoutMs from ${options.idleTimeoutMs} to ${to}, or its size: ${why}, its overflow connections closing between bursts` };
+  }
+  return { kind: 'reduce-churn', service, text: `find why ${service}'s connections are replaced so often: ${why}, with recycleMs ${options.recycleMs} and idleTimeoutMs ${options.idleTimeoutMs}` };
+}
+
+/**
+ * Advice when connecting keeps failing, or connections keep breaking (a database restart terminates every session:
+ * the pool replaces them, but a person should know why they broke).
+ */
+export function checkConnectivity<S extends string>(
+  service: S,
+  figures: { readonly consecutiveConnectFailures: number; readonly connectionErrors: number; readonly windowMs: number },
+): Recommendation<S> {
+  // No error code or message here: recommendations reach the health JSON, which shows errors only on request.
+  if (figures.consecutiveConnectFailures > 0) {
+    return { kind: 'check-connectivity', service, text: `check the database connection of ${service}: ${figures.consecutiveConnectFailures} consecutive connection failures; the circuit breaker backs off meanwhile` };
+  }
+  return {
+    kind: 'check-connectivity',
+    service,
+    text: `check why ${figures.connectionErrors} ${service} connections broke in ${figures.windowMs} ms: the server restarted or terminated them (the pool has replaced them); a restart shows in the server log`,
+  };
 }
 
 /** Signal kinds that mean the victim competes with other services for connections or locks. */
-export const CONTENTION_KINDS: ReadonlySet<SignalKind> = new Set<SignalKind>(['exhaustion', 'failures', 'monopolization', 'wait-rise', 'lock-blocking']);
+export const CONTENTION_KINDS: ReadonlySet<SignalKind> = new Set<SignalKind>(['exhaustion', 'failures', 'monopolization', 'wait-rise', 'lock-blocking', 'shared-slots']);
 
 /**
  * The key that makes two recommendations "the same" when an incident's list is merged: kind and service only,

@@ -30,7 +30,14 @@ export interface ProbeResult<S extends string = string> {
    * this instance's sessions; the blockers may be any instance of the same application, listed by their tag in
    * `aggressorInstances` (sorted; empty when the blockers carry no instance identity).
    */
-  readonly blocking: readonly { readonly victim: S; readonly aggressor: S; readonly sessions: number; readonly aggressorInstances: readonly string[] }[];
+  readonly blocking: readonly {
+    readonly victim: S;
+    readonly aggressor: S;
+    readonly sessions: number;
+    readonly aggressorInstances: readonly string[];
+    /** The aggressor's sessions that block the victim's, with their state (`idle in transaction`: whatever its duration). */
+    readonly blockers: readonly { readonly pid: number; readonly state: string | null; readonly stateMs: number }[];
+  }[];
   /** Services with sessions idle in transaction (any instance), with the longest time so far, ms, and the instances. */
   readonly idleInTransaction: readonly { readonly service: S; readonly sessions: number; readonly longestMs: number; readonly instances: readonly string[] }[];
   /**
@@ -237,7 +244,7 @@ export class ServerProbe<S extends string> {
       const pid = Number(row.pid);
       sessions.set(pid, { pid, service: service as S, instance, state: typeof row.state === 'string' ? row.state : null, stateMs: Number(row.state_ms) || 0, blockedBy });
     }
-    const pairs = new Map<string, { victim: S; aggressor: S; sessions: number; instances: Set<string> }>();
+    const pairs = new Map<string, { victim: S; aggressor: S; sessions: number; instances: Set<string>; blockers: { pid: number; state: string | null; stateMs: number }[] }>();
     const idle = new Map<S, { service: S; sessions: number; longestMs: number; instances: Set<string> }>();
     const holders = new Map<string, { service: S; instance: string | undefined; sessions: number; active: number }>();
     for (const session of sessions.values()) {
@@ -269,8 +276,9 @@ export class ServerProbe<S extends string> {
         stack.push(...blocker.blockedBy);
         if (blocker.service === session.service) continue;
         const key = `${session.service}\u0000${blocker.service}`;
-        const pair = pairs.get(key) ?? { victim: session.service, aggressor: blocker.service, sessions: 0, instances: new Set<string>() };
+        const pair = pairs.get(key) ?? { victim: session.service, aggressor: blocker.service, sessions: 0, instances: new Set<string>(), blockers: [] };
         if (blocker.instance !== undefined) pair.instances.add(blocker.instance);
+        if (!pair.blockers.some((b) => b.pid === blocker.pid)) pair.blockers.push({ pid: blocker.pid, state: blocker.state, stateMs: blocker.stateMs });
         // Each victim session is counted once per blocking service, however many of its sessions are in the chain.
         if (!seen.has(blocker.service)) pair.sessions++;
         seen.add(blocker.service);

@@ -55,6 +55,8 @@ export interface AcquireTimeoutEvent<S extends string = string> {
   readonly waiting: number;
   /** The last connection error, when connecting was what failed. */
   readonly lastError: Error | undefined;
+  /** Who held the shared budget slots, per service, when the caller was waiting for one; otherwise undefined. */
+  readonly sharedSlotHolders?: Readonly<Record<string, number>>;
 }
 /** An acquire was rejected because `maxWaiting` were already waiting. */
 export interface QueueFullEvent<S extends string = string> {

@@ -16,6 +16,8 @@ import { ensureMinimum, setLimits } from './generic-pool-internals';
 import { Queue } from './queue';
 import type { SlotBroker } from './slots';
 
+const NO_HOLDERS: Readonly<Record<string, number>> = Object.freeze({});
+
 /** Snapshot of one service's pool. A fresh object on every call. */
 export interface ServiceStats {
   readonly service: string;
@@ -72,6 +74,8 @@ export interface ServiceStats {
   readonly sharedInUse: number;
   /** Connection attempts waiting for a shared budget slot. */
   readonly waitingForShared: number;
+  /** While `waitingForShared > 0`: who holds the shared budget slots, per service holding any; otherwise empty. */
+  readonly sharedSlotHolders: Readonly<Record<string, number>>;
   /** `inUse / max`, 0..1. */
   readonly utilization: number;
   /** Length of the rolling window of the latency summaries, ms. */
@@ -632,10 +636,12 @@ export class ServicePool implements LeaseOwner {
     const inUse = this.#leases.size;
     const waiting = this.#waitingCount();
     const lastError = this.#breaker.consecutiveFailures > 0 ? this.#lastConnectError : undefined;
+    // Waiting for a shared budget slot rather than for its own connections: the cause is whoever holds the slots.
+    const sharedSlots = this.#slots.waiting() > 0 ? this.#slots.holders() : undefined;
     if (this.#events.listenerCount('acquire-timeout') > 0) {
-      this.#events.emit('acquire-timeout', { service: this.name, waitedMs, inUse, max: this.#max, waiting, lastError });
+      this.#events.emit('acquire-timeout', { service: this.name, waitedMs, inUse, max: this.#max, waiting, lastError, sharedSlotHolders: sharedSlots?.byService });
     }
-    this.#settleReject(waiter, new AcquireTimeoutError(this.name, { waitedMs, inUse, max: this.#max, waiting }, lastError));
+    this.#settleReject(waiter, new AcquireTimeoutError(this.name, { waitedMs, inUse, max: this.#max, waiting, sharedSlots }, lastError));
   }
 
   #settleReject(waiter: Waiter, error: Error): void {
@@ -1278,6 +1284,7 @@ export class ServicePool implements LeaseOwner {
   stats(): ServiceStats {
     const inUse = this.#leases.size;
     const max = this.#max;
+    const waitingForShared = this.#slots.waiting();
     return {
       service: this.name,
       priority: this.#options.priority,
@@ -1304,7 +1311,8 @@ export class ServicePool implements LeaseOwner {
       consecutiveConnectFailures: this.#breaker.consecutiveFailures,
       circuit: this.#breaker.state,
       sharedInUse: this.#sharedHeld,
-      waitingForShared: this.#slots.waiting(),
+      waitingForShared,
+      sharedSlotHolders: waitingForShared > 0 ? this.#slots.holders().byService : NO_HOLDERS,
       utilization: max === 0 ? 0 : inUse / max,
       windowMs: this.#waitTime.windowMs,
       acquireWait: this.#waitTime.summary(),

@@ -15,4 +15,6 @@ export interface SlotBroker {
   poke(): void;
   /** Requests of this service waiting for a slot. */
   waiting(): number;
+  /** The budget's shared slots (`maxConnections - sum of sizes`) and who holds them now, per service holding any. */
+  holders(): { readonly shared: number; readonly byService: Readonly<Record<string, number>> };
 }

@@ -19,6 +19,7 @@ import { PgPoolView } from '../compat/pg-pool-view';
 import { pgPoolOptions } from '../compat/pool-options';
 import { waitBoundsMs } from '../stats/latency-buckets';
 import { checkRegistryOptions, REGISTRY_DEFAULTS, resolveBudget, secretsOf, serviceClientConfig, type RegistryOptions } from './options';
+import type { ResizeCheck } from './resize-check';
 import { SessionSettings, type Pooler } from '../pool/session-settings';
 import { instanceTag, sessionName } from './instance-name';
 import { checkServerCapacity, databaseOf, type CheckServerOptions } from './server-check';
@@ -203,6 +204,10 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       forceTake: (count) => budget.forceTake(service, count),
       poke: () => budget.poke(),
       waiting: () => budget.waitingFor(service),
+      holders: () => {
+        const stats = budget.stats();
+        return { shared: stats.shared, byService: Object.fromEntries(Object.entries(stats.sharedInUseByService).filter(([, n]) => n > 0)) };
+      },
     };
   }
 
@@ -369,6 +374,65 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   }
 
   /**
+   * Whether {@link PoolRegistry.resize} would accept these limits now, and if not why, without changing anything:
+   * the same checks (integers, ranges, the budget with its reserve, whether a larger size can be guaranteed now).
+   * For advice and dashboards: the interference detector offers only resizes that pass it.
+   * @throws `ERR_UNKNOWN_SERVICE`; `ERR_INVALID_ARGUMENT` when `limits` is not an object.
+   * @example
+   * const verdict = registry.validateResize('auth', { size: 23 });
+   * if (!verdict.ok) console.log(verdict.reason, verdict.problems, verdict.requiredMaxConnections);
+   */
+  validateResize(service: S, limits: { readonly size?: number; readonly overflow?: number }): ResizeCheck {
+    const pool = this.#pool(service);
+    if (typeof limits !== 'object' || limits === null) throw new InvalidArgumentError(`${String(service)}: resize limits: expected an object like { overflow: 8 }, got ${describe(limits)}`);
+    try {
+      checkResize(String(service), limits, pool.options);
+    } catch (error) {
+      if (error instanceof ConfigError) return { ok: false, reason: 'invalid', problems: error.problems };
+      throw error;
+    }
+    if (limits.size === undefined) return { ok: true };
+    const guaranteed = this.#budget.guaranteedWith(service, limits.size);
+    const budget = this.#budget.stats();
+    const reserve = budget.reserve;
+    if (guaranteed + reserve > this.#budget.total) {
+      const why = guaranteed > this.#budget.total ? `more than maxConnections ${this.#budget.total}` : `leaving fewer shared slots than the reserve of ${reserve} (maxConnections ${this.#budget.total})`;
+      return {
+        ok: false,
+        reason: 'budget',
+        problems: [{ path: `${service}.size`, message: `${limits.size} would reserve ${guaranteed} connections, ${why}` }],
+        requiredMaxConnections: guaranteed + reserve,
+      };
+    }
+    if (limits.size > pool.options.size) {
+      // Safe only if the budget can guarantee the new size now: the shared slots other services are borrowing
+      // must fit in what is left. Otherwise the new guaranteed connections would open on top of them, above
+      // maxConnections.
+      const sharedAfter = this.#budget.total - guaranteed;
+      const borrowedByOthers = budget.sharedInUse - (budget.sharedInUseByService[service] ?? 0);
+      const neededAfter = borrowedByOthers + pool.slotsNeededWithSize(limits.size);
+      if (neededAfter > sharedAfter) {
+        const borrowedBy = Object.fromEntries(Object.entries(budget.sharedInUseByService).filter(([name, n]) => name !== service && n > 0));
+        const borrowers = Object.entries(borrowedBy)
+          .map(([name, n]) => `${name} ${n}`)
+          .join(', ');
+        return {
+          ok: false,
+          reason: 'busy',
+          borrowedBy,
+          problems: [
+            {
+              path: `${service}.size`,
+              message: `${limits.size} cannot be guaranteed now: other services are borrowing ${borrowedByOthers} shared slots (${borrowers}) and only ${Math.max(0, sharedAfter - pool.slotsNeededWithSize(limits.size))} would be left for them; retry when their bursts end, or lower their overflow first`,
+            },
+          ],
+        };
+      }
+    }
+    return { ok: true };
+  }
+
+  /**
    * Changes a service's `size` and/or `overflow` at run time, without dropping leased connections, and emits
    * `resize`. Shrinking closes surplus connections as they come back; growing admits waiters at once. A larger
    * `size` is made only where it is safe: the budget must be able to guarantee it now, so it is refused while
@@ -380,36 +444,8 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     if (this.#closePromise !== null) throw new PoolClosedError(String(service));
     const pool = this.#pool(service);
     if (typeof limits !== 'object' || limits === null) throw new InvalidArgumentError(`${String(service)}: resize limits: expected an object like { overflow: 8 }, got ${describe(limits)}`);
-    checkResize(String(service), limits, pool.options);
-    if (limits.size !== undefined) {
-      const guaranteed = this.#budget.guaranteedWith(service, limits.size);
-      const reserve = this.#budget.stats().reserve;
-      if (guaranteed + reserve > this.#budget.total) {
-        const why = guaranteed > this.#budget.total ? `more than maxConnections ${this.#budget.total}` : `leaving fewer shared slots than the reserve of ${reserve} (maxConnections ${this.#budget.total})`;
-        throw new ConfigError([{ path: `${service}.size`, message: `${limits.size} would reserve ${guaranteed} connections, ${why}` }]);
-      }
-      if (limits.size > pool.options.size) {
-        // Safe only if the budget can guarantee the new size now: the shared slots other services are borrowing
-        // must fit in what is left. Otherwise the new guaranteed connections would open on top of them, above
-        // maxConnections.
-        const budget = this.#budget.stats();
-        const sharedAfter = this.#budget.total - guaranteed;
-        const borrowedByOthers = budget.sharedInUse - (budget.sharedInUseByService[service] ?? 0);
-        const neededAfter = borrowedByOthers + pool.slotsNeededWithSize(limits.size);
-        if (neededAfter > sharedAfter) {
-          const borrowers = Object.entries(budget.sharedInUseByService)
-            .filter(([name, n]) => name !== service && n > 0)
-            .map(([name, n]) => `${name} ${n}`)
-            .join(', ');
-          throw new ConfigError([
-            {
-              path: `${service}.size`,
-              message: `${limits.size} cannot be guaranteed now: other services are borrowing ${borrowedByOthers} shared slots (${borrowers}) and only ${Math.max(0, sharedAfter - pool.slotsNeededWithSize(limits.size))} would be left for them; retry when their bursts end, or lower their overflow first`,
-            },
-          ]);
-        }
-      }
-    }
+    const verdict = this.validateResize(service, limits);
+    if (!verdict.ok) throw new ConfigError(verdict.problems);
     // The budget first, so the pool's slot reconcile below is measured against the new limits; only then may
     // waiters be granted what is free. Granting in between gave away the slots that the connections a smaller
     // size turns into overflow need, and the registry went over maxConnections.

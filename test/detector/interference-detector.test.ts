@@ -21,8 +21,16 @@ function setup(options: Parameters<typeof createInterferenceDetector<Svc>>[0] ex
   const clock = new FakeClock();
   const d = createInterferenceDetector<Svc>({ registry, clock, intervalMs: 1_000, windowMs: 10_000, serverProbe: false, ...options });
   detector = d;
-  const events = { interference: [] as Incident<Svc>[], recovered: [] as Incident<Svc>[], mitigation: [] as MitigationAction<Svc>[] };
+  const events = {
+    interference: [] as Incident<Svc>[],
+    saturation: [] as Incident<Svc>[],
+    connectivity: [] as Incident<Svc>[],
+    recovered: [] as Incident<Svc>[],
+    mitigation: [] as MitigationAction<Svc>[],
+  };
   d.on('interference', (i) => events.interference.push(i));
+  d.on('saturation', (i) => events.saturation.push(i));
+  d.on('connectivity', (i) => events.connectivity.push(i));
   d.on('recovered', (i) => events.recovered.push(i));
   d.on('mitigation', (a) => events.mitigation.push(a));
   /** Moves time one interval and evaluates. */
@@ -192,8 +200,12 @@ describe('monopolization: a lower-priority service holds most connections while 
     const texts = incident?.recommendations.map((r) => r.text) ?? [];
     expect(texts).toContain('lower llm overflow from 15 to 8');
     expect(texts).toContain('raise auth size from 3 to 5');
-    expect(incident?.recommendations).toContainEqual({ kind: 'lower-overflow', service: 'llm', option: 'overflow', from: 15, to: 8, text: 'lower llm overflow from 15 to 8' });
+    expect(incident?.recommendations).toContainEqual({ kind: 'lower-overflow', service: 'llm', option: 'overflow', from: 15, to: 8, validation: 'ok', text: 'lower llm overflow from 15 to 8' });
+    expect(incident?.type).toBe('interference');
     expect(events.interference.map((i) => i.victim)).toEqual(['auth']);
+    expect(events.saturation).toEqual([]);
+    // every size/overflow advice went through the registry's own validation before it was offered
+    for (const r of incident?.recommendations ?? []) if (r.option === 'size' || r.option === 'overflow') expect(registry.validations).toContainEqual({ service: r.service, limits: { [r.option]: r.to } });
     expect(detector.recommendations().map((r) => r.text)).toEqual(expect.arrayContaining(texts));
     // recommend mode never changes the registry
     expect(registry.resizes).toEqual([]);
@@ -202,7 +214,7 @@ describe('monopolization: a lower-priority service holds most connections while 
     const registry = new ScriptedRegistry({ auth: { size: 1, overflow: 2, priority: 'highest' }, llm: { size: 1, overflow: 7, priority: 'medium' } });
     const d = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
     registry.set('llm', { inUse: 6 });
-    registry.set('auth', { inUse: 1, waiting: 2 });
+    registry.set('auth', { inUse: 1, waiting: 2, acquireWait: latency(300) });
     await d.check();
     expect(d.incidents()[0]?.aggressors[0]).toMatchObject({ service: 'llm', share: 6 / 11 });
     await d.stop();
@@ -229,12 +241,17 @@ describe('monopolization: a lower-priority service holds most connections while 
 
 describe('a service that exhausts its own pool, with no other service involved', () => {
   it('is advised to raise its own overflow, with figures from serviceOptions (llm with 78 acquire timeouts)', async () => {
-    const { registry, detector, tick } = setup();
+    const { registry, detector, tick, events } = setup();
     registry.set('llm', { inUse: 23, waiting: 0, timeouts: 78 }); // 23 of 8 + 15, nobody else busy
     await tick();
     const incident = detector.incidents().find((i) => i.victim === 'llm');
     expect(incident?.victimProtected).toBe(false);
     expect(incident?.aggressors).toEqual([]);
+    // its own pool: a saturation, never announced as interference
+    expect(incident?.type).toBe('saturation');
+    expect(events.interference).toEqual([]);
+    expect(events.saturation.map((i) => i.victim)).toEqual(['llm']);
+    expect(incident?.noRecommendation).toBeNull();
     expect(incident?.recommendations).toEqual([
       {
         kind: 'raise-overflow',
@@ -242,6 +259,7 @@ describe('a service that exhausts its own pool, with no other service involved',
         option: 'overflow',
         from: 15,
         to: 16,
+        validation: 'ok',
         text: 'raise llm overflow from 15 to 16 (or its size), or hold its connections for less time: llm runs out of its own pool (23 of 23 in use, 0 waiting, 78 acquire timeouts) and no other service is involved',
       },
     ]);
@@ -384,15 +402,26 @@ describe('advice that the shared budget can carry out', () => {
     expect(detector.recommendations().map((x) => `${x.kind} ${x.service}`)).toEqual(['raise-budget llm']);
   });
 
-  it('stays silent while others hold the shared slots llm may take, without a reported budget, or with no shortage', async () => {
+  it('names the higher-priority holders of the shared slots llm waits for as aggressors, and the budget that lends llm more', async () => {
     const limits = demoLimits({ size: 5, overflow: 2 });
     const { registry, detector } = budgetSetup(limits, 14, 1); // 4 shared: llm may borrow 3
     registry.set('llm', { inUse: 6, waiting: 34, timeouts: 84, sharedInUse: 1, waitingForShared: 1 });
     registry.set('auth', { inUse: 3, sharedInUse: 1 });
     registry.set('extension', { inUse: 3, sharedInUse: 1 });
-    await detector.check();
-    expect(llmAdvice(detector)).toEqual([]);
-    expect(detector.incidents().map((i) => i.victim)).toEqual(['llm']); // the shortage is seen, only not blamed on the budget
+    const report = await detector.check();
+    const incident = detector.incidents().find((i) => i.victim === 'llm');
+    expect(incident?.type).toBe('interference');
+    expect(incident?.aggressors.map((a) => [a.service, a.sharedSlots]).sort()).toEqual([['auth', 1], ['extension', 1]]);
+    expect(incident?.signals).toContainEqual(expect.objectContaining({ kind: 'shared-slots', service: 'llm', value: 2, message: 'llm waits for shared slots (1 waiting): 3 of the 4 shared slots are held by auth 1, extension 1, llm 1' }));
+    // both holders rank above llm: the budget serves them first by design, so the advice is a larger budget
+    const advice = llmAdvice(detector);
+    expect(advice.map((r) => r.kind)).toEqual(['raise-budget']);
+    expect(advice[0]?.registryChange).toEqual({ option: 'maxConnections', from: 14, to: 15 });
+    expect(advice[0]?.text).toContain('held by higher-priority services (auth 1, extension 1)');
+    expect(slotsLent(limits, 15, 1, 'llm')).toBe(2); // with 15, the budget lends llm its full overflow of 2
+    // the health report names the holders too
+    expect(report.services.llm.sharedSlotHolders).toEqual({ auth: 1, extension: 1, llm: 1 });
+    expect(report.services.llm.reasons).toContain('waiting for a shared slot: 3 of the 4 shared slots are held by auth 1, extension 1, llm 1');
 
     const bare = budgetSetup(demoLimits({ size: 5, overflow: 2 }), 12, 1);
     bare.registry.budgetMax = null; // an older registry: no budget to reason about
@@ -461,8 +490,12 @@ describe('server probe: lock blocking and idle transactions', () => {
     const incident = detector.incidents().find((i) => i.victim === 'auth');
     expect(kindsOf(incident)).toEqual(['exhaustion', 'idle-in-transaction', 'lock-blocking']);
     expect(incident?.aggressors).toEqual([expect.objectContaining({ service: 'llm', blockedSessions: 2 })]);
-    expect(incident?.signals).toContainEqual(expect.objectContaining({ kind: 'idle-in-transaction', service: 'llm', value: 9_000, threshold: 5_000 }));
+    expect(incident?.signals).toContainEqual(expect.objectContaining({ kind: 'idle-in-transaction', service: 'llm', value: 9_000, threshold: 0 }));
     expect(incident?.recommendations).toContainEqual(expect.objectContaining({ service: 'llm', option: 'idleInTransactionTimeoutMs', from: 0, to: 5_000 }));
+    // lock waits get lock advice: the blocking session named, and never more connections for auth
+    expect(incident?.recommendations).toContainEqual(expect.objectContaining({ kind: 'shorten-transactions', service: 'llm', text: expect.stringContaining('where pid in (20) (pid 20 idle in transaction for 9000 ms)') }));
+    expect(incident?.recommendations.filter((r) => r.service === 'auth')).toEqual([]);
+    expect(incident?.type).toBe('interference');
     expect(incident?.severity).toBe('critical');
     expect(JSON.stringify(incident)).not.toMatch(/app:|other:/);
   });
@@ -586,13 +619,20 @@ describe('incident lifecycle', () => {
     await tick();
     expect(detector.incidents()).toHaveLength(1);
     expect(detector.incidents()[0]?.occurrences).toBe(2);
-    expect(events.interference).toHaveLength(1);
+    expect(events.saturation).toHaveLength(1);
     registry.set('auth', { connectionErrors: 10 });
     await tick();
     expect(detector.incidents()).toHaveLength(1);
-    expect(events.interference).toHaveLength(2);
-    expect(events.interference[1]?.id).toBe(events.interference[0]?.id);
-    expect(events.interference[1]?.severity).toBe('critical');
+    // the same incident, escalated: now a connectivity one, announced as such
+    expect(events.connectivity).toHaveLength(1);
+    expect(events.connectivity[0]?.id).toBe(events.saturation[0]?.id);
+    expect(events.connectivity[0]?.severity).toBe('critical');
+    expect(events.connectivity[0]?.type).toBe('connectivity');
+    // and once a lower-priority service holds most connections, interference
+    registry.set('auth', { connectionErrors: 10, inUse: 8, waiting: 3 });
+    registry.set('llm', { inUse: 20 });
+    await tick();
+    expect(events.interference.map((i) => [i.id, i.type])).toEqual([[events.saturation[0]?.id, 'interference']]);
   });
   it('closes only after calmIntervals calm evaluations (hysteresis) and emits recovered', async () => {
     const { registry, detector, clock, tick, events } = setup({ calmIntervals: 3 });
@@ -668,7 +708,7 @@ describe("mitigation: 'auto'", () => {
     const { registry, detector, tick, events } = setup({ mitigation: 'auto', calmIntervals: 2 });
     registry.budgetMax = 30;
     registry.set('llm', { inUse: 18 });
-    registry.set('auth', { inUse: 3, waiting: 2 });
+    registry.set('auth', { inUse: 3, waiting: 2, acquireWait: latency(400) });
     await tick();
     expect(registry.resizes).toEqual([{ service: 'llm', limits: { overflow: 8 }, reason: expect.stringContaining('starves auth') }]);
     expect(events.mitigation).toEqual([expect.objectContaining({ action: 'shrink', service: 'llm', victim: 'auth', previous: { size: 8, overflow: 15 }, current: { size: 8, overflow: 8 } })]);
@@ -689,7 +729,7 @@ describe("mitigation: 'auto'", () => {
     const { registry, detector, tick, events } = setup({ mitigation: 'auto', calmIntervals: 1 });
     registry.budgetMax = 30;
     registry.set('llm', { inUse: 18 });
-    registry.set('auth', { waiting: 2 });
+    registry.set('auth', { waiting: 2, acquireWait: latency(400) });
     await tick();
     registry.resize('llm', { overflow: 2 }, 'operator');
     registry.set('auth', { waiting: 0 });
@@ -701,7 +741,7 @@ describe("mitigation: 'auto'", () => {
     const again = setup({ mitigation: 'auto' });
     again.registry.budgetMax = 30;
     again.registry.set('llm', { inUse: 18 });
-    again.registry.set('auth', { waiting: 2 });
+    again.registry.set('auth', { waiting: 2, acquireWait: latency(400) });
     await again.tick();
     expect(again.registry.serviceOptions('llm').overflow).toBe(8);
     await again.detector.stop();
@@ -718,9 +758,9 @@ describe('start / stop', () => {
     expect([...clock.timers.values()]).toEqual([expect.objectContaining({ keepAlive: false })]);
     registry.set('auth', { inUse: 8, waiting: 1 });
     await clock.advance(999);
-    expect(events.interference).toEqual([]);
+    expect(events.saturation).toEqual([]);
     await clock.advance(1);
-    expect(events.interference).toHaveLength(1);
+    expect(events.saturation).toHaveLength(1);
     await clock.advance(1_000);
     expect(detector.incidents()[0]?.occurrences).toBe(2);
     await detector.stop();
@@ -731,7 +771,7 @@ describe('start / stop', () => {
   });
   it('a throwing listener does not break evaluation', async () => {
     const { registry, detector, tick } = setup();
-    detector.on('interference', () => {
+    detector.on('saturation', () => {
       throw new Error('boom');
     });
     registry.set('auth', { inUse: 8, waiting: 1 });

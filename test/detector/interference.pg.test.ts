@@ -86,7 +86,7 @@ describePg('interference detector on a real PostgreSQL', () => {
     const incident = opened.find((i) => i.victim === 'auth') as Incident<string>;
     expect(incident.aggressors[0]).toMatchObject({ service: 'llm' });
     expect(incident.aggressors[0]?.share).toBeGreaterThan(0.5);
-    expect(incident.recommendations.map((r) => r.text)).toContain('lower llm overflow from 7 to 4');
+    expect(incident.recommendations).toContainEqual(expect.objectContaining({ kind: 'lower-overflow', service: 'llm', from: 7, to: 4, text: expect.stringMatching(/^lower llm overflow from 7 to 4/) }));
     expect(mitigations[0]).toMatchObject({ action: 'shrink', service: 'llm', previous: { overflow: 7 }, current: { overflow: 4 } });
     expect(registry.serviceOptions('llm').overflow).toBe(4);
 

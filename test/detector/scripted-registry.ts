@@ -1,7 +1,9 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Clock, TimerHandle } from '../../src/clock';
 import type { ProbeClient } from '../../src/detector/server-probe';
-import { resolveServiceOptions, type Priority, type ResolvedServiceOptions } from '../../src/pool/options';
+import { checkResize, resolveServiceOptions, type Priority, type ResolvedServiceOptions } from '../../src/pool/options';
+import type { ConfigError } from '../../src/errors';
+import type { ResizeCheck } from '../../src/registry/resize-check';
 import type { ServiceStats } from '../../src/pool/service-pool';
 import type { RegistryEvents, RegistryStats } from '../../src/registry/pool-registry';
 import { LatencyBuckets } from '../../src/stats/latency-buckets';
@@ -61,6 +63,8 @@ export interface Script {
   waitingForShared: number;
   /** Shared budget slots held. */
   sharedInUse: number;
+  /** Connections opened since start. */
+  created: number;
   acquireWait: LatencySummary;
   queryTime: LatencySummary;
 }
@@ -93,7 +97,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
     this.script = {} as Record<S, Script>;
     for (const s of this.services) {
       this.#options[s] = resolveServiceOptions(services[s]);
-      this.script[s] = { inUse: 0, waiting: 0, errors: 0, connectionErrors: 0, timeouts: 0, consecutiveConnectFailures: 0, waitingForShared: 0, sharedInUse: 0, acquireWait: EMPTY, queryTime: EMPTY };
+      this.script[s] = { inUse: 0, waiting: 0, errors: 0, connectionErrors: 0, timeouts: 0, consecutiveConnectFailures: 0, waitingForShared: 0, sharedInUse: 0, created: 0, acquireWait: EMPTY, queryTime: EMPTY };
       this.#waits.set(s, new LatencyBuckets());
       this.#holds.set(s, new LatencyBuckets());
     }
@@ -142,7 +146,7 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         queueRejections: 0,
         errors: f.errors + f.connectionErrors, // as a real pool counts them: failed queries and connection failures
         connectionErrors: f.connectionErrors,
-        created: 0,
+        created: f.created,
         removed: 0,
         closedInTransaction: 0,
         capacityRefusals: 0,
@@ -162,6 +166,8 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
         circuit: 'closed' as const,
         sharedInUse: f.sharedInUse,
         waitingForShared: f.waitingForShared,
+        sharedSlotHolders:
+          f.waitingForShared > 0 ? Object.fromEntries(this.services.filter((x) => this.script[x].sharedInUse > 0).map((x) => [x, this.script[x].sharedInUse])) : {},
       } as ServiceStats;
       connections += services[s].total;
       inUse += f.inUse;
@@ -194,6 +200,25 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
   serviceOptions(service: S): ResolvedServiceOptions {
     return this.#options[service];
   }
+
+  /** Checks a resize as the real registry does: integer limits, and sizes that fit `budgetMax` with the reserve. */
+  validateResize(service: S, limits: { readonly size?: number; readonly overflow?: number }): ResizeCheck {
+    this.validations.push({ service, limits });
+    try {
+      checkResize(service, limits, this.#options[service]);
+    } catch (error) {
+      return { ok: false, reason: 'invalid', problems: (error as ConfigError).problems };
+    }
+    if (limits.size === undefined || this.budgetMax === null) return { ok: true };
+    const guaranteed = this.services.reduce((sum, s) => sum + (s === service ? (limits.size as number) : this.#options[s].size), 0);
+    if (guaranteed + this.budgetReserve > this.budgetMax) {
+      return { ok: false, reason: 'budget', problems: [{ path: `${service}.size`, message: `${limits.size} would reserve ${guaranteed} connections` }], requiredMaxConnections: guaranteed + this.budgetReserve };
+    }
+    return { ok: true };
+  }
+
+  /** Every validateResize call, in order. */
+  readonly validations: { service: S; limits: { readonly size?: number; readonly overflow?: number } }[] = [];
 
   resize(service: S, limits: { size?: number; overflow?: number }, reason?: string): void {
     this.resizes.push({ service, limits, reason });

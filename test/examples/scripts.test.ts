@@ -23,7 +23,9 @@ describe('examples/tuning.ts (pg-mem)', () => {
   it('finds the undersized pool, suggests sizes from the stats, and resize() removes the failures', async () => {
     const result = await runTuning({ connection: undefined, burstMs: 1_000 });
     expect(result.before).toBeGreaterThan(0);
-    expect(result.incidents.some((line) => line.startsWith('llm:'))).toBe(true);
+    expect(result.incidents.some((line) => line.startsWith('saturation of llm:'))).toBe(true);
+    // real advice, not "none": llm's own overflow, which the registry accepts
+    expect(result.recommendations.some((text) => /llm overflow from 1 to \d+/.test(text))).toBe(true);
     const llm = result.suggestions.find((s) => s.service === 'llm')!;
     const auth = result.suggestions.find((s) => s.service === 'auth')!;
     expect(llm.suggested.size + llm.suggested.overflow).toBeGreaterThan(llm.current.size + llm.current.overflow);

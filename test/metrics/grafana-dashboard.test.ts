@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createInterferenceDetector } from '../../src/detector/interference-detector';
 import { toPrometheus } from '../../src/metrics/prometheus';
-import { FakeClock, presetRegistry } from '../detector/scripted-registry';
+import { FakeClock, latency, presetRegistry } from '../detector/scripted-registry';
 import { parseExposition } from './exposition-parser';
 
 interface Target {
@@ -66,7 +66,7 @@ async function emitted(): Promise<Map<string, Set<string>>> {
   const detector = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
   registry.budgetMax = 30;
   registry.set('llm', { inUse: 18 });
-  registry.set('auth', { inUse: 3, waiting: 2 });
+  registry.set('auth', { inUse: 3, waiting: 2, acquireWait: latency(400) }); // waiting, and it hurts: starvation
   await detector.check();
   const usage = { stats: () => ({ pendingKeys: 1, pendingIncrements: 1, droppedCalls: 0, droppedIncrements: 0, flushedIncrements: 3, failedWrites: 0, lastFlushAt: 0 }) };
   const families = parseExposition(toPrometheus({ registry, detector, usage, clock: { wallNow: () => 1_000 } }));

@@ -226,7 +226,7 @@ async function llmStarvesAuth() {
   const detector = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
   registry.budgetMax = 30;
   registry.set('llm', { inUse: 18 });
-  registry.set('auth', { inUse: 3, waiting: 2 });
+  registry.set('auth', { inUse: 3, waiting: 2, acquireWait: { count: 10, p50: 200, p95: 400, p99: 400, max: 400, mean: 200 } });
   await detector.check();
   const clock = { wallNow: () => 1_700_000_042_500 };
   const usage = { stats: () => ({ pendingKeys: 12, pendingIncrements: 340, droppedCalls: 2, droppedIncrements: 7, flushedIncrements: 900, failedWrites: 3, rejectedCalls: 5, quarantinedRows: 1, quarantinedIncrements: 9, lastFlushAt: 1_700_000_000_000, state: 'open' }) };

@@ -3,7 +3,7 @@ import { createInterferenceDetector } from '../../src/detector/interference-dete
 import { toPrometheus } from '../../src/metrics/prometheus';
 import { instrumentRegistry } from '../../src/otel/index';
 import { createUsageTracker } from '../../src/usage/usage-tracker';
-import { FakeClock, presetRegistry } from '../detector/scripted-registry';
+import { FakeClock, latency, presetRegistry } from '../detector/scripted-registry';
 import { memoryDatabase } from '../helpers/pg-mem';
 import { parseExposition, valueOf } from '../metrics/exposition-parser';
 import { otelHarness, pointOf, renderedPrometheusName, type Exported } from './harness';
@@ -120,7 +120,7 @@ describe('instrumentRegistry on pg-mem, under a scripted load', () => {
     const detector = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
     registry.budgetMax = 30;
     registry.set('llm', { inUse: 18 });
-    registry.set('auth', { inUse: 3, waiting: 2 });
+    registry.set('auth', { inUse: 3, waiting: 2, acquireWait: latency(400) }); // waiting, and it hurts: starvation
     await detector.check();
     const otel = otelHarness();
     const bridge = instrumentRegistry(registry, { meter: otel.meter, detector });

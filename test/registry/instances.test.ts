@@ -168,7 +168,10 @@ describe('server probe across instances', () => {
     const { probe, texts } = probeOf('a');
     const result = await probe.sample(1_000);
     await probe.close();
-    expect(result?.blocking).toEqual([{ victim: 'auth', aggressor: 'llm', sessions: 2, aggressorInstances: ['c'] }]);
+    expect(result?.blocking).toEqual([
+      // (issue 14) the blocking sessions with their state, once each, the chain followed: pid 5 waits behind pid 1
+      { victim: 'auth', aggressor: 'llm', sessions: 2, aggressorInstances: ['c'], blockers: [{ pid: 3, state: 'idle in transaction', stateMs: 5_000 }] },
+    ]);
     expect(result?.idleInTransaction).toEqual([{ service: 'llm', sessions: 2, longestMs: 5_000, instances: ['c', 'd'] }]);
     expect(result?.holders).toEqual([
       { service: 'auth', instance: 'a', sessions: 2, active: 2 },
@@ -185,6 +188,6 @@ describe('server probe across instances', () => {
     const { probe } = probeOf('b');
     const result = await probe.sample(1_000);
     await probe.close();
-    expect(result?.blocking).toEqual([{ victim: 'auth', aggressor: 'llm', sessions: 1, aggressorInstances: ['d'] }]);
+    expect(result?.blocking).toEqual([{ victim: 'auth', aggressor: 'llm', sessions: 1, aggressorInstances: ['d'], blockers: [{ pid: 4, state: 'idle in transaction', stateMs: 4_000 }] }]);
   });
 });
