@@ -147,9 +147,9 @@ function budget(b, services) {
   return card;
 }
 
-var KNOWN = ['id', 'kind', 'victim', 'victimProtected', 'aggressors', 'signals', 'kinds', 'severity', 'recommendations', 'startedAt', 'updatedAt', 'endedAt', 'occurrences', 'mitigations'];
+var KNOWN = ['id', 'kind', 'type', 'noRecommendation', 'victim', 'victimProtected', 'aggressors', 'signals', 'kinds', 'severity', 'recommendations', 'startedAt', 'updatedAt', 'endedAt', 'occurrences', 'mitigations'];
 function incident(x, closed) {
-  var kind = typeof x.kind === 'string' ? x.kind : 'interference';
+  var kind = typeof x.type === 'string' ? x.type : typeof x.kind === 'string' ? x.kind : 'interference';
   var card = el('article', 'card incident' + (x.severity === 'critical' ? ' critical' : '') + (closed ? ' closed' : ''));
   card.setAttribute('data-incident', str(x.id));
   card.setAttribute('data-kind', kind);
@@ -165,7 +165,7 @@ function incident(x, closed) {
   var signals = Array.isArray(x.signals) ? x.signals : [];
   if (signals.length) { add(card, el('div', 'meta', 'Evidence')); add(card, list('evidence', signals.map(function (s) { return sentence(s && typeof s === 'object' ? s.message : s); }))); }
   var recs = Array.isArray(x.recommendations) ? x.recommendations : [];
-  add(card, el('div', 'meta', recs.length ? 'Advice' : 'No advice'));
+  add(card, el('div', 'meta', recs.length ? 'Advice' : 'No advice' + (typeof x.noRecommendation === 'string' ? ': ' + sentence(x.noRecommendation) : '')));
   if (recs.length) add(card, list('advice', recs.map(function (r) { return sentence(r && typeof r === 'object' ? r.text : r); })));
   var other = [];
   Object.keys(x).forEach(function (k) {

@@ -25,19 +25,20 @@ const IMG = `"><img src=x onerror="window.__pwned='img';alert(1)">`;
 const SVG = `'><svg/onload=alert(2)>`;
 const HOSTILE_SERVICE = `x${IMG}`;
 
-function incident(id: string, kind: string | undefined, endedAt: number | null): Incident<string> & { kind?: string; query?: string } {
+function incident(id: string, type: Incident<string>['type'] | undefined, endedAt: number | null): Incident<string> & { query?: string } {
+  const saturation = type === 'saturation';
   return {
     id,
-    ...(kind === undefined ? {} : { kind }),
     victim: 'auth',
     victimProtected: true,
-    type: 'interference',
-    noRecommendation: null,
+    type: type ?? 'interference',
+    // A saturation here comes with no advice, and the reason why carries hostile text too.
+    noRecommendation: saturation ? `nothing to change: ${SCRIPT} ${IMG}` : null,
     aggressors: [{ service: HOSTILE_SERVICE, priority: 'medium', inUse: 6, share: 0.75, blockedSessions: 1, sharedSlots: 0 }],
     signals: [{ kind: 'lock-blocking', service: 'auth', value: 1, threshold: 0, unit: 'count', message: `auth waits on a lock held by: update t set v = '${SCRIPT}' ${IMG}` }],
     kinds: ['lock-blocking'],
     severity: 'critical',
-    recommendations: [{ kind: 'shorten-transactions', service: HOSTILE_SERVICE, text: `keep ${SVG} transactions short; blocking query: select '${SCRIPT}'` }],
+    recommendations: saturation ? [] : [{ kind: 'shorten-transactions', service: HOSTILE_SERVICE, text: `keep ${SVG} transactions short; blocking query: select '${SCRIPT}'` }],
     startedAt: 1_700_000_000_000,
     updatedAt: 1_700_000_001_000,
     endedAt,
@@ -123,6 +124,7 @@ describeBrowser('the bulkhead board in Chromium, without a database', () => {
       `password authentication failed for user "${SCRIPT}${IMG}"`,
       `sink refused key tenant${SCRIPT}${IMG}${SVG}`,
       `auth waits on a lock held by: update t set v = '${SCRIPT}' ${IMG}.`,
+      `No advice: nothing to change: ${SCRIPT} ${IMG}.`,
       `keep ${SVG} transactions short; blocking query: select '${SCRIPT}'.`,
       `query: select '${IMG}'`,
       `${HOSTILE_SERVICE} (medium) holds 6 connections, 75 % of all, blocking 1 sessions.`,
