@@ -1,8 +1,8 @@
 import type { BudgetStats } from '../budget/budget';
 import type { HealthReport, HealthStatus, Incident, LastConnectionError } from '../detector/incident';
-import type { Priority } from '../pool/options';
-import { PRIORITIES } from '../pool/options';
-import type { ServiceStats } from '../pool/service-pool';
+import type { Priority } from '../types';
+import { PRIORITIES } from '../types';
+import type { ServiceStats } from '../types';
 
 /** What the board reads from a registry: {@link PoolRegistry} fits. */
 export interface BoardRegistry<S extends string> {

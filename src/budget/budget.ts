@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import { PRIORITIES, type Priority } from '../pool/options';
+import { PRIORITIES, type Priority } from '../types';
 
 /** Limits of one service as the budget sees them. */
 export interface BudgetMember {

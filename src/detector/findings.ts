@@ -1,6 +1,6 @@
-import type { Priority } from '../pool/options';
-import { PRIORITIES } from '../pool/options';
-import type { ServiceStats } from '../pool/service-pool';
+import type { Priority } from '../types';
+import { PRIORITIES } from '../types';
+import type { ServiceStats } from '../types';
 import type { RegistryStats } from '../registry/pool-registry';
 import type { Aggressor, Recommendation, Signal, SignalKind } from './incident';
 import type { BudgetLimits } from './recommendations';

@@ -1,4 +1,4 @@
-import type { Priority } from '../pool/options';
+import type { Priority } from '../types';
 
 /** What a signal measured. */
 export type SignalKind =

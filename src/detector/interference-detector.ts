@@ -1,7 +1,7 @@
 import { SafeEventEmitter } from '../events/safe-emitter';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
 import type { ResolvedServiceOptions } from '../pool/options';
-import type { ServiceStats } from '../pool/service-pool';
+import type { ServiceStats } from '../types';
 import type { RegistryEvents, RegistryStats } from '../registry/pool-registry';
 import type {
   Aggressor,

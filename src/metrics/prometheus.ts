@@ -1,5 +1,5 @@
 import type { LatencyHistogram } from '../stats/latency-buckets';
-import type { ServiceStats } from '../pool/service-pool';
+import type { ServiceStats } from '../types';
 import { INSTRUMENTS, METRIC_ATTRIBUTES, prometheusLabel, prometheusName, type InstrumentSpec } from './instruments';
 import { poolNameOf, readMetrics, type MetricsSources } from './readings';
 

@@ -1,9 +1,9 @@
 import type { BudgetStats } from '../budget/budget';
 import type { Clock } from '../clock';
 import type { Incident } from '../detector/incident';
-import { PRIORITIES } from '../pool/options';
-import type { RemoveReason } from '../pool/events';
-import type { ServiceStats } from '../pool/service-pool';
+import { PRIORITIES } from '../types';
+import type { RemoveReason } from '../types';
+import type { ServiceStats } from '../types';
 import { INSTRUMENTS, METRIC_ATTRIBUTES as A, type InstrumentSpec } from './instruments';
 
 /** What the metrics read from the registry: its `stats()` snapshot (a {@link PoolRegistry} fits). */

@@ -1,8 +1,9 @@
 import type { Clock } from '../clock';
 import type { RandomSource } from '../random';
 
-/** State of a service's connection circuit. */
-export type CircuitState = 'closed' | 'open' | 'half-open';
+import type { CircuitState } from '../types';
+
+export type { CircuitState } from '../types';
 
 /** Circuit breaker options (registry option `breaker`, applied to every service). */
 export interface BreakerOptions {

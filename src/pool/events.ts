@@ -1,20 +1,6 @@
-/** Why a connection was closed. */
-export type RemoveReason =
-  /** It reached its maximum lifetime (`recycleMs`). */
-  | 'recycled'
-  /** It was idle and closed to make room for another service (shared budget). */
-  | 'idle'
-  /** An overflow connection sat idle for `idleTimeoutMs`; the pool shrinks back toward `size`. */
-  | 'overflow'
-  /** It failed (killed by the server, network error, failed validation, or released with an error). */
-  | 'broken'
-  /** The registry was closed. */
-  | 'closed'
-  /**
-   * It came back inside an open or failed transaction (the server's transaction status was not idle): closing it
-   * makes the server roll that transaction back, so no later caller runs in it.
-   */
-  | 'in-transaction';
+import type { RemoveReason, ServerWarning } from '../types';
+
+export type { RemoveReason, PgBouncerPoolCheck, ServerCapacityWarning, ServerCheckReport, ServerWarning } from '../types';
 
 /** A new connection was opened. */
 export interface ConnectEvent<S extends string = string> {
@@ -107,31 +93,7 @@ export interface CircuitEvent<S extends string = string> {
   readonly lastError: Error | undefined;
 }
 
-/**
- * The server refused a service a new connection for lack of room (SQLSTATE 53300, "sorry, too many clients
- * already", or the slots reserved for superusers) while the service still had working connections. Its circuit
- * stays closed (the database is up): waiters wait for a connection to come back, or time out as usual, and new
- * connects are retried with a growing pause. Emitted once per streak of refusals.
- */
-export interface ServerCapacityWarning<S extends string = string> {
-  readonly kind: 'capacity';
-  readonly service: S;
-  /** The server's SQLSTATE, `'53300'`. */
-  readonly code: string;
-  /** The server's refusal (secrets removed). */
-  readonly error: Error;
-  /** Connections the service has open now, all of them working. */
-  readonly open: number;
-  /** The service's `size + overflow`: it wanted to grow toward this. */
-  readonly max: number;
-  /** Connections the service may still open but the server has no room for: `max - open`. */
-  readonly headroomShortfall: number;
-  /** A sentence for a person. */
-  readonly warning: string;
-}
 
-/** What `server-warning` reports: a failed {@link ServerCheckReport} (`kind: 'check'`) or a {@link ServerCapacityWarning}. */
-export type ServerWarning<S extends string = string> = ServerCheckReport | ServerCapacityWarning<S>;
 
 /**
  * A per-service setting holds only on some paths, or could not be read back (see the registry's `pooler`).
@@ -151,56 +113,7 @@ export interface SettingWarningEvent<S extends string = string> {
   readonly message: string;
 }
 
-/** What {@link PoolRegistry.checkServer} found. */
-export interface ServerCheckReport {
-  /** Tells it apart from a {@link ServerCapacityWarning} in `server-warning`. */
-  readonly kind: 'check';
-  /** The server's `max_connections`. */
-  readonly maxConnections: number;
-  /** The server's `superuser_reserved_connections` (not usable by ordinary roles). */
-  readonly superuserReservedConnections: number;
-  /** Sessions on the server now (every application, ours included). */
-  readonly currentConnections: number;
-  /** Of those, the ones this registry (this instance) opened. */
-  readonly ownConnections: number;
-  /** Connections this registry may open (`maxConnections` of the registry). */
-  readonly budget: number;
-  /** Room for this application (every instance): max - reserved - sessions of other applications. */
-  readonly available: number;
-  /** True when every instance's budget together fits in what is available (and in the PgBouncer pools, when checked). */
-  readonly fits: boolean;
-  /** A sentence for a person, when it does not fit. */
-  readonly warning: string | undefined;
-  /**
-   * Live instances of this application on the server: this one plus every other `instanceId` seen in
-   * `pg_stat_activity` (only instances that set `instanceId` can be told apart).
-   */
-  readonly instances: number;
-  /** Sessions of the application that belong to other instances. */
-  readonly otherInstanceConnections: number;
-  /** `instances × budget`: what every instance together may open. `fits` compares this with `available`. */
-  readonly combinedBudget: number;
-  /** The PgBouncer pools the services use, when an admin connection was given (see `checkServer`). */
-  readonly pgbouncerPools: readonly PgBouncerPoolCheck[] | undefined;
-}
 
-/** One PgBouncer pool (database alias) as {@link PoolRegistry.checkServer} sees it. */
-export interface PgBouncerPoolCheck {
-  /** The database alias. */
-  readonly database: string;
-  /** `session` or `transaction` (or `statement`). */
-  readonly mode: string;
-  /** Its `pool_size` plus `reserve_pool`. */
-  readonly poolSize: number;
-  /** Its `max_db_connections` (0: no limit). */
-  readonly maxDbConnections: number;
-  /** The services connecting through it. */
-  readonly services: readonly string[];
-  /** `instances × the sum of their sizes`: server connections they pin in session mode. */
-  readonly guaranteed: number;
-  /** False when, in session mode, the guaranteed connections do not fit in the pool. */
-  readonly fits: boolean;
-}
 
 /** Events of one service's pool, as re-emitted by the registry. */
 export interface PoolEvents<S extends string = string> {

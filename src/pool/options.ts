@@ -2,11 +2,9 @@ import type pg from 'pg';
 import { ConfigChecker } from '../options/check';
 import type { ClientConfig } from './client';
 
-/** Service priority, highest first. Used by the shared budget and by the interference detector. */
-export type Priority = 'highest' | 'high' | 'medium' | 'low';
+import { PRIORITIES, type Priority } from '../types';
 
-/** Priorities in order, highest first. */
-export const PRIORITIES: readonly Priority[] = Object.freeze(['highest', 'high', 'medium', 'low']);
+export { PRIORITIES, type Priority } from '../types';
 
 /** Options of one service's pool. Every field is optional; defaults are in {@link SERVICE_DEFAULTS}. */
 export interface ServiceOptions {

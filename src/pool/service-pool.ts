@@ -5,96 +5,22 @@ import { AcquireTimeoutError, ConnectTimeoutError, DatabaseUnavailableError, Poo
 import { abortedError, type AcquireOptions } from './acquire-options';
 import { instrumentQueries } from './instrument';
 import type { Redactor } from '../redact';
-import { LatencyBuckets, waitBoundsMs, type LatencyHistogram } from '../stats/latency-buckets';
-import { RollingHistogram, type LatencySummary } from '../stats/rolling-histogram';
-import { CircuitBreaker, type Attempt, type BreakerOptions, type CircuitState } from './circuit-breaker';
+import { LatencyBuckets, waitBoundsMs } from '../stats/latency-buckets';
+import { RollingHistogram } from '../stats/rolling-histogram';
+import { CircuitBreaker, type Attempt, type BreakerOptions } from './circuit-breaker';
 import { connectWithin, endQuietly, inTransactionBlock, isCapacityRefusal, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
-import type { PoolEventSink, RemoveReason } from './events';
+import type { PoolEventSink } from './events';
+import type { RemoveReason, ServiceStats } from '../types';
 import { Lease, type LeaseOwner } from './lease';
-import { checkResize, type Priority, type ResolvedServiceOptions } from './options';
+import { checkResize, type ResolvedServiceOptions } from './options';
 import { ensureMinimum, setLimits } from './generic-pool-internals';
 import { Queue } from './queue';
 import type { SlotBroker } from './slots';
 
+export type { ServiceStats } from '../types';
+
 const NO_HOLDERS: Readonly<Record<string, number>> = Object.freeze({});
 
-/** Snapshot of one service's pool. A fresh object on every call. */
-export interface ServiceStats {
-  readonly service: string;
-  readonly priority: Priority;
-  /** Guaranteed connections (`size`). */
-  readonly guaranteedSize: number;
-  /** Extra connections allowed for bursts (`overflow`). */
-  readonly overflow: number;
-  /** `size + overflow`. */
-  readonly max: number;
-  /** Open connections, including ones being opened. */
-  readonly total: number;
-  /** Open connections not leased. */
-  readonly idle: number;
-  /** Leased connections. */
-  readonly inUse: number;
-  /** Leased connections beyond the guaranteed size. */
-  readonly overflowInUse: number;
-  /** Acquires waiting for a connection. */
-  readonly waiting: number;
-  /** Leases handed out since start. */
-  readonly acquired: number;
-  /** Acquires rejected with `ERR_ACQUIRE_TIMEOUT` since start. */
-  readonly timeouts: number;
-  /** Acquires rejected with `ERR_QUEUE_FULL` since start. */
-  readonly queueRejections: number;
-  /** Failed queries plus connection failures (failed connects, connections that broke) since start. */
-  readonly errors: number;
-  /** Connection-level failures only, since start: failed connects and connections that broke (not SQL errors). */
-  readonly connectionErrors: number;
-  /** Connections opened since start. */
-  readonly created: number;
-  /** Connections closed since start. */
-  readonly removed: number;
-  /**
-   * Connections that came back inside an open or failed transaction and were closed instead of reused (the
-   * server rolled their transaction back). Non-zero means a code path releases without COMMIT or ROLLBACK.
-   */
-  readonly closedInTransaction: number;
-  /**
-   * New connections the server refused for lack of room (53300) while this service had working ones: counted
-   * here and in `connectionErrors`, reported as `server-warning` (`kind: 'capacity'`), never opening the circuit.
-   */
-  readonly capacityRefusals: number;
-  /** Connections closed since start, by why (they add up to `removed`). */
-  readonly removedByReason: Readonly<Record<RemoveReason, number>>;
-  /** Connection attempts that failed since start (refused, timed out, bad credentials…): failed to open. */
-  readonly connectFailures: number;
-  /** Consecutive failed connection attempts (0 once one succeeds). */
-  readonly consecutiveConnectFailures: number;
-  /** State of the connection circuit breaker. */
-  readonly circuit: CircuitState;
-  /** Shared budget slots held (connections beyond `size`, open or being opened). */
-  readonly sharedInUse: number;
-  /** Connection attempts waiting for a shared budget slot. */
-  readonly waitingForShared: number;
-  /** While `waitingForShared > 0`: who holds the shared budget slots, per service holding any; otherwise empty. */
-  readonly sharedSlotHolders: Readonly<Record<string, number>>;
-  /** `inUse / max`, 0..1. */
-  readonly utilization: number;
-  /** Length of the rolling window of the latency summaries, ms. */
-  readonly windowMs: number;
-  /** Time callers waited for a connection, over the window, ms. */
-  readonly acquireWait: LatencySummary;
-  /** Query time through `registry.query`, `lease.query` and `transaction`, over the window, ms. */
-  readonly queryTime: LatencySummary;
-  /** How long leases were held, over the window, ms. */
-  readonly holdTime: LatencySummary;
-  /** Acquire waits since start (timeouts included, at the time waited), as cumulative buckets: for metrics. */
-  readonly acquireWaitTotal: LatencyHistogram;
-  /** Query times since start, as cumulative buckets. */
-  readonly queryTimeTotal: LatencyHistogram;
-  /** Lease hold times since start, as cumulative buckets. */
-  readonly holdTimeTotal: LatencyHistogram;
-  /** Times to open a connection since start (successful opens), as cumulative buckets. */
-  readonly createTimeTotal: LatencyHistogram;
-}
 
 /** Result of closing one pool. */
 export interface PoolCloseReport {
@@ -126,6 +52,8 @@ export interface ServicePoolConfig {
   readonly afterConnect?: ((client: ClientLike) => Promise<void>) | undefined;
   /** Bounds of the since-start acquire-wait buckets, ms; the registry gives every pool the same set. */
   readonly waitBoundsMs?: readonly number[];
+  /** Ids for new connections, unique within the registry (a counter per registry, so ids never depend on another registry in the process). */
+  readonly nextConnectionId: () => number;
 }
 
 /** @internal Told about the life of a service's connections: the pg.Pool view turns these into pg-pool's events. */
@@ -180,7 +108,6 @@ interface Waiter {
 
 type PoolState = 'open' | 'closing' | 'closed';
 
-let nextConnectionId = 1;
 const noop = (): void => {};
 
 /** Thrown by a create that gave up waiting for a shared slot; not a connection failure. */
@@ -921,7 +848,7 @@ export class ServicePool implements LeaseOwner {
     }
     const recycleMs = this.#options.recycleMs;
     const connection: Connection = {
-      id: nextConnectionId++,
+      id: this.#config.nextConnectionId(),
       client,
       createdAt: started,
       // Up to 5 % jitter, subtracted so a connection never outlives recycleMs.

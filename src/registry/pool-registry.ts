@@ -163,6 +163,9 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     const random = unitRandom(options.random);
     // One bucket set for every service, covering every acquire timeout, so their wait histograms add up.
     const waitBounds = waitBoundsMs(resolvedAll.map((o) => o.acquireTimeoutMs));
+    // Connection ids count per registry: unique across its services, independent of any other registry.
+    let connectionCount = 0;
+    const nextConnectionId = (): number => ++connectionCount;
     for (const [i, service] of names.entries()) {
       const resolved = resolvedAll[i]!;
       const settings = new SessionSettings(service, this.pooler, resolved, this as unknown as ConstructorParameters<typeof ServicePool>[0]['events']);
@@ -190,6 +193,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
           breaker,
           random,
           waitBoundsMs: waitBounds,
+          nextConnectionId,
         }),
       );
     }

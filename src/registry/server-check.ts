@@ -1,5 +1,5 @@
 import type { ClientConfig } from '../pool/client';
-import type { PgBouncerPoolCheck, ServerCheckReport } from '../pool/events';
+import type { PgBouncerPoolCheck, ServerCheckReport } from '../types';
 import { parseSessionName } from './instance-name';
 
 /** Options of {@link PoolRegistry.checkServer}. */
