@@ -1,23 +1,16 @@
 import { inspect } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createPoolRegistry, isBulkheadError, type PgPoolView, type PoolRegistry, type ServiceOptions } from '../../src/index';
+import { createPoolRegistry, isBulkheadError, type PgPoolView, type ServiceOptions } from '../../src/index';
 import { FakeServer, result, type FakeClient } from '../helpers/fake-client';
-import { advance, useFakeTime } from '../helpers/fake-time';
+import { advance } from '../helpers/fake-time';
+import { useFakeRegistries } from '../helpers/fake-registries';
 
 // pg-pool's public behaviour as node-postgres documents it (the "pg.Pool" API page: connect / release /
 // query / end, the counts and the five events), run against the view of one service. Where the view differs on
 // purpose (end() leaves the shared service's connections open, SQL errors do not destroy), the test says so.
 
-let registries: PoolRegistry<string, never>[] = [];
-beforeEach(() => {
-  useFakeTime();
-  registries = [];
-});
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(registries.map((r) => r.close({ timeoutMs: 10 })));
-});
+const track = useFakeRegistries();
 
 function setup(api: ServiceOptions = { size: 0, overflow: 2 }) {
   const server = new FakeServer();
@@ -31,7 +24,7 @@ function setup(api: ServiceOptions = { size: 0, overflow: 2 }) {
     applicationName: 'view',
     services: { api, auth: { size: 1, overflow: 0 } },
   });
-  registries.push(registry as unknown as PoolRegistry<string, never>);
+  track(registry);
   return { server, registry, pool: registry.pgPool('api') };
 }
 

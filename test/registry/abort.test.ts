@@ -1,22 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createPoolRegistry, isBulkheadError, type PoolRegistry, type ServiceOptions } from '../../src/index';
+import { describe, expect, it, vi } from 'vitest';
+import { createPoolRegistry, isBulkheadError, type ServiceOptions } from '../../src/index';
 import { FakeServer } from '../helpers/fake-client';
-import { advance, useFakeTime } from '../helpers/fake-time';
+import { advance } from '../helpers/fake-time';
+import { useFakeRegistries } from '../helpers/fake-registries';
 
-let registries: PoolRegistry<string, never>[] = [];
-beforeEach(() => {
-  useFakeTime();
-  registries = [];
-});
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(registries.map((r) => r.close({ timeoutMs: 10 })));
-});
+const track = useFakeRegistries();
 
 function setup(api: ServiceOptions) {
   const server = new FakeServer();
   const registry = createPoolRegistry({ Client: server.Client, applicationName: 'ab', breaker: { failureThreshold: 1_000 }, services: { api } });
-  registries.push(registry as unknown as PoolRegistry<string, never>);
+  track(registry);
   return { server, registry };
 }
 

@@ -1,18 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, createPoolRegistry, type CircuitEvent, type PoolRegistry, type RemoveEvent, type ServiceOptions } from '../../src/index';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, createPoolRegistry, type CircuitEvent, type RemoveEvent, type ServiceOptions } from '../../src/index';
 import { FakeServer } from '../helpers/fake-client';
-import { advance, useFakeTime } from '../helpers/fake-time';
-import { vi } from 'vitest';
+import { advance } from '../helpers/fake-time';
+import { useFakeRegistries } from '../helpers/fake-registries';
 
-let open: PoolRegistry<string, never>[] = [];
-beforeEach(() => {
-  useFakeTime();
-  open = [];
-});
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(open.map((r) => r.close({ timeoutMs: 10 })));
-});
+const track = useFakeRegistries();
 
 /**
  * True when `promise` settles with fake time standing still (only zero-delay timers, such as the fake server's
@@ -32,7 +24,7 @@ async function settlesWithoutTimePassing(promise: Promise<unknown>): Promise<boo
 function setup<const S extends Record<string, ServiceOptions>>(services: S, extra: Record<string, unknown> = {}) {
   const server = new FakeServer();
   const registry = createPoolRegistry({ Client: server.Client, applicationName: 'app', maintenanceIntervalMs: 100, services, ...extra });
-  open.push(registry as unknown as PoolRegistry<string, never>);
+  track(registry);
   return { server, registry };
 }
 

@@ -1,22 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createInterferenceDetector, createPoolRegistry, isBulkheadError, type ConnectErrorEvent, type PoolRegistry, type RemoveEvent, type ServiceOptions } from '../../src/index';
+import { describe, expect, it, vi } from 'vitest';
+import { createInterferenceDetector, createPoolRegistry, isBulkheadError, type ConnectErrorEvent, type RemoveEvent, type ServiceOptions } from '../../src/index';
 import { FakeServer, result, type FakeClient } from '../helpers/fake-client';
-import { advance, useFakeTime } from '../helpers/fake-time';
+import { advance } from '../helpers/fake-time';
+import { useFakeRegistries } from '../helpers/fake-registries';
 
-let registries: PoolRegistry<string, never>[] = [];
-beforeEach(() => {
-  useFakeTime();
-  registries = [];
-});
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(registries.map((r) => r.close({ timeoutMs: 10 })));
-});
+const track = useFakeRegistries();
 
 function setup(api: ServiceOptions, extra: { connectTimeoutMs?: number } = {}) {
   const server = new FakeServer();
   const registry = createPoolRegistry({ Client: server.Client, applicationName: 'cs', breaker: { failureThreshold: 1_000 }, services: { api }, ...extra });
-  registries.push(registry as unknown as PoolRegistry<string, never>);
+  track(registry);
   return { server, registry };
 }
 
@@ -95,7 +88,7 @@ describe('onConnect', () => {
       breaker: { failureThreshold: 2, initialBackoffMs: 100, maxBackoffMs: 1_000 },
       services: { api: { size: 0, overflow: 1, acquireTimeoutMs: 5_000, onConnect: () => Promise.reject(new Error('setup failed')) } },
     });
-    registries.push(registry as unknown as PoolRegistry<string, never>);
+    track(registry);
     const pending = registry.acquire('api').catch((e: unknown) => e);
     await advance(1_000);
     expect(registry.stats('api').circuit).toBe('open');
@@ -151,7 +144,7 @@ describe('maxUses', () => {
       );
     }
     const ok = createPoolRegistry({ Client: server.Client, services: { api: { size: 0, maxUses: Number.POSITIVE_INFINITY } } });
-    registries.push(ok as unknown as PoolRegistry<string, never>);
+    track(ok);
     expect(ok.serviceOptions('api').maxUses).toBe(Number.POSITIVE_INFINITY);
   });
 });

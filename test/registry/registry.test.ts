@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createPoolRegistry, isBulkheadError, type PoolRegistry, type RemoveEvent, type ServiceOptions } from '../../src/index';
+import { describe, expect, it, vi } from 'vitest';
+import { createPoolRegistry, isBulkheadError, type RemoveEvent, type ServiceOptions } from '../../src/index';
 import { FakeServer, result } from '../helpers/fake-client';
-import { advance, useFakeTime } from '../helpers/fake-time';
-
+import { advance } from '../helpers/fake-time';
+import { useFakeRegistries } from '../helpers/fake-registries';
 
 function setup<const S extends Record<string, ServiceOptions>>(services: S, extra: { maintenanceIntervalMs?: number; random?: () => number } = {}) {
   const server = new FakeServer();
@@ -12,19 +12,7 @@ function setup<const S extends Record<string, ServiceOptions>>(services: S, extr
 
 const settle = advance;
 
-let registries: PoolRegistry<string, never>[] = [];
-beforeEach(() => {
-  useFakeTime();
-  registries = [];
-});
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(registries.map((r) => r.close({ timeoutMs: 10 })));
-});
-function track<R>(r: R): R {
-  registries.push(r as unknown as PoolRegistry<string, never>);
-  return r;
-}
+const track = useFakeRegistries();
 
 describe('acquire and release', () => {
   it('opens `size` connections at start, each named <app>:<service>, and leases them', async () => {

@@ -1,23 +1,16 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createHealthHandler, createPoolRegistry, isBulkheadError, type AcquireTimeoutError, type AcquireTimeoutEvent, type PoolRegistry, type ServiceOptions } from '../../src/index';
+import { describe, expect, it } from 'vitest';
+import { createHealthHandler, createPoolRegistry, isBulkheadError, type AcquireTimeoutError, type AcquireTimeoutEvent, type ServiceOptions } from '../../src/index';
 import { createInterferenceDetector } from '../../src/detector/interference-detector';
 import { FakeServer } from '../helpers/fake-client';
-import { advance, useFakeTime } from '../helpers/fake-time';
+import { advance } from '../helpers/fake-time';
+import { useFakeRegistries } from '../helpers/fake-registries';
 
-let open: PoolRegistry<string, never>[] = [];
-beforeEach(() => {
-  useFakeTime();
-  open = [];
-});
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(open.map((r) => r.close({ timeoutMs: 10 })));
-});
+const track = useFakeRegistries();
 
 function setup<const S extends Record<string, ServiceOptions>>(services: S, extra: Record<string, unknown> = {}) {
   const server = new FakeServer();
   const registry = createPoolRegistry({ Client: server.Client, applicationName: 'app', maintenanceIntervalMs: 100, services, ...extra });
-  open.push(registry as unknown as PoolRegistry<string, never>);
+  track(registry);
   return { server, registry };
 }
 
