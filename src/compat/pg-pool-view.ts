@@ -68,7 +68,8 @@ export class PgPoolView extends EventEmitter implements pg.Pool {
   /** Clients lent by `connect()`, and `query()` calls in flight. */
   #outstanding = 0;
   #endWaiters: (() => void)[] = [];
-  readonly #unobserve: () => void;
+  /** Ends the subscription to the service's connection events; null while nobody listens for them. */
+  #unobserve: (() => void) | null = null;
 
   /** @internal use `registry.pgPool(service)` */
   constructor(source: PgPoolSource) {
@@ -77,7 +78,40 @@ export class PgPoolView extends EventEmitter implements pg.Pool {
     this.#source = source;
     this.options = source.options;
     this.Client = source.Client as unknown as new (config?: pg.ClientConfig) => pg.Client;
-    this.#unobserve = source.observe({
+    // The service's connection events reach this handle only while someone listens for them: a handle nobody
+    // listens to (Drizzle's, Kysely's) holds no subscription, so handles made and dropped without end() leak nothing.
+    this.#installHooks();
+  }
+
+  readonly #onNewListener = (event: string | symbol): void => {
+    if (POOL_EVENTS.has(event) && this.#unobserve === null && !this.#ending) this.#subscribe();
+  };
+
+  readonly #onRemoveListener = (event: string | symbol): void => {
+    if (POOL_EVENTS.has(event)) this.#unsubscribeIfUnheard();
+  };
+
+  #installHooks(): void {
+    if (!this.listeners('newListener').includes(this.#onNewListener)) super.on('newListener', this.#onNewListener);
+    if (!this.listeners('removeListener').includes(this.#onRemoveListener)) super.on('removeListener', this.#onRemoveListener);
+  }
+
+  #unsubscribeIfUnheard(): void {
+    if (this.#unobserve !== null && ![...POOL_EVENTS].some((e) => this.listenerCount(e) > 0)) this.#unsubscribe();
+  }
+
+  /** As EventEmitter's; the handle's own bookkeeping of who listens survives it. */
+  override removeAllListeners(event?: string | symbol): this {
+    // Without an argument, not with `undefined`: EventEmitter tells the two apart by arguments.length.
+    if (event === undefined) super.removeAllListeners();
+    else super.removeAllListeners(event);
+    this.#installHooks();
+    this.#unsubscribeIfUnheard();
+    return this;
+  }
+
+  #subscribe(): void {
+    this.#unobserve = this.#source.observe({
       connected: (client) => {
         if (this.listenerCount('connect') > 0) this.emit('connect', client);
       },
@@ -88,6 +122,11 @@ export class PgPoolView extends EventEmitter implements pg.Pool {
         if (this.listenerCount('error') > 0) this.emit('error', error, client);
       },
     });
+  }
+
+  #unsubscribe(): void {
+    this.#unobserve?.();
+    this.#unobserve = null;
   }
 
   /**
@@ -302,7 +341,7 @@ export class PgPoolView extends EventEmitter implements pg.Pool {
       promise = Promise.reject(new Error('Called end on pool more than once'));
     } else {
       this.#ending = true;
-      this.#unobserve();
+      this.#unsubscribe();
       promise = new Promise<void>((resolve) => {
         this.#endWaiters.push(resolve);
         if (this.#outstanding === 0) this.#finishEnd();
@@ -325,6 +364,9 @@ export class PgPoolView extends EventEmitter implements pg.Pool {
 }
 
 function noop(): void {}
+
+/** The handle's events that come from the service's connections (`acquire` and `release` are the handle's own). */
+const POOL_EVENTS: ReadonlySet<string | symbol> = new Set(['connect', 'remove', 'error']);
 
 /** Delivers an error to a submittable that could not run, the way pg does for one that fails. */
 function failSubmittable(submittable: Submittable, error: Error): void {
