@@ -36,3 +36,21 @@ export const systemClock: Clock = Object.freeze({
     clearTimeout(handle as ReturnType<typeof setTimeout>);
   },
 });
+
+/**
+ * Runs `work` and settles with it, or rejects with `onTimeout()` once `ms` have passed on `timers` (whichever
+ * comes first); the timer is always cleared. The one promise-versus-deadline race of the pool's connect steps.
+ */
+export async function settleWithin<T>(timers: Pick<Clock, 'setTimeout' | 'clearTimeout'>, ms: number, work: () => T | Promise<T>, onTimeout: () => Error): Promise<T> {
+  let timer: TimerHandle | null = null;
+  try {
+    return await Promise.race([
+      Promise.resolve().then(work),
+      new Promise<never>((_, reject) => {
+        timer = timers.setTimeout(() => reject(onTimeout()), ms);
+      }),
+    ]);
+  } finally {
+    if (timer !== null) timers.clearTimeout(timer);
+  }
+}

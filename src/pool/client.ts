@@ -1,4 +1,5 @@
 import type { ClientConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import { settleWithin } from '../clock';
 
 /**
  * The part of a `pg.Client` that pg-bulkhead relies on. `pg.Client` fits, and so does pg-mem's adapter
@@ -57,22 +58,15 @@ export async function connectWithin(
   onTimeout: () => Error,
   setup?: () => Promise<void>,
 ): Promise<void> {
-  let timer: unknown = null;
   try {
-    await Promise.race([
-      // `setup` (session settings and their read-back) counts as part of connecting: bounded by the same timeout.
-      Promise.resolve()
-        .then(() => client.connect())
-        .then(() => setup?.()),
-      new Promise<never>((_, reject) => {
-        timer = setTimer(() => reject(onTimeout()), timeoutMs);
-      }),
-    ]);
+    // `setup` (session settings and their read-back) counts as part of connecting: bounded by the same timeout.
+    await settleWithin({ setTimeout: setTimer, clearTimeout: clearTimer }, timeoutMs, async () => {
+      await client.connect();
+      await setup?.();
+    }, onTimeout);
   } catch (error) {
     endQuietly(client);
     throw error;
-  } finally {
-    if (timer !== null) clearTimer(timer);
   }
 }
 

@@ -1,5 +1,5 @@
 import { createPool, type Pool as GenericPool } from 'generic-pool';
-import type { Clock, TimerHandle } from '../clock';
+import { settleWithin, type Clock, type TimerHandle } from '../clock';
 import type { RandomSource } from '../random';
 import { AcquireTimeoutError, ConnectTimeoutError, DatabaseUnavailableError, PoolClosedError, QueueFullError } from '../errors';
 import { abortedError, type AcquireOptions } from './acquire-options';
@@ -906,17 +906,7 @@ export class ServicePool implements LeaseOwner {
   async #runOnConnect(client: ClientLike): Promise<void> {
     const hook = this.#options.onConnect as (client: unknown) => unknown;
     const timeoutMs = this.#config.connectTimeoutMs;
-    let timer: TimerHandle | null = null;
-    try {
-      await Promise.race([
-        Promise.resolve().then(() => hook(client)),
-        new Promise<never>((_, reject) => {
-          timer = this.#clock.setTimeout(() => reject(new ConnectTimeoutError(this.name, timeoutMs, 'onConnect')), timeoutMs);
-        }),
-      ]);
-    } finally {
-      if (timer !== null) this.#clock.clearTimeout(timer);
-    }
+    await settleWithin(this.#clock, timeoutMs, () => hook(client), () => new ConnectTimeoutError(this.name, timeoutMs, 'onConnect'));
   }
 
   #unavailableError(): DatabaseUnavailableError {
