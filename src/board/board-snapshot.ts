@@ -1,7 +1,6 @@
 import type { BudgetStats } from '../budget/budget';
 import type { HealthReport, HealthStatus, Incident, LastConnectionError } from '../detector/incident';
 import type { Priority } from '../types';
-import { PRIORITIES } from '../types';
 import type { ServiceStats } from '../types';
 
 /** What the board reads from a registry: {@link PoolRegistry} fits. */
@@ -81,19 +80,8 @@ export interface BoardService<S extends string = string> {
   readonly lastConnectionError?: LastConnectionError | null;
 }
 
-/** The shared budget on the board. */
-export interface BoardBudget {
-  readonly total: number;
-  readonly guaranteed: number;
-  readonly shared: number;
-  readonly reserve: number;
-  readonly sharedInUse: number;
-  readonly sharedInUseByService: Readonly<Record<string, number>>;
-  /** Requests waiting for a shared slot, in all. */
-  readonly waiting: number;
-  /** Requests waiting for a shared slot, by the priority of the service that waits. */
-  readonly waitingByPriority: Readonly<Record<Priority, number>>;
-}
+/** The shared budget on the board: the budget's own figures (see {@link BudgetStats}). */
+export type BoardBudget = Pick<BudgetStats, 'total' | 'guaranteed' | 'shared' | 'reserve' | 'sharedInUse' | 'sharedInUseByService' | 'waiting' | 'waitingByPriority'>;
 
 /** The usage tracker on the board. */
 export interface BoardUsage {
@@ -156,11 +144,9 @@ export async function buildBoardSnapshot<S extends string>(sources: BoardSources
   const stats = registry.stats();
   const errors: { readonly [K in S]?: LastConnectionError } = includeErrors ? (detector.lastConnectionErrors?.() ?? {}) : {};
   const services: BoardService<S>[] = [];
-  const priorityOf = new Map<string, Priority>();
   for (const name of registry.services) {
     const s = stats.services[name];
     const h = report.services[name];
-    priorityOf.set(name, s.priority);
     const service: BoardService<S> = {
       service: name,
       priority: s.priority,
@@ -183,11 +169,6 @@ export async function buildBoardSnapshot<S extends string>(sources: BoardSources
     };
     services.push(includeErrors ? { ...service, lastConnectionError: errors[name] ?? null } : service);
   }
-  const waitingByPriority = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
-  for (const [name, count] of Object.entries(stats.budget.waitingByService)) {
-    const priority = priorityOf.get(name);
-    if (priority !== undefined) waitingByPriority[priority] += count;
-  }
   const history = detector.history?.() ?? [];
   const recentIncidents = history.slice(Math.max(0, history.length - sources.recentIncidents)).reverse();
   return {
@@ -204,7 +185,7 @@ export async function buildBoardSnapshot<S extends string>(sources: BoardSources
       sharedInUse: stats.budget.sharedInUse,
       sharedInUseByService: stats.budget.sharedInUseByService,
       waiting: stats.budget.waiting,
-      waitingByPriority,
+      waitingByPriority: stats.budget.waitingByPriority,
     },
     incidents: report.incidents,
     recentIncidents,

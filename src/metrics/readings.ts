@@ -137,7 +137,7 @@ export function readMetrics<S extends string>(sources: MetricsSources<S>, stats:
     single(INSTRUMENTS.budgetSharedFree, budget.free ?? Math.max(0, budget.shared - budget.sharedInUse));
     out.push({
       instrument: INSTRUMENTS.budgetWaiting,
-      points: PRIORITIES.map((priority) => ({ attributes: { [A.priority]: priority }, value: waitingWithPriority(budget, services, priority) })),
+      points: PRIORITIES.map((priority) => ({ attributes: { [A.priority]: priority }, value: budget.waitingByPriority[priority] })),
     });
   }
   if (sources.usage !== undefined) {
