@@ -177,15 +177,10 @@ export function readMetrics<S extends string>(sources: MetricsSources<S>, stats:
   return out;
 }
 
-/** The incident's own `kind` when it carries one (new event kinds flow through), else `interference`. */
+/** The incident's type (interference, saturation, connectivity: new types flow through), else `interference`. */
 function kindOf(incident: object): string {
-  const kind = (incident as { readonly kind?: unknown }).kind;
+  // The detector's incident type (interference, saturation, connectivity); `kind` for stand-ins that predate it.
+  const { type, kind } = incident as { readonly type?: unknown; readonly kind?: unknown };
+  if (typeof type === 'string' && type !== '') return type;
   return typeof kind === 'string' && kind !== '' ? kind : 'interference';
-}
-
-function waitingWithPriority(budget: BudgetStats, services: readonly ServiceStats[], priority: (typeof PRIORITIES)[number]): number {
-  if (budget.waitingByPriority !== undefined) return budget.waitingByPriority[priority];
-  let n = 0;
-  for (const s of services) if (s.priority === priority) n += budget.waitingByService[s.service] ?? 0;
-  return n;
 }

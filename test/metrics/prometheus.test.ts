@@ -99,7 +99,7 @@ describe('toPrometheus', () => {
   it('takes the incident kind from the incident, so new kinds flow through', async () => {
     const { registry, detector } = await llmStarvesAuth();
     const incident = detector.incidents()[0]!;
-    const saturating = { incidents: () => [{ ...incident, kind: 'saturation', aggressors: [] }], openedIncidents: () => detector.openedIncidents() };
+    const saturating = { incidents: () => [{ ...incident, type: 'saturation' as const, aggressors: [] }], openedIncidents: () => detector.openedIncidents() };
     const families = parseExposition(toPrometheus({ registry, detector: saturating }));
     expect(valueOf(families, 'pg_bulkhead_incidents_open', { kind: 'saturation', victim: 'app:auth', aggressor: '', severity: 'critical' })).toBe(1);
     expect(families.get('pg_bulkhead_incidents_open')?.samples).toHaveLength(1);
