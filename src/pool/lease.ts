@@ -9,8 +9,6 @@ export { checkQueryArguments };
 export interface LeaseOwner {
   readonly name: string;
   returnLease(lease: Lease<ClientLike>, destroy: Error | undefined): void;
-  recordQuery(ms: number, error: unknown, lease: Lease<ClientLike>, now?: number): void;
-  now(): number;
 }
 
 /**

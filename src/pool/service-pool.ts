@@ -659,12 +659,6 @@ export class ServicePool implements LeaseOwner {
     this.#pulse();
   }
 
-  /** @internal Records a query's time and failure against a lease (queries on the lease's client are recorded by themselves). */
-  recordQuery(ms: number, error: unknown, lease: Lease, now?: number): void {
-    const connection = this.#leases.get(lease);
-    if (connection !== undefined) this.#recordOn(connection, ms, error, now);
-  }
-
   /**
    * Every query on a leased connection's client lands here (see instrumentQueries): its time counts in
    * `queryTime`, a failure in `errors`, and a connection-level failure marks the connection to be destroyed on
