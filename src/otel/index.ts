@@ -4,6 +4,8 @@
  * @module
  */
 export { instrumentRegistry } from './instrument-registry';
+export { createHistogramProducer } from './histogram-producer';
+export type { HistogramCollection, HistogramMetric, HistogramProducer, HistogramProducerOptions, HistogramValue } from './histogram-producer';
 export type { InstrumentRegistryOptions, InstrumentedRegistry, InstrumentedRegistryEvents, RegistryInstrumentation } from './instrument-registry';
 export { INSTRUMENTS, METRIC_ATTRIBUTES, prometheusName, prometheusLabel } from '../metrics/instruments';
 export type { InstrumentSpec, InstrumentKind } from '../metrics/instruments';

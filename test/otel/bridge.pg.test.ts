@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { toPrometheus } from '../../src/metrics/prometheus';
-import { instrumentRegistry } from '../../src/otel/index';
+import { createHistogramProducer, instrumentRegistry } from '../../src/otel/index';
 import { createPoolRegistry } from '../../src/registry/pool-registry';
 import { adminClient, countBackends, describePg, pgUrl, uniqueAppName } from '../helpers/pg';
 import { waitFor } from '../helpers/wait-for';
@@ -69,6 +69,35 @@ describePg('instrumentRegistry on real PostgreSQL', () => {
         expect(valueOf(families, name, labels), `${name} ${JSON.stringify(labels)}`).toBe(point.value);
       }
     }
+  });
+
+  it('a histogram producer reports the same histograms as recording each event, read from the pools at collection', async () => {
+    const app = uniqueAppName('16prod');
+    const registry = loadRegistry({ applicationName: app, connection: pgUrl });
+    const events = otelHarness();
+    const producer = createHistogramProducer();
+    const produced = otelHarness(producer);
+    const fromEvents = instrumentRegistry(registry, { meter: events.meter });
+    const fromProducer = instrumentRegistry(registry, { meter: produced.meter, histograms: producer });
+    cleanups.push(() => events.shutdown(), () => produced.shutdown(), () => registry.close({ timeoutMs: 1_000 }), () => fromEvents.dispose(), () => fromProducer.dispose());
+    await scriptedLoad(registry, async () => {});
+    await waitFor(() => registry.stats('auth').removedByReason.broken === 1, 10_000, 'the broken connection to close');
+    const [a, b] = [await events.collect(), await produced.collect()];
+    for (const name of ['db.client.connection.create_time', 'db.client.connection.wait_time', 'db.client.connection.use_time']) {
+      for (const service of ['auth', 'llm']) {
+        const attributes = { 'db.client.connection.pool.name': `${app}:${service}` };
+        const expected = pointOf(a, name, attributes)?.histogram;
+        const actual = pointOf(b, name, attributes)?.histogram;
+        expect(expected?.count, `${name} ${service}`).toBeGreaterThan(0);
+        expect(actual?.count, `${name} ${service}`).toBe(expected?.count);
+        expect(actual?.buckets, `${name} ${service}`).toEqual(expected?.buckets);
+        expect(actual?.sum, `${name} ${service}`).toBeCloseTo(expected?.sum ?? Number.NaN, 9);
+      }
+    }
+    // real time: the timed-out acquire waited at least its 300 ms, in a finite bucket
+    const wait = pointOf(b, 'db.client.connection.wait_time', { 'db.client.connection.pool.name': `${app}:auth` })?.histogram;
+    expect(wait?.sum).toBeGreaterThanOrEqual(0.3);
+    expect(wait?.buckets.counts.at(-1)).toBe(0);
   });
 
   it('counts failed opens and shows the circuit open when the server cannot be reached', async () => {

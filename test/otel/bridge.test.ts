@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createInterferenceDetector } from '../../src/detector/interference-detector';
 import { toPrometheus } from '../../src/metrics/prometheus';
-import { instrumentRegistry } from '../../src/otel/index';
+import { createHistogramProducer, instrumentRegistry } from '../../src/otel/index';
 import { createUsageTracker } from '../../src/usage/usage-tracker';
 import { FakeClock, latency, presetRegistry } from '../detector/scripted-registry';
 import { memoryDatabase } from '../helpers/pg-mem';
@@ -210,5 +210,82 @@ describe('instrumentRegistry on pg-mem, under a scripted load', () => {
     expect(() => instrumentRegistry({} as never, { meter: otelHarness().meter })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('registry') }));
     expect(() => instrumentRegistry(registry, { meter: otelHarness().meter, usage: {} as never })).toThrow(expect.objectContaining({ message: expect.stringContaining('options.usage') }));
     for (const e of ['acquire', 'acquire-timeout', 'release', 'connect'] as const) expect(registry.listenerCount(e)).toBe(0);
+  });
+});
+
+describe('instrumentRegistry with a histogram producer', () => {
+  /** The scripted load on pg-mem with two bridges on one registry: histograms from events, and from a producer. */
+  async function bothWays() {
+    const clock = new FakeClock();
+    const { Client } = memoryDatabase();
+    const registry = loadRegistry({ applicationName: 'app16', Client, clock });
+    const events = otelHarness();
+    const producer = createHistogramProducer({ clock });
+    const produced = otelHarness(producer);
+    const fromEvents = instrumentRegistry(registry, { meter: events.meter });
+    const listeners = (): number => (['acquire', 'acquire-timeout', 'release', 'connect'] as const).reduce((n, e) => n + registry.listenerCount(e), 0);
+    const before = listeners();
+    const fromProducer = instrumentRegistry(registry, { meter: produced.meter, histograms: producer, clock });
+    cleanups.push(() => events.shutdown(), () => produced.shutdown(), () => registry.close({ timeoutMs: 10 }), () => fromEvents.dispose(), () => fromProducer.dispose());
+    expect(listeners()).toBe(before); // the producer path listens to nothing
+    await scriptedLoad(registry, (ms) => clock.advance(ms));
+    return { registry, clock, events, produced, producer, fromProducer };
+  }
+
+  it('reports exactly the histograms that recording every event gives, with no listener on the registry', async () => {
+    const { events, produced } = await bothWays();
+    const [a, b] = [await events.collect(), await produced.collect()];
+    for (const name of ['db.client.connection.create_time', 'db.client.connection.wait_time', 'db.client.connection.use_time']) {
+      expect(b.get(name), name).toMatchObject({ kind: 'histogram', unit: 's', description: a.get(name)!.description });
+      const expected = a.get(name)!.points.map((p) => ({ attributes: p.attributes, count: p.histogram!.count, counts: p.histogram!.buckets.counts, boundaries: p.histogram!.buckets.boundaries, sum: p.histogram!.sum }));
+      const actual = b.get(name)!.points.map((p) => ({ attributes: p.attributes, count: p.histogram!.count, counts: p.histogram!.buckets.counts, boundaries: p.histogram!.buckets.boundaries, sum: p.histogram!.sum }));
+      expect(actual.length, name).toBe(2); // auth and llm
+      expect(actual.map(({ sum, ...rest }) => rest), name).toEqual(expected.map(({ sum, ...rest }) => rest));
+      actual.forEach((p, i) => expect(p.sum, name).toBeCloseTo(expected[i]!.sum!, 9));
+    }
+    expect(pointOf(b, 'db.client.connection.wait_time', auth)?.histogram).toMatchObject({ count: 3, sum: 0.3 });
+    // the observable instruments come through the meter as with the default
+    expect(pointOf(b, 'db.client.connection.timeouts', auth)?.value).toBe(1);
+  });
+
+  it('counts from the moment the registry is attached, and reports it no more after dispose()', async () => {
+    const clock = new FakeClock();
+    const { Client } = memoryDatabase();
+    const registry = loadRegistry({ applicationName: 'app16', Client, clock });
+    cleanups.push(() => registry.close({ timeoutMs: 10 }));
+    for (let i = 0; i < 4; i++) await registry.query('llm', 'select 1'); // before the bridge: not counted
+    const producer = createHistogramProducer({ clock });
+    const otel = otelHarness(producer);
+    cleanups.push(() => otel.shutdown());
+    await clock.advance(5_000);
+    const attachedAt = clock.wallNow();
+    const bridge = instrumentRegistry(registry, { meter: otel.meter, histograms: producer, clock });
+    const lease = await registry.acquire('llm');
+    await clock.advance(120);
+    lease.release();
+    const metrics = await otel.collect();
+    expect(pointOf(metrics, 'db.client.connection.use_time', llm)?.histogram).toMatchObject({ count: 1, sum: 0.12 });
+    expect(pointOf(metrics, 'db.client.connection.wait_time', llm)?.histogram?.count).toBe(1);
+    expect(pointOf(metrics, 'db.client.connection.create_time', llm)?.histogram?.count).toBe(0); // its connection was already open
+    const exported = await producer.collect();
+    expect(exported.resourceMetrics.scopeMetrics[0]?.scope.name).toBe('pg-bulkhead');
+    const point = exported.resourceMetrics.scopeMetrics[0]!.metrics[0]!.dataPoints[0]!;
+    expect(point.startTime[0] * 1_000 + point.startTime[1] / 1e6).toBeCloseTo(attachedAt, 6);
+    expect(point.endTime[0] * 1_000 + point.endTime[1] / 1e6).toBeCloseTo(clock.wallNow(), 6);
+    bridge.dispose();
+    bridge.dispose();
+    const after = await otel.collect();
+    expect([...after.values()].filter((m) => m.kind === 'histogram')).toEqual([]);
+    expect((await producer.collect()).resourceMetrics.scopeMetrics[0]?.metrics).toEqual([]);
+  });
+
+  it('rejects a histograms option that is neither a boolean nor a producer from createHistogramProducer()', () => {
+    const { Client } = memoryDatabase();
+    const registry = loadRegistry({ applicationName: 'app16', Client });
+    cleanups.push(() => registry.close({ timeoutMs: 10 }));
+    const lookalike = { collect: () => Promise.resolve({ resourceMetrics: { scopeMetrics: [] }, errors: [] }) };
+    expect(() => instrumentRegistry(registry, { meter: otelHarness().meter, histograms: lookalike as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('createHistogramProducer()') }),
+    );
   });
 });

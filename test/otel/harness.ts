@@ -8,6 +8,7 @@ import {
   type Histogram,
   type MetricData,
 } from '@opentelemetry/sdk-metrics';
+import type { HistogramProducer } from '../../src/otel/index';
 
 /** One metric as the OpenTelemetry SDK exported it, reduced to what the tests compare. */
 export interface Exported {
@@ -28,12 +29,13 @@ function kindOf(metric: MetricData): Exported['kind'] {
 
 /**
  * A real OpenTelemetry metrics SDK: a MeterProvider whose reader exports, on demand, to the SDK's in-memory
- * exporter (cumulative temporality, as a Prometheus scrape sees it).
+ * exporter (cumulative temporality, as a Prometheus scrape sees it), with the given histogram producer, if any,
+ * among its metric producers.
  */
-export function otelHarness(): { meter: Meter; collect: () => Promise<Map<string, Exported>>; shutdown: () => Promise<void> } {
+export function otelHarness(producer?: HistogramProducer): { meter: Meter; collect: () => Promise<Map<string, Exported>>; shutdown: () => Promise<void> } {
   const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
   // Exports only when asked (forceFlush); the interval timer never fires within a test.
-  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000, metricProducers: producer === undefined ? [] : [producer] });
   const provider = new MeterProvider({ readers: [reader] });
   const meter = provider.getMeter('pg-bulkhead-test');
   const collect = async (): Promise<Map<string, Exported>> => {

@@ -32,7 +32,7 @@ describe('loading OpenTelemetry only through the bridge', () => {
 
   it('the bridge entry point loads and instruments with only the meter it is given', () => {
     const { status, output } = run(`
-      const { instrumentRegistry } = await import('./src/otel/index.ts');
+      const { instrumentRegistry, createHistogramProducer } = await import('./src/otel/index.ts');
       const { createPoolRegistry } = await import('./src/index.ts');
       const created = [];
       const instrument = (name) => { created.push(name); return { record() {} }; };
@@ -40,10 +40,16 @@ describe('loading OpenTelemetry only through the bridge', () => {
       class Client { connect() { return Promise.resolve(); } query() { return Promise.resolve({ rows: [] }); } end() { return Promise.resolve(); } on() { return this; } }
       const registry = createPoolRegistry({ Client, services: { auth: { size: 0, overflow: 1 } } });
       instrumentRegistry(registry, { meter }).dispose();
+      const producer = createHistogramProducer();
+      const viaProducer = instrumentRegistry(registry, { meter, histograms: producer });
+      const collected = await producer.collect();
+      viaProducer.dispose();
+      console.log('produced', collected.resourceMetrics.scopeMetrics[0].metrics.length);
       await registry.close();
       console.log('instruments', created.length);`);
     expect(output).not.toContain('LOADED');
     expect(output).toMatch(/instruments \d{2}/);
+    expect(output).toContain('produced 3');
     expect(status).toBe(0);
   });
 });
