@@ -185,6 +185,6 @@ export interface PgBouncerPoolCheck {
   readonly services: readonly string[];
   /** `instances × the sum of their sizes`: server connections they pin in session mode. */
   readonly guaranteed: number;
-  /** False when, in session mode, the guaranteed connections do not fit in the pool. */
+  /** False when, in session mode, the guaranteed connections do not fit in the pool or under `max_db_connections`. */
   readonly fits: boolean;
 }

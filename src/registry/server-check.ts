@@ -113,17 +113,22 @@ async function checkPgBouncer(admin: QueryClient, subject: CheckSubject, instanc
     const row = databases.get(database);
     if (row === undefined) continue; // not an alias of this PgBouncer (a direct connection, or another one)
     const poolSize = Number(row.pool_size) + Number(row.reserve_pool ?? 0);
+    const maxDbConnections = Number(row.max_connections ?? 0);
+    // max_db_connections caps the server connections of the database whatever its pools: the tighter limit holds.
+    const capacity = maxDbConnections > 0 ? Math.min(poolSize, maxDbConnections) : poolSize;
     const mode = typeof row.pool_mode === 'string' && row.pool_mode !== '' ? row.pool_mode : defaultMode;
     const guaranteed = instances * services.reduce((sum, s) => sum + s.size, 0);
     // In session mode every client connection pins a server connection of the pool for its whole life.
-    const fits = mode !== 'session' || guaranteed <= poolSize;
+    const fits = mode !== 'session' || guaranteed <= capacity;
     if (!fits) {
       const sizes = services.map((s) => `${s.service} ${s.size}`).join(' + ');
+      const limit = capacity < poolSize ? `max_db_connections ${maxDbConnections}` : `pool_size + reserve_pool ${poolSize}`;
+      const fix = capacity < poolSize ? 'Raise its max_db_connections' : 'Raise its pool_size';
       warnings.push(
-        `PgBouncer pool ${database} (session mode, pool_size + reserve_pool ${poolSize}) cannot hold the guaranteed connections of ${instances} instance(s) × (${sizes}) = ${guaranteed}: the rest wait inside PgBouncer, where acquireTimeoutMs cannot see them. Raise its pool_size or lower the sizes`,
+        `PgBouncer pool ${database} (session mode, ${limit}) cannot hold the guaranteed connections of ${instances} instance(s) × (${sizes}) = ${guaranteed}: the rest wait inside PgBouncer, where acquireTimeoutMs cannot see them. ${fix} or lower the sizes`,
       );
     }
-    pools.push({ database, mode, poolSize, maxDbConnections: Number(row.max_connections ?? 0), services: services.map((s) => s.service), guaranteed, fits });
+    pools.push({ database, mode, poolSize, maxDbConnections, services: services.map((s) => s.service), guaranteed, fits });
   }
   return pools;
 }

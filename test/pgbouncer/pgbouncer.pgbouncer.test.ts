@@ -275,6 +275,18 @@ describePgBouncer('checkServer with PgBouncer', () => {
     expect(warnings[0]).toContain('PgBouncer pool test_auth (session mode, pool_size + reserve_pool 2) cannot hold the guaranteed connections of 1 instance(s) × (auth 3) = 3');
   });
 
+  it('session mode: max_db_connections below pool_size is the limit that counts', async () => {
+    const url = pgbouncerSessionUrl;
+    const warnings: string[] = [];
+    const capped = track(createPoolRegistry({ connection: url, applicationName: `i15-cm-${process.pid}`, pooler: 'pgbouncer-session', services: { auth: { size: 2, overflow: 0, acquireTimeoutMs: 500, connection: alias(url, 'test_capped') } } }));
+    capped.on('server-warning', (r) => warnings.push(r.warning ?? ''));
+    const report = await capped.checkServer({ pgbouncerAdmin: alias(url, 'pgbouncer') });
+    expect(report.fits).toBe(false);
+    expect(report.pgbouncerPools).toEqual([{ database: 'test_capped', mode: 'session', poolSize: 4, maxDbConnections: 1, services: ['auth'], guaranteed: 2, fits: false }]);
+    expect(warnings).toEqual([expect.stringContaining('PgBouncer pool test_capped (session mode, max_db_connections 1) cannot hold the guaranteed connections of 1 instance(s) × (auth 2) = 2')]);
+    expect(warnings[0]).toContain('Raise its max_db_connections or lower the sizes');
+  });
+
   it('transaction mode: the pool size is no limit on guaranteed connections', async () => {
     const url = pgbouncerTxUrl;
     const registry = track(createPoolRegistry({ connection: url, applicationName: `i15-ct-${process.pid}`, pooler: 'pgbouncer-transaction', services: { auth: { size: 3, overflow: 0, connection: alias(url, 'test_auth') } } }));

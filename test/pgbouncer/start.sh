@@ -45,6 +45,8 @@ write_ini() { # mode port
 ${PG_DATABASE} = host=${PG_HOST} port=${PG_PORT} dbname=${PG_DATABASE} pool_size=4
 ${PG_DATABASE}_auth = host=${PG_HOST} port=${PG_PORT} dbname=${PG_DATABASE} pool_size=2
 ${PG_DATABASE}_llm = host=${PG_HOST} port=${PG_PORT} dbname=${PG_DATABASE} pool_size=2
+; A pool capped by max_db_connections below its pool_size (the server-check test).
+${PG_DATABASE}_capped = host=${PG_HOST} port=${PG_PORT} dbname=${PG_DATABASE} pool_size=4 max_db_connections=1
 ; One server connection: whatever a client leaves on it, the next client meets (the leak test).
 ${PG_DATABASE}_one = host=${PG_HOST} port=${PG_PORT} dbname=${PG_DATABASE} pool_size=1
 
