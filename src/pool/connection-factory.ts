@@ -18,22 +18,20 @@ import type { PoolMeters } from './pool-meters';
 import { PooledConnection, type ConnectionHome } from './pooled-connection';
 import type { SlotAccount } from './slot-account';
 
-/** What the factory needs from its pool. */
-export interface FactoryHost extends ConnectionHome {
+/** The connections of the pool the factory opens for: where new ones go, and what their clients report. */
+export interface FactoryConnections extends ConnectionHome {
   isOpen(): boolean;
   options(): ResolvedServiceOptions;
   /** `size + overflow` now. */
   max(): number;
   /** Open connections not known to be broken. */
   workingConnections(): number;
-  /** A new connection is ready: the pool counts it as open (before its slot step finishes). */
+  /** A new connection is ready: it counts as open (before its slot step finishes). */
   connected(connection: PooledConnection, durationMs: number): void;
   /** A query on one of its connections settled. */
   queryDone(connection: PooledConnection, ms: number, error: unknown, end: number): void;
   /** A connection's client reported an error. */
   clientError(connection: PooledConnection, error: Error): void;
-  /** The circuit opened: callers waiting for a new connection should fail now. */
-  circuitOpened(): void;
 }
 
 export interface ConnectionFactoryConfig {
@@ -48,6 +46,8 @@ export interface ConnectionFactoryConfig {
   readonly breaker: Required<BreakerOptions>;
   readonly afterConnect?: ((client: ClientLike) => Promise<void>) | undefined;
   readonly nextConnectionId: () => number;
+  /** The circuit opened: callers waiting for a new connection should fail now. */
+  readonly circuitOpened: () => void;
 }
 
 const CLOSED = new OpenFailure('closed');
@@ -60,7 +60,7 @@ const END_WAIT_MS = 5_000;
 export class ConnectionFactory {
   readonly breaker: CircuitBreaker;
   readonly #config: ConnectionFactoryConfig;
-  readonly #host: FactoryHost;
+  readonly #host: FactoryConnections;
   readonly #slots: SlotAccount;
   readonly #meters: PoolMeters;
   readonly #clock: Clock;
@@ -68,7 +68,7 @@ export class ConnectionFactory {
   readonly #pauses = new Set<() => void>();
   #lastError: Error | undefined;
 
-  constructor(config: ConnectionFactoryConfig, host: FactoryHost, slots: SlotAccount, meters: PoolMeters) {
+  constructor(config: ConnectionFactoryConfig, host: FactoryConnections, slots: SlotAccount, meters: PoolMeters) {
     this.#config = config;
     this.#host = host;
     this.#slots = slots;
@@ -81,7 +81,7 @@ export class ConnectionFactory {
         if (config.events.listenerCount('circuit') > 0) {
           config.events.emit('circuit', { service: config.service, from: t.from, to: t.to, retryInMs: t.retryInMs, lastError: this.#lastError });
         }
-        if (t.to === 'open') host.circuitOpened();
+        if (t.to === 'open') config.circuitOpened();
       },
       config.random,
     );

@@ -4,29 +4,23 @@
  * than `idleTimeoutMs`, keep the shared-slot account straight, and refill the guaranteed size.
  */
 import type { Clock, TimerHandle } from '../clock';
-import type { RemoveReason } from '../types';
+import type { Connections } from './connections';
 import type { PoolEventSink } from './events';
-import type { IdleStack } from './idle-stack';
 import type { ResolvedServiceOptions } from './options';
-import type { PooledConnection } from './pooled-connection';
 import type { SlotAccount } from './slot-account';
 
 /** What maintenance reads and does on its pool. */
 export interface MaintainedPool {
   readonly name: string;
-  readonly idle: IdleStack;
+  readonly connections: Connections;
   readonly slots: SlotAccount;
   isOpen(): boolean;
   options(): ResolvedServiceOptions;
   max(): number;
-  /** Every open connection (idle, leased, being checked). */
-  connections(): ReadonlySet<PooledConnection>;
   /** Opens in progress, whatever step they are at. */
   opening(): number;
   /** Callers waiting for a connection. */
   waiting(): number;
-  /** Closes a connection that is out of the idle stack. */
-  remove(connection: PooledConnection, reason: RemoveReason): void;
   /** Opens one connection for the idle stack. */
   openSpare(): void;
 }
@@ -76,7 +70,7 @@ export class Maintenance {
       this.#reportLeaks(now);
       // A create waiting for a shared slot that nobody waits for any more would only hold a slot for nothing.
       if (pool.slots.waitingForSlot > 0 && pool.waiting() === 0) pool.slots.giveUpWaits();
-      if (pool.connections().size > pool.options().size && pool.idle.length > 0) pool.slots.offerIdle();
+      if (pool.connections.size > pool.options().size && pool.connections.idle.length > 0) pool.slots.offerIdle();
       this.#reapIdle(now);
       pool.slots.reconcile();
       this.refill();
@@ -89,30 +83,30 @@ export class Maintenance {
   refill(): void {
     const pool = this.#pool;
     if (!pool.isOpen()) return;
-    for (let missing = pool.options().size - pool.connections().size - pool.opening(); missing > 0; missing--) pool.openSpare();
+    for (let missing = pool.options().size - pool.connections.size - pool.opening(); missing > 0; missing--) pool.openSpare();
   }
 
   /** Closes idle connections that are broken or expired, and surplus ones idle too long, least recently used first. */
   #reapIdle(now: number): void {
     const pool = this.#pool;
     const options = pool.options();
-    let surplus = pool.connections().size - options.size;
+    let surplus = pool.connections.size - options.size;
     // Beyond max (after a shrink), idle connections go at once rather than after idleTimeoutMs.
-    let overMax = pool.connections().size - pool.max();
-    const reaped = pool.idle.takeWhere((connection) => {
+    let overMax = pool.connections.size - pool.max();
+    const reaped = pool.connections.idle.takeWhere((connection) => {
       const expired = overMax > 0 || (surplus > 0 && now - connection.idleSince > options.idleTimeoutMs);
       if (connection.faultAt(now) === null && !expired) return false;
       surplus--;
       overMax--;
       return true;
     });
-    for (const connection of reaped) pool.remove(connection, connection.faultAt(now) ?? 'overflow');
+    for (const connection of reaped) pool.connections.remove(connection, connection.faultAt(now) ?? 'overflow');
   }
 
   #reportLeaks(now: number): void {
     const limit = this.#pool.options().leakDetectionMs;
     if (limit <= 0) return;
-    for (const connection of this.#pool.connections()) {
+    for (const connection of this.#pool.connections.all()) {
       const lease = connection.lease;
       if (lease === null || lease.leakReported || now - lease.acquiredAt < limit) continue;
       lease.leakReported = true;

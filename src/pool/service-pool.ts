@@ -15,15 +15,16 @@
  */
 import type { Clock } from '../clock';
 import { AcquireTimeoutError, PoolClosedError, QueueFullError } from '../errors';
-import type { RemoveReason, ServiceStats } from '../types';
+import type { ServiceStats } from '../types';
 import { abortedError, type AcquireOptions } from './acquire-options';
 import { Admission, type Waiter } from './admission';
-import { inTransactionBlock, isConnectionError } from './client';
-import { ConnectionFactory, type FactoryHost } from './connection-factory';
+import { ConnectionFactory } from './connection-factory';
+import { Connections } from './connections';
+import { ConnectionReports } from './connection-reports';
 import type { PoolEventSink } from './events';
-import { IdleStack } from './idle-stack';
+import type { IdleStack } from './idle-stack';
 import { ConnectionLedger } from './ledger';
-import { Lease } from './lease';
+import type { Lease } from './lease';
 import { Maintenance } from './maintenance';
 import { checkResize, type ResolvedServiceOptions } from './options';
 import { PoolMeters } from './pool-meters';
@@ -31,6 +32,7 @@ import { PooledConnection } from './pooled-connection';
 import type { ConnectionObserver, PoolCloseReport, ServiceCounts, ServicePoolConfig } from './service-pool-types';
 import { SlotAccount } from './slot-account';
 import { waitBoundsMs } from '../stats/latency-buckets';
+import { doneBefore } from './done-before';
 
 export type { ServiceStats } from '../types';
 export type { ConnectionObserver, PoolCloseReport, ServiceCounts, ServicePoolConfig } from './service-pool-types';
@@ -43,23 +45,20 @@ type PoolState = 'open' | 'closing' | 'closed';
 
 export class ServicePool {
   readonly name: string;
-  readonly #config: ServicePoolConfig;
   #options: ResolvedServiceOptions;
   readonly #clock: Clock;
   readonly #events: PoolEventSink;
   readonly #meters: PoolMeters;
   readonly #admission: Admission;
-  readonly #idle = new IdleStack();
-  /** Every open connection: idle, leased, or being checked. */
-  readonly #connections = new Set<PooledConnection>();
+  readonly #connections: Connections;
+  /** The idle stack of #connections. */
+  readonly #idle: IdleStack;
   readonly #slots: SlotAccount;
   readonly #factory: ConnectionFactory;
   readonly #ledger: ConnectionLedger;
   readonly #maintenance: Maintenance;
-  readonly #observers = new Set<ConnectionObserver>();
+  readonly #reports: ConnectionReports;
   #state: PoolState = 'open';
-  /** Connections out on a lease. */
-  #inUse = 0;
   /** Opens in progress, from the decision to open until the connection (or the failure) arrives. */
   #opening = 0;
   /** Idle connections being checked before they are handed out (`validateAfterIdleMs`). */
@@ -72,11 +71,11 @@ export class ServicePool {
   #onLeasesBack: (() => void) | null = null;
 
   constructor(config: ServicePoolConfig) {
-    this.#config = config;
     this.name = config.service;
     this.#options = config.options;
     this.#clock = config.clock;
     this.#events = config.events;
+    this.#reports = new ConnectionReports(config.service, config.events, config.redactor, config.clock);
     this.#meters = new PoolMeters(config.clock, config.windowMs, config.waitBoundsMs ?? waitBoundsMs([config.options.acquireTimeoutMs]));
     this.#admission = new Admission(config.clock, config.options.acquireTimeoutMs, {
       timedOut: (waiter) => this.#rejectTimeout(waiter),
@@ -88,7 +87,25 @@ export class ServicePool {
       waitLimitMs: () => this.#options.acquireTimeoutMs,
       wantsConnection: () => this.#state === 'open' && this.#admission.length > 0,
     });
-    this.#factory = new ConnectionFactory(config, this.#factoryHost(), this.#slots, this.#meters);
+    this.#connections = new Connections(
+      {
+        name: this.name,
+        isOpen: () => this.#state === 'open',
+        options: () => this.#options,
+        max: () => this.#max,
+        close: (connection) => this.#ledger.close(connection),
+        removed: () => this.#maintenance.refill(), // back to the guaranteed size at once
+        leaseReturned: () => this.#dispatch(),
+      },
+      this.#meters,
+      this.#reports,
+      this.#slots,
+      config.events,
+      config.clock,
+      config.allowExitOnIdle,
+    );
+    this.#idle = this.#connections.idle;
+    this.#factory = new ConnectionFactory({ ...config, circuitOpened: () => this.#circuitOpened() }, this.#connections, this.#slots, this.#meters);
     this.#ledger = new ConnectionLedger(
       () => this.#factory.open(),
       (connection) => this.#factory.end(connection),
@@ -96,15 +113,13 @@ export class ServicePool {
     this.#maintenance = new Maintenance(
       {
         name: this.name,
-        idle: this.#idle,
+        connections: this.#connections,
         slots: this.#slots,
         isOpen: () => this.#state === 'open',
         options: () => this.#options,
         max: () => this.#max,
-        connections: () => this.#connections,
         opening: () => this.#opening,
         waiting: () => this.#admission.length,
-        remove: (connection, reason) => this.#remove(connection, reason),
         openSpare: () => this.#open(),
       },
       config.clock,
@@ -142,7 +157,7 @@ export class ServicePool {
     // The common case, done synchronously: nobody waiting, room for a lease, and the most recently used idle
     // connection needs no check. No waiter, no timer.
     const top = this.#idle.peek();
-    if (top !== undefined && this.#admission.length === 0 && this.#inUse + this.#checking < limits.size + limits.overflow && limits.leakDetectionMs === 0) {
+    if (top !== undefined && this.#admission.length === 0 && this.#connections.inUse + this.#checking < limits.size + limits.overflow && limits.leakDetectionMs === 0) {
       const now = this.#clock.now();
       if (top.broken === null && now < top.expiresAt && (limits.validateAfterIdleMs === 0 || now - top.idleSince <= limits.validateAfterIdleMs)) {
         this.#idle.pop();
@@ -156,7 +171,7 @@ export class ServicePool {
         return;
       }
       // Waiters beyond the room left for leases (the old "queue"): at most maxWaiting of them.
-      if (this.#inUse + this.#admission.length - this.#max >= limits.maxWaiting) {
+      if (this.#connections.inUse + this.#admission.length - this.#max >= limits.maxWaiting) {
         this.#meters.queueRejections++;
         const waiting = this.#admission.length;
         if (this.#events.listenerCount('queue-full') > 0) this.#events.emit('queue-full', { service: this.name, waiting, maxWaiting: limits.maxWaiting });
@@ -189,22 +204,22 @@ export class ServicePool {
     try {
       do {
         this.#dispatchAgain = false;
-        if (this.#state === 'open') this.#serveWaiters(this.#clock.now());
+        if (this.#state === 'open' && this.#admission.length > 0) this.#serveWaiters(this.#clock.now());
       } while (this.#dispatchAgain);
     } finally {
       this.#dispatching = false;
     }
-    if (this.#onLeasesBack !== null && this.#inUse === 0) this.#onLeasesBack();
+    if (this.#onLeasesBack !== null && this.#connections.inUse === 0) this.#onLeasesBack();
   }
 
   #serveWaiters(now: number): void {
     const admission = this.#admission;
     const max = this.#max;
-    while (admission.length > this.#checking && this.#inUse + this.#checking < max) {
+    while (admission.length > this.#checking && this.#connections.inUse + this.#checking < max) {
       const connection = this.#idle.pop();
       if (connection === undefined) break;
       const fault = connection.faultAt(now);
-      if (fault !== null) this.#remove(connection, fault);
+      if (fault !== null) this.#connections.remove(connection, fault);
       else if (this.#needsCheck(connection, now)) this.#check(connection);
       else this.#grantNext(connection, now);
     }
@@ -242,8 +257,8 @@ export class ServicePool {
     this.#checking++;
     void this.#factory.ping(connection, Math.min(CHECK_TIMEOUT_MS, this.#options.acquireTimeoutMs)).then((healthy) => {
       this.#checking--;
-      if (!healthy) this.#remove(connection, 'broken');
-      else if (this.#state !== 'open') this.#remove(connection, 'closed');
+      if (!healthy) this.#connections.remove(connection, 'broken');
+      else if (this.#state !== 'open') this.#connections.remove(connection, 'closed');
       else {
         connection.checkedAt = this.#clock.now();
         this.#idle.push(connection);
@@ -257,11 +272,7 @@ export class ServicePool {
     this.#opening++;
     const arrived = (result: unknown): void => {
       this.#opening--;
-      if (result instanceof PooledConnection) {
-        if (this.#state !== 'open') this.#remove(result, 'closed');
-        else if (this.#admission.length > 0) this.#idle.push(result);
-        else this.#idle.pushUnder(result); // never used yet: under the ones in use, so surplus goes first
-      }
+      if (result instanceof PooledConnection) this.#connections.arrived(result, this.#admission.length > 0);
       this.#dispatch();
     };
     this.#ledger.open().then(arrived, arrived);
@@ -269,11 +280,7 @@ export class ServicePool {
 
   /** Makes the lease of a connection handed to a caller who asked at `start`. */
   #lease(connection: PooledConnection, start: number, now: number, stack: string | undefined): Lease {
-    this.#setHoldsProcess(connection, true);
-    const lease = new Lease(connection, connection.client, connection.id, now, stack);
-    connection.lease = lease;
-    connection.uses++;
-    this.#inUse++;
+    const lease = this.#connections.lend(connection, now, stack);
     const meters = this.#meters;
     meters.acquired++;
     const waitMs = now - start;
@@ -287,7 +294,7 @@ export class ServicePool {
     const waitedMs = this.#clock.now() - waiter.start;
     this.#meters.timeouts++;
     this.#meters.waitTotal.record(waitedMs);
-    const inUse = this.#inUse;
+    const inUse = this.#connections.inUse;
     // The caller timing out still counts as waiting when it had room for a lease (it was getting a connection,
     // not queued behind the leases out).
     const waiting = this.#admission.length + (inUse < this.#max ? 1 : 0);
@@ -300,158 +307,18 @@ export class ServicePool {
     waiter.reject(new AcquireTimeoutError(this.name, { waitedMs, inUse, max: this.#max, waiting, sharedSlots }, lastError));
   }
 
-  /** A lease came back (see {@link PooledConnection.returnLease}). */
-  #returnConnection(connection: PooledConnection, lease: Lease, destroyReason: Error | undefined): void {
-    const now = this.#clock.now();
-    const heldMs = now - lease.acquiredAt;
-    this.#meters.holdTime.record(heldMs, now);
-    this.#meters.holdTotal.record(heldMs);
-    let destroyed = true; // a lease close() took back by force: its connection is already closed
-    if (connection.lease === lease) {
-      connection.lease = null;
-      this.#inUse--;
-      if (destroyReason !== undefined) connection.markBroken(destroyReason);
-      const reason = this.#whyNotReuse(connection, now);
-      if (reason !== null) this.#remove(connection, reason);
-      else {
-        destroyed = false;
-        this.#toIdle(connection, now);
-      }
-    }
-    if (this.#events.listenerCount('release') > 0) this.#events.emit('release', { service: this.name, connectionId: lease.connectionId, heldMs, destroyed });
-    this.#dispatch();
-    // An idle connection beyond our size holds a shared slot another service may be waiting for.
-    if (!destroyed && this.#connections.size > this.#options.size && this.#idle.length > 0) this.#slots.offerIdle();
-  }
-
-  /** Why a connection back from a lease must be closed rather than reused, or null when it can be reused. */
-  #whyNotReuse(connection: PooledConnection, now: number): RemoveReason | null {
-    const fault = connection.faultAt(now);
-    if (fault !== null) return fault;
-    if (inTransactionBlock(connection.client)) {
-      // Never reuse a session inside a transaction: the next caller's statements would run in it (and never
-      // commit). Closing it is the rollback: the server aborts the transaction when the session ends.
-      this.#meters.closedInTransaction++;
-      return 'in-transaction';
-    }
-    if (connection.uses >= this.#options.maxUses) return 'recycled'; // a fresh one is opened when needed
-    if (this.#connections.size > this.#max) return 'overflow'; // shrunk while it was out: the surplus goes
-    return null;
-  }
-
-  /** Puts a healthy connection back on top of the idle stack; while closing, it is closed instead. */
-  #toIdle(connection: PooledConnection, now: number): void {
-    if (this.#state !== 'open') {
-      this.#remove(connection, 'closed');
-      return;
-    }
-    connection.idleSince = now;
-    this.#setHoldsProcess(connection, false);
-    this.#idle.push(connection);
-  }
-
-  /** Closes a connection that is in no idle stack and on no lease; counts and reports it. */
-  #remove(connection: PooledConnection, reason: RemoveReason): void {
-    if (!this.#connections.delete(connection)) return;
-    this.#meters.removed++;
-    this.#meters.removedByReason[reason]++;
-    this.#slots.reconcile();
-    if (this.#events.listenerCount('remove') > 0) {
-      this.#events.emit('remove', { service: this.name, connectionId: connection.id, reason, ageMs: this.#clock.now() - connection.createdAt });
-    }
-    if (this.#observers.size > 0) this.#notify((o) => o.removed?.(connection.client));
-    this.#ledger.close(connection);
-    this.#maintenance.refill(); // back to the guaranteed size at once
-  }
-
   /**
-   * With `allowExitOnIdle`, an idle connection's socket does not keep the process alive (pg's `client.unref()`),
-   * as pg-pool's option of the same name; a leased one does. Clients without ref/unref (pg-mem) hold nothing.
+   * Callers waiting for a new connection fail now instead of at their deadline; those a check in flight will
+   * serve keep waiting, and so does everyone if an idle connection is there.
    */
-  #setHoldsProcess(connection: PooledConnection, holds: boolean): void {
-    if (!this.#config.allowExitOnIdle) return;
-    const client = connection.client as { ref?: () => void; unref?: () => void };
-    if (holds) client.ref?.();
-    else client.unref?.();
-  }
-
-  /** What the connection factory and the connections see of this pool. */
-  #factoryHost(): FactoryHost {
-    return {
-      name: this.name,
-      returnConnection: (connection, lease, destroyReason) => this.#returnConnection(connection, lease, destroyReason),
-      isOpen: () => this.#state === 'open',
-      options: () => this.#options,
-      max: () => this.#max,
-      workingConnections: () => {
-        let working = 0;
-        for (const connection of this.#connections) if (connection.broken === null) working++;
-        return working;
-      },
-      connected: (connection, durationMs) => {
-        this.#meters.created++;
-        this.#connections.add(connection);
-        connection.idleSince = connection.createdAt + durationMs;
-        this.#meters.createTotal.record(durationMs);
-        this.#setHoldsProcess(connection, false); // born idle
-        if (this.#events.listenerCount('connect') > 0) this.#events.emit('connect', { service: this.name, connectionId: connection.id, durationMs });
-        if (this.#observers.size > 0) this.#notify((o) => o.connected?.(connection.client));
-      },
-      queryDone: (connection, ms, error, end) => this.#queryDone(connection, ms, error, end),
-      clientError: (connection, error) => this.#clientError(connection, error),
-      circuitOpened: () => {
-        // Callers waiting for a new connection fail now instead of at their deadline; those a check in flight
-        // will serve keep waiting, and so does everyone if an idle connection is there.
-        if (this.#idle.length > 0) return;
-        for (const waiter of this.#admission.takeAfter(this.#checking)) waiter.reject(this.#factory.unavailableError());
-      },
-    };
-  }
-
-  /**
-   * Every query on a leased connection's client lands here (see instrumentQueries): its time counts in
-   * `queryTime`, a failure in `errors`, and a connection-level failure marks the connection to be destroyed on
-   * release. Queries outside a lease (validation, `onConnect`) are not counted.
-   */
-  #queryDone(connection: PooledConnection, ms: number, error: unknown, end: number): void {
-    if (connection.lease === null) return;
-    this.#meters.queryTime.record(ms, end);
-    this.#meters.queryTotal.record(ms);
-    if (error === undefined) return;
-    this.#meters.errors++;
-    if (isConnectionError(error) && connection.markBroken(error)) this.#meters.connectionErrors++;
-  }
-
-  #clientError(connection: PooledConnection, error: Error): void {
-    if (!connection.markBroken(error) || !this.#connections.has(connection)) return;
-    this.#meters.connectionErrors++;
-    // A leased connection's failure reaches its caller through the query; it is destroyed on release.
-    if (connection.lease !== null) return;
-    this.#meters.errors++; // a leased connection's failure is counted once, by the query that meets it
-    // Failed while idle: report it and close it now; the next acquire never sees it.
-    if (this.#events.listenerCount('error') > 0 || this.#observers.size > 0) {
-      const safe = this.#config.redactor.error(error);
-      if (this.#events.listenerCount('error') > 0) this.#events.emit('error', { service: this.name, connectionId: connection.id, error: safe });
-      this.#notify((o) => o.idleError?.(safe, connection.client));
-    }
-    // One being checked fails its check; one just opened is reaped when it reaches the stack.
-    if (this.#idle.remove(connection)) this.#remove(connection, 'broken');
+  #circuitOpened(): void {
+    if (this.#idle.length > 0) return;
+    for (const waiter of this.#admission.takeAfter(this.#checking)) waiter.reject(this.#factory.unavailableError());
   }
 
   /** @internal Subscribes to connection life events; returns the unsubscribe function. */
   observe(observer: ConnectionObserver): () => void {
-    this.#observers.add(observer);
-    return () => this.#observers.delete(observer);
-  }
-
-  #notify(call: (observer: ConnectionObserver) => void): void {
-    for (const observer of this.#observers) {
-      try {
-        call(observer);
-      } catch {
-        // An observer (a user's event listener behind it) never breaks the pool.
-      }
-    }
+    return this.#reports.observe(observer);
   }
 
   /**
@@ -460,24 +327,12 @@ export class ServicePool {
    * @returns true if one is being closed.
    */
   preemptIdle(minIdleMs = 0): boolean {
-    const oldest = this.#preemptible();
-    if (oldest === undefined) return false;
-    if (minIdleMs > 0 && this.#clock.now() - oldest.idleSince < minIdleMs) return false;
-    // Closing it gives its shared slot back at once.
-    this.#idle.remove(oldest);
-    this.#remove(oldest, 'idle');
-    return true;
+    return this.#state === 'open' && this.#connections.preemptIdle(this.#clock.now(), minIdleMs);
   }
 
   /** When the connection {@link ServicePool.preemptIdle} would close went idle (monotonic ms), or null if none. */
   preemptibleIdleSince(): number | null {
-    return this.#preemptible()?.idleSince ?? null;
-  }
-
-  /** The idle connection idle the longest, when this pool has any beyond its size. */
-  #preemptible(): PooledConnection | undefined {
-    if (this.#state !== 'open' || this.#connections.size <= this.#options.size) return undefined;
-    return this.#idle.leastRecentlyIdle();
+    return this.#state === 'open' ? this.#connections.preemptibleIdleSince() : null;
   }
 
   /** Shared slots this pool would hold with `size`: for checking a resize before it is made. */
@@ -508,58 +363,30 @@ export class ServicePool {
 
   /** Counts for gauges, cheaper than {@link ServicePool.stats}. */
   counts(): ServiceCounts {
-    const now = this.#clock.now();
-    let expired = 0;
-    if (this.#inUse > 0) {
-      for (const connection of this.#connections) if (connection.lease !== null && (now >= connection.expiresAt || connection.uses >= this.#options.maxUses)) expired++;
-    }
-    return { total: this.#connections.size + this.#slots.opening, idle: this.#idle.length, inUse: this.#inUse, waiting: this.#admission.length, expired };
+    const connections = this.#connections;
+    return { total: connections.size + this.#slots.opening, idle: this.#idle.length, inUse: connections.inUse, waiting: this.#admission.length, expired: connections.expiredLeases(this.#clock.now()) };
   }
 
   /** A fresh snapshot. */
   stats(): ServiceStats {
-    const m = this.#meters;
-    const inUse = this.#inUse;
-    const max = this.#max;
+    const options = this.#options;
     const waitingForShared = this.#slots.brokerWaiting();
-    return {
+    return this.#meters.snapshot({
       service: this.name,
-      priority: this.#options.priority,
-      guaranteedSize: this.#options.size,
-      overflow: this.#options.overflow,
-      max,
-      // Real connections and connects in progress; not creates still waiting for the breaker or a shared slot.
+      priority: options.priority,
+      size: options.size,
+      overflow: options.overflow,
+      max: this.#max,
       total: this.#connections.size + this.#slots.opening,
       idle: this.#idle.length,
-      inUse,
-      overflowInUse: Math.max(0, inUse - this.#options.size),
+      inUse: this.#connections.inUse,
       waiting: this.#admission.length,
-      acquired: m.acquired,
-      timeouts: m.timeouts,
-      queueRejections: m.queueRejections,
-      errors: m.errors,
-      connectionErrors: m.connectionErrors,
-      created: m.created,
-      removed: m.removed,
-      closedInTransaction: m.closedInTransaction,
-      capacityRefusals: m.capacityRefusals,
-      removedByReason: { ...m.removedByReason },
-      connectFailures: m.connectFailures,
       consecutiveConnectFailures: this.#factory.breaker.consecutiveFailures,
       circuit: this.#factory.breaker.state,
       sharedInUse: this.#slots.held,
       waitingForShared,
       sharedSlotHolders: waitingForShared > 0 ? this.#slots.holders().byService : NO_HOLDERS,
-      utilization: max === 0 ? 0 : inUse / max,
-      windowMs: m.waitTime.windowMs,
-      acquireWait: m.waitTime.summary(),
-      queryTime: m.queryTime.summary(),
-      holdTime: m.holdTime.summary(),
-      acquireWaitTotal: m.waitTotal.snapshot(),
-      queryTimeTotal: m.queryTotal.snapshot(),
-      holdTimeTotal: m.holdTotal.snapshot(),
-      createTimeTotal: m.createTotal.snapshot(),
-    };
+    });
   }
 
   /**
@@ -578,48 +405,19 @@ export class ServicePool {
     this.#slots.giveUpWaits();
     this.#factory.endPauses();
     const deadline = this.#clock.now() + timeoutMs;
-    let clean = await this.#until(deadline, (done) => {
-      if (this.#inUse === 0) return done();
+    let clean = await doneBefore(this.#clock, deadline, (done) => {
+      if (this.#connections.inUse === 0) return done();
       this.#onLeasesBack = done;
     });
     this.#onLeasesBack = null;
     this.#state = 'closed';
-    for (const connection of this.#idle.takeAll()) this.#remove(connection, 'closed');
-    const forcedLeases = this.#inUse;
-    for (const connection of [...this.#connections]) {
-      if (connection.lease === null) continue;
-      connection.lease = null;
-      this.#remove(connection, 'closed');
-    }
-    this.#inUse = 0;
+    const forcedLeases = this.#connections.closeAll();
     // Opens in flight settle (as failures, once closing) and every close finishes: then nothing is left open.
-    const drained = await this.#until(Math.max(deadline, this.#clock.now() + 1_000), (done) => {
+    const drained = await doneBefore(this.#clock, Math.max(deadline, this.#clock.now() + 1_000), (done) => {
       this.#ledger.drain().then(done, done);
     });
     clean = clean && drained && forcedLeases === 0;
     return { service: this.name, forcedLeases, clean };
-  }
-
-  /** Resolves true when `start(done)` calls done before `deadline`, false otherwise. */
-  #until(deadline: number, start: (done: () => void) => void): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      let settled = false;
-      const timer = this.#clock.setTimeout(
-        () => {
-          if (settled) return;
-          settled = true;
-          resolve(false);
-        },
-        Math.max(0, deadline - this.#clock.now()),
-        true,
-      );
-      start(() => {
-        if (settled) return;
-        settled = true;
-        this.#clock.clearTimeout(timer);
-        resolve(true);
-      });
-    });
   }
 
   /** True once close() has begun. */

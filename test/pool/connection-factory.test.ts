@@ -1,7 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/clock';
-import { ConnectionFactory, type FactoryHost } from '../../src/pool/connection-factory';
+import { ConnectionFactory, type FactoryConnections } from '../../src/pool/connection-factory';
 import type { PoolEventSink } from '../../src/pool/events';
 import { OpenFailure } from '../../src/pool/ledger';
 import { resolveServiceOptions, type ServiceOptions } from '../../src/pool/options';
@@ -20,7 +20,7 @@ function setup(service: ServiceOptions = {}, threshold = 3) {
   const open = new Set<PooledConnection>();
   const state = { open: true, circuitOpened: 0 };
   const options = resolveServiceOptions({ size: 5, overflow: 0, ...service });
-  const host: FactoryHost = {
+  const host: FactoryConnections = {
     name: 'auth',
     returnConnection: () => {},
     isOpen: () => state.open,
@@ -30,7 +30,6 @@ function setup(service: ServiceOptions = {}, threshold = 3) {
     connected: (connection) => void open.add(connection),
     queryDone: () => {},
     clientError: () => {},
-    circuitOpened: () => state.circuitOpened++,
   };
   const slots = new SlotAccount(fakeSlots(), systemClock, { openCount: () => open.size, size: () => options.size, waitLimitMs: () => 1_000, wantsConnection: () => true });
   let ids = 0;
@@ -46,6 +45,7 @@ function setup(service: ServiceOptions = {}, threshold = 3) {
       events: events as unknown as PoolEventSink,
       breaker: { failureThreshold: threshold, initialBackoffMs: 500, maxBackoffMs: 5_000 },
       nextConnectionId: () => ++ids,
+      circuitOpened: () => state.circuitOpened++,
     },
     host,
     slots,
@@ -84,6 +84,17 @@ describe('ConnectionFactory', () => {
     await advance(500);
     await next;
     expect(server.connectAttempts).toBe(2);
+  });
+
+  it('tells its pool when the circuit opens, so waiters can fail at once', async () => {
+    const { factory, server, state } = setup({}, 1);
+    server.refuse = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const failed = factory.open();
+    await advance(0);
+    await failed;
+    expect(state.circuitOpened).toBe(1);
+    expect(factory.breaker.state).toBe('open');
+    expect(factory.unavailableError().code).toBe('ERR_DATABASE_UNAVAILABLE');
   });
 
   it('a failing onConnect hook fails the attempt and ends the half-set-up client', async () => {

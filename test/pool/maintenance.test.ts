@@ -3,7 +3,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/clock';
 import type { ClientLike } from '../../src/pool/client';
 import type { PoolEventSink } from '../../src/pool/events';
-import { IdleStack } from '../../src/pool/idle-stack';
+import { ConnectionReports } from '../../src/pool/connection-reports';
+import { Connections } from '../../src/pool/connections';
+import { PoolMeters } from '../../src/pool/pool-meters';
+import { Redactor } from '../../src/redact';
 import { Lease } from '../../src/pool/lease';
 import { Maintenance, type MaintainedPool } from '../../src/pool/maintenance';
 import { resolveServiceOptions, type ServiceOptions } from '../../src/pool/options';
@@ -15,37 +18,36 @@ import { fakeSlots } from './pool-fixture';
 
 function setup(service: ServiceOptions, intervalMs = 1_000) {
   const options = resolveServiceOptions(service);
-  const idle = new IdleStack();
-  const connections = new Set<PooledConnection>();
   const removed: [number, RemoveReason][] = [];
   const state = { opening: 0, waiting: 0, spares: 0 };
   let ids = 0;
-  const home = { name: 'auth', returnConnection: () => {} };
   const events = new EventEmitter();
-  const slots = new SlotAccount(fakeSlots(10), systemClock, { openCount: () => connections.size, size: () => options.size, waitLimitMs: () => 1_000, wantsConnection: () => state.waiting > 0 });
+  const sink = events as unknown as PoolEventSink;
+  const meters = new PoolMeters(systemClock, 60_000, [100]);
+  const reports = new ConnectionReports('auth', sink, new Redactor([]), systemClock);
+  events.on('remove', (e: { connectionId: number; reason: RemoveReason }) => removed.push([e.connectionId, e.reason]));
+  let connections: Connections | undefined;
+  const slots = new SlotAccount(fakeSlots(10), systemClock, { openCount: () => connections!.size, size: () => options.size, waitLimitMs: () => 1_000, wantsConnection: () => state.waiting > 0 });
+  const owner = { name: 'auth', isOpen: () => true, options: () => options, max: () => options.size + options.overflow, close: () => {}, removed: () => {}, leaseReturned: () => {} };
+  connections = new Connections(owner, meters, reports, slots, sink, systemClock, false);
   const pool: MaintainedPool = {
     name: 'auth',
-    idle,
+    connections,
     slots,
     isOpen: () => true,
     options: () => options,
     max: () => options.size + options.overflow,
-    connections: () => connections,
     opening: () => state.opening,
     waiting: () => state.waiting,
-    remove: (connection, reason) => {
-      connections.delete(connection);
-      removed.push([connection.id, reason]);
-    },
     openSpare: () => state.spares++,
   };
   const add = (expiresAt = Number.POSITIVE_INFINITY): PooledConnection => {
-    const connection = new PooledConnection(home, ++ids, {} as ClientLike, performance.now(), expiresAt);
-    connections.add(connection);
+    const connection = new PooledConnection({ name: 'auth', returnConnection: () => {} }, ++ids, {} as ClientLike, performance.now(), expiresAt);
+    connections!.connected(connection, 0);
     return connection;
   };
-  const maintenance = new Maintenance(pool, systemClock, events as unknown as PoolEventSink, intervalMs);
-  return { maintenance, idle, removed, state, add, events };
+  const maintenance = new Maintenance(pool, systemClock, sink, intervalMs);
+  return { maintenance, idle: connections.idle, removed, state, add, events };
 }
 
 describe('Maintenance', () => {
