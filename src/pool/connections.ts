@@ -26,8 +26,8 @@ export interface ConnectionsOwner {
   close(connection: PooledConnection): void;
   /** A connection was closed: the pool may open another to keep its guaranteed size. */
   removed(): void;
-  /** A lease came back: the scheduling point runs. */
-  leaseReturned(): void;
+  /** A connection may be free for a waiter (a lease came back, a check ended): the scheduling point runs. */
+  available(): void;
 }
 
 export class Connections implements FactoryConnections {
@@ -35,6 +35,7 @@ export class Connections implements FactoryConnections {
   readonly idle = new IdleStack();
   readonly #open = new Set<PooledConnection>();
   #inUse = 0;
+  #checking = 0;
   readonly #owner: ConnectionsOwner;
   readonly #meters: PoolMeters;
   readonly #reports: ConnectionReports;
@@ -79,6 +80,35 @@ export class Connections implements FactoryConnections {
   /** Connections out on a lease. */
   get inUse(): number {
     return this.#inUse;
+  }
+
+  /** Idle connections being checked before they are handed out (`validateAfterIdleMs`). */
+  get checking(): number {
+    return this.#checking;
+  }
+
+  /** True when an idle connection has been idle (and unchecked) for longer than `validateAfterIdleMs`. */
+  needsCheck(connection: PooledConnection, now: number): boolean {
+    const after = this.#owner.options().validateAfterIdleMs;
+    return after > 0 && now - connection.idleSince > after && now - connection.checkedAt > after;
+  }
+
+  /**
+   * Checks a connection taken off the idle stack with `ping` (which never rejects): healthy, it goes back on top
+   * for the next waiter, keeping its idleSince; otherwise it is closed.
+   */
+  check(connection: PooledConnection, ping: (connection: PooledConnection) => Promise<boolean>): void {
+    this.#checking++;
+    void ping(connection).then((healthy) => {
+      this.#checking--;
+      if (!healthy) this.remove(connection, 'broken');
+      else if (!this.#owner.isOpen()) this.remove(connection, 'closed');
+      else {
+        connection.checkedAt = this.#clock.now();
+        this.idle.push(connection);
+      }
+      this.#owner.available();
+    });
   }
 
   all(): ReadonlySet<PooledConnection> {
@@ -131,7 +161,7 @@ export class Connections implements FactoryConnections {
       }
     }
     if (this.#events.listenerCount('release') > 0) this.#events.emit('release', { service: this.#owner.name, connectionId: lease.connectionId, heldMs, destroyed });
-    this.#owner.leaseReturned();
+    this.#owner.available();
     // An idle connection beyond our size holds a shared slot another service may be waiting for.
     if (!destroyed && this.#open.size > this.#owner.options().size && this.idle.length > 0) this.#slots.offerIdle();
   }

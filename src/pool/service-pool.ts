@@ -61,8 +61,6 @@ export class ServicePool {
   #state: PoolState = 'open';
   /** Opens in progress, from the decision to open until the connection (or the failure) arrives. */
   #opening = 0;
-  /** Idle connections being checked before they are handed out (`validateAfterIdleMs`). */
-  #checking = 0;
   /** Re-entrancy guard of #dispatch: a nested call only asks the running one to go round again. */
   #dispatching = false;
   #dispatchAgain = false;
@@ -95,7 +93,7 @@ export class ServicePool {
         max: () => this.#max,
         close: (connection) => this.#ledger.close(connection),
         removed: () => this.#maintenance.refill(), // back to the guaranteed size at once
-        leaseReturned: () => this.#dispatch(),
+        available: () => this.#dispatch(),
       },
       this.#meters,
       this.#reports,
@@ -157,7 +155,7 @@ export class ServicePool {
     // The common case, done synchronously: nobody waiting, room for a lease, and the most recently used idle
     // connection needs no check. No waiter, no timer.
     const top = this.#idle.peek();
-    if (top !== undefined && this.#admission.length === 0 && this.#connections.inUse + this.#checking < limits.size + limits.overflow && limits.leakDetectionMs === 0) {
+    if (top !== undefined && this.#admission.length === 0 && this.#connections.inUse + this.#connections.checking < limits.size + limits.overflow && limits.leakDetectionMs === 0) {
       const now = this.#clock.now();
       if (top.broken === null && now < top.expiresAt && (limits.validateAfterIdleMs === 0 || now - top.idleSince <= limits.validateAfterIdleMs)) {
         this.#idle.pop();
@@ -215,21 +213,21 @@ export class ServicePool {
   #serveWaiters(now: number): void {
     const admission = this.#admission;
     const max = this.#max;
-    while (admission.length > this.#checking && this.#connections.inUse + this.#checking < max) {
+    while (admission.length > this.#connections.checking && this.#connections.inUse + this.#connections.checking < max) {
       const connection = this.#idle.pop();
       if (connection === undefined) break;
       const fault = connection.faultAt(now);
       if (fault !== null) this.#connections.remove(connection, fault);
-      else if (this.#needsCheck(connection, now)) this.#check(connection);
+      else if (this.#connections.needsCheck(connection, now)) this.#connections.check(connection, this.#ping);
       else this.#grantNext(connection, now);
     }
-    const unserved = admission.length - this.#checking - this.#opening;
+    const unserved = admission.length - this.#connections.checking - this.#opening;
     if (unserved <= 0 || this.#idle.length > 0) return;
     const room = max - this.#connections.size - this.#opening;
     if (room <= 0) return; // every connection is out: waiters wait for one to come back
     if (this.#factory.breaker.rejecting) {
       // The database is away: fail now with the cause rather than at the deadline.
-      for (const waiter of admission.takeAfter(this.#checking + this.#opening)) waiter.reject(this.#factory.unavailableError());
+      for (const waiter of admission.takeAfter(this.#connections.checking + this.#opening)) waiter.reject(this.#factory.unavailableError());
       return;
     }
     for (let n = Math.min(unserved, room); n > 0; n--) this.#open();
@@ -247,25 +245,8 @@ export class ServicePool {
     waiter.resolve(this.#lease(connection, waiter.start, now, waiter.stack));
   }
 
-  #needsCheck(connection: PooledConnection, now: number): boolean {
-    const after = this.#options.validateAfterIdleMs;
-    return after > 0 && now - connection.idleSince > after && now - connection.checkedAt > after;
-  }
-
-  /** Checks an idle connection with a round trip; healthy, it goes back on top of the stack for the next waiter. */
-  #check(connection: PooledConnection): void {
-    this.#checking++;
-    void this.#factory.ping(connection, Math.min(CHECK_TIMEOUT_MS, this.#options.acquireTimeoutMs)).then((healthy) => {
-      this.#checking--;
-      if (!healthy) this.#connections.remove(connection, 'broken');
-      else if (this.#state !== 'open') this.#connections.remove(connection, 'closed');
-      else {
-        connection.checkedAt = this.#clock.now();
-        this.#idle.push(connection);
-      }
-      this.#dispatch();
-    });
-  }
+  /** The check of an idle connection: a round trip, bounded by the acquire timeout (5 s at most). */
+  readonly #ping = (connection: PooledConnection): Promise<boolean> => this.#factory.ping(connection, Math.min(CHECK_TIMEOUT_MS, this.#options.acquireTimeoutMs));
 
   /** Opens one connection; it joins the idle stack (on top if someone waits) and the scheduling point runs. */
   #open(): void {
@@ -313,7 +294,7 @@ export class ServicePool {
    */
   #circuitOpened(): void {
     if (this.#idle.length > 0) return;
-    for (const waiter of this.#admission.takeAfter(this.#checking)) waiter.reject(this.#factory.unavailableError());
+    for (const waiter of this.#admission.takeAfter(this.#connections.checking)) waiter.reject(this.#factory.unavailableError());
   }
 
   /** @internal Subscribes to connection life events; returns the unsubscribe function. */

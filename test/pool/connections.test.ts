@@ -22,7 +22,7 @@ function setup(service: ServiceOptions) {
   const released: { destroyed: boolean }[] = [];
   events.on('remove', (e: { connectionId: number; reason: RemoveReason }) => removed.push([e.connectionId, e.reason]));
   events.on('release', (e: { destroyed: boolean }) => released.push(e));
-  const calls = { closed: 0, leaseReturned: 0, removed: 0 };
+  const calls = { closed: 0, available: 0, removed: 0 };
   let connections: Connections | undefined;
   const slots = new SlotAccount(fakeSlots(10), systemClock, { openCount: () => connections!.size, size: () => options.size, waitLimitMs: () => 1_000, wantsConnection: () => false });
   const owner = {
@@ -32,7 +32,7 @@ function setup(service: ServiceOptions) {
     max: () => options.size + options.overflow,
     close: () => void calls.closed++,
     removed: () => void calls.removed++,
-    leaseReturned: () => void calls.leaseReturned++,
+    available: () => void calls.available++,
   };
   connections = new Connections(owner, new PoolMeters(systemClock, 60_000, [100]), new ConnectionReports('auth', sink, new Redactor([]), systemClock), slots, sink, systemClock, false);
   let ids = 0;
@@ -60,7 +60,7 @@ describe('Connections', () => {
     expect(connections.inUse).toBe(0);
     expect(connections.idle.peek()).toBe(connection);
     expect(released).toEqual([expect.objectContaining({ destroyed: false })]);
-    expect(calls.leaseReturned).toBe(1);
+    expect(calls.available).toBe(1);
   });
 
   it('closes instead of reusing: released with an error, inside a transaction, after maxUses, past its lifetime, beyond a smaller max', async () => {

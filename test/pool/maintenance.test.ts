@@ -28,7 +28,7 @@ function setup(service: ServiceOptions, intervalMs = 1_000) {
   events.on('remove', (e: { connectionId: number; reason: RemoveReason }) => removed.push([e.connectionId, e.reason]));
   let connections: Connections | undefined;
   const slots = new SlotAccount(fakeSlots(10), systemClock, { openCount: () => connections!.size, size: () => options.size, waitLimitMs: () => 1_000, wantsConnection: () => state.waiting > 0 });
-  const owner = { name: 'auth', isOpen: () => true, options: () => options, max: () => options.size + options.overflow, close: () => {}, removed: () => {}, leaseReturned: () => {} };
+  const owner = { name: 'auth', isOpen: () => true, options: () => options, max: () => options.size + options.overflow, close: () => {}, removed: () => {}, available: () => {} };
   connections = new Connections(owner, meters, reports, slots, sink, systemClock, false);
   const pool: MaintainedPool = {
     name: 'auth',
