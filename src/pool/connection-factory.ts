@@ -50,9 +50,6 @@ export interface ConnectionFactoryConfig {
   readonly circuitOpened: () => void;
 }
 
-const CLOSED = new OpenFailure('closed');
-const NO_SLOT = new OpenFailure('no-slot');
-const FAILED = new OpenFailure('failed');
 
 /** How long closing a connection may take before it is left to the operating system, ms. */
 const END_WAIT_MS = 5_000;
@@ -106,17 +103,17 @@ export class ConnectionFactory {
       if (this.breaker.state === 'closed') break;
       delay = this.breaker.delayBeforeAttempt();
     }
-    if (!this.#host.isOpen()) return CLOSED;
+    if (!this.#host.isOpen()) return new OpenFailure('closed');
     const attempt = this.breaker.begin();
     const counted = this.#slots.take();
     if (counted !== true && !(await counted)) {
       this.breaker.abandon(attempt);
-      return NO_SLOT;
+      return new OpenFailure('no-slot');
     }
     try {
       if (!this.#host.isOpen()) {
         this.breaker.abandon(attempt);
-        return CLOSED;
+        return new OpenFailure('closed');
       }
       return await this.#connect(attempt);
     } finally {
@@ -153,7 +150,7 @@ export class ConnectionFactory {
       client = new config.Client(config.clientConfig);
     } catch (error) {
       this.#failed(error, attempt);
-      return FAILED;
+      return new OpenFailure('failed');
     }
     const recycleMs = this.#host.options().recycleMs;
     // Up to 5 % jitter, subtracted so a connection never outlives recycleMs.
@@ -170,7 +167,7 @@ export class ConnectionFactory {
     } catch (error) {
       connection.markBroken(error); // connectWithin has ended the client
       this.#failed(error, attempt);
-      return FAILED;
+      return new OpenFailure('failed');
     }
     const hook = this.#host.options().onConnect as ((client: unknown) => unknown) | undefined;
     if (hook !== undefined) {
@@ -182,7 +179,7 @@ export class ConnectionFactory {
         connection.markBroken(error);
         void endQuietly(client);
         this.#failed(error, attempt);
-        return FAILED;
+        return new OpenFailure('failed');
       }
     }
     this.breaker.success(attempt);
@@ -190,7 +187,7 @@ export class ConnectionFactory {
       // Closed while connecting: wait for the socket to close, since close() waits for opens and then promises
       // that nothing is left open.
       await this.end(connection);
-      return CLOSED;
+      return new OpenFailure('closed');
     }
     this.#host.connected(connection, this.#clock.now() - started);
     return connection;

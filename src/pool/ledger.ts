@@ -16,7 +16,10 @@ import { PooledConnection } from './pooled-connection';
 /** The largest `size + overflow` a service can be given (each is at most 10,000): the ledger's fixed ceiling. */
 export const LEDGER_CEILING = 20_000;
 
-/** Why an attempt to open a connection gave no connection. */
+/**
+ * Why an attempt to open a connection gave no connection. One object per attempt, never shared: generic-pool keys
+ * its loans by the resource, so two attempts settling with the same object would leave one in the ledger forever.
+ */
 export class OpenFailure {
   /** `failed`: the connect (or its setup) failed; `no-slot`: no shared slot came; `closed`: the pool closed first. */
   readonly reason: 'failed' | 'no-slot' | 'closed';
