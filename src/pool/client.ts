@@ -1,5 +1,5 @@
 import type { ClientConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
-import { settleWithin } from '../clock';
+import { settleWithin, type Clock } from '../clock';
 
 /**
  * The part of a `pg.Client` that pg-bulkhead relies on. `pg.Client` fits, and so does pg-mem's adapter
@@ -39,11 +39,19 @@ export type ClientConstructor<C extends ClientLike = ClientLike> = new (config: 
 
 export type { ClientConfig, QueryResult, QueryResultRow };
 
-/** Ends a client without waiting and without ever throwing or rejecting (it may be half-open or already gone). */
-export function endQuietly(client: ClientLike): void {
-  Promise.resolve()
+const ignore = (): void => {};
+
+/**
+ * Ends a client without ever throwing or rejecting (it may be half-open or already gone). The promise resolves
+ * once the socket has closed or, given `timers`, after `waitMs` at most (a dead peer must not hold anyone up);
+ * callers that need not wait ignore it.
+ */
+export function endQuietly(client: ClientLike, timers?: Pick<Clock, 'setTimeout' | 'clearTimeout'>, waitMs = 5_000): Promise<void> {
+  const ending = Promise.resolve()
     .then(() => client.end())
-    .catch(() => {});
+    .then(ignore, ignore);
+  if (timers === undefined) return ending;
+  return settleWithin(timers, waitMs, () => ending, () => new Error('end timed out')).catch(ignore);
 }
 
 /**
@@ -65,7 +73,7 @@ export async function connectWithin(
       await setup?.();
     }, onTimeout);
   } catch (error) {
-    endQuietly(client);
+    void endQuietly(client);
     throw error;
   }
 }

@@ -487,9 +487,11 @@ describe('close', () => {
   });
 
   it('a connection on its way to a caller when close() starts is closed too, not left open', async () => {
-    // The warm connection is still held by generic-pool, so the acquire is in transit for a few ticks.
-    const { server, registry } = setup({ auth: { size: 1, overflow: 0 } });
+    // The idle connection is due for a check and the check is slow, so the acquire is in transit for a while.
+    const { server, registry } = setup({ auth: { size: 1, overflow: 0, validateAfterIdleMs: 1_000 } }, { maintenanceIntervalMs: 600_000 });
     await settle();
+    await settle(2_000);
+    server.onQuery = () => new Promise((resolve) => setTimeout(() => resolve(result()), 5));
     const outcome = registry.acquire('auth').then(
       () => 'served',
       (e: { code?: string }) => e.code,

@@ -1,0 +1,150 @@
+import { EventEmitter } from 'eventemitter3';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { systemClock } from '../../src/clock';
+import { ConnectionFactory, type FactoryConnections } from '../../src/pool/connection-factory';
+import type { PoolEventSink } from '../../src/pool/events';
+import { OpenFailure } from '../../src/pool/ledger';
+import { resolveServiceOptions, type ServiceOptions } from '../../src/pool/options';
+import { PoolMeters } from '../../src/pool/pool-meters';
+import { PooledConnection } from '../../src/pool/pooled-connection';
+import { SlotAccount } from '../../src/pool/slot-account';
+import { Redactor } from '../../src/redact';
+import { FakeServer } from '../helpers/fake-client';
+import { advance, useFakeTime } from '../helpers/fake-time';
+import { fakeSlots } from './pool-fixture';
+
+function setup(service: ServiceOptions = {}, threshold = 3) {
+  const server = new FakeServer();
+  const events = new EventEmitter();
+  const meters = new PoolMeters(systemClock, 60_000, [100]);
+  const open = new Set<PooledConnection>();
+  const state = { open: true, circuitOpened: 0 };
+  const options = resolveServiceOptions({ size: 5, overflow: 0, ...service });
+  const host: FactoryConnections = {
+    name: 'auth',
+    returnConnection: () => {},
+    isOpen: () => state.open,
+    options: () => options,
+    max: () => options.size + options.overflow,
+    workingConnections: () => open.size,
+    connected: (connection) => void open.add(connection),
+    queryDone: () => {},
+    clientError: () => {},
+  };
+  const slots = new SlotAccount(fakeSlots(), systemClock, { openCount: () => open.size, size: () => options.size, waitLimitMs: () => 1_000, wantsConnection: () => true });
+  let ids = 0;
+  const factory = new ConnectionFactory(
+    {
+      service: 'auth',
+      Client: server.Client,
+      clientConfig: {},
+      connectTimeoutMs: 1_000,
+      clock: systemClock,
+      random: () => 0.5,
+      redactor: new Redactor([]),
+      events: events as unknown as PoolEventSink,
+      breaker: { failureThreshold: threshold, initialBackoffMs: 500, maxBackoffMs: 5_000 },
+      nextConnectionId: () => ++ids,
+      circuitOpened: () => state.circuitOpened++,
+    },
+    host,
+    slots,
+    meters,
+  );
+  return { factory, server, events, meters, open, state, slots };
+}
+
+describe('ConnectionFactory', () => {
+  beforeEach(() => useFakeTime());
+  afterEach(() => vi.useRealTimers());
+
+  it('opens a connection, registers it with its pool and leaves nothing counted as opening', async () => {
+    const { factory, open, slots } = setup();
+    const connection = await factory.open();
+    expect(connection).toBeInstanceOf(PooledConnection);
+    expect(open.has(connection as PooledConnection)).toBe(true);
+    expect(slots.opening).toBe(0);
+  });
+
+  it('settles a failed connect with a failure marker, counts it, and spaces the next attempt', async () => {
+    const { factory, server, meters, events } = setup();
+    const errors: unknown[] = [];
+    events.on('connect-error', (e) => errors.push(e));
+    server.refuse = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const failed = factory.open();
+    await advance(0);
+    expect(await failed).toEqual(new OpenFailure('failed'));
+    expect(meters.connectFailures).toBe(1);
+    expect(errors).toHaveLength(1);
+    expect(factory.lastError?.message).toContain('ECONNREFUSED');
+    // the next attempt waits for the breaker's pause instead of connecting at once
+    const next = factory.open();
+    await advance(0);
+    expect(server.connectAttempts).toBe(1);
+    await advance(500);
+    await next;
+    expect(server.connectAttempts).toBe(2);
+  });
+
+  it('tells its pool when the circuit opens, so waiters can fail at once', async () => {
+    const { factory, server, state } = setup({}, 1);
+    server.refuse = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const failed = factory.open();
+    await advance(0);
+    await failed;
+    expect(state.circuitOpened).toBe(1);
+    expect(factory.breaker.state).toBe('open');
+    expect(factory.unavailableError().code).toBe('ERR_DATABASE_UNAVAILABLE');
+  });
+
+  it('a failing onConnect hook fails the attempt and ends the half-set-up client', async () => {
+    const { factory, server, open } = setup({ onConnect: () => Promise.reject(new Error('hook failed')) });
+    expect(await factory.open()).toEqual(new OpenFailure('failed'));
+    await advance(0);
+    expect(server.clients[0]?.ended).toBe(true);
+    expect(open.size).toBe(0);
+  });
+
+  it('a connect that finishes after the pool closed ends the client before settling, and opens nothing', async () => {
+    const { factory, server, state, open } = setup();
+    server.connectDelayMs = 50;
+    server.endDelayMs = 20;
+    const opening = factory.open();
+    await advance(10);
+    state.open = false;
+    let settled = false;
+    void opening.then(() => (settled = true));
+    await advance(40);
+    expect(settled).toBe(false); // waiting for the socket to close
+    await advance(20);
+    expect(await opening).toEqual(new OpenFailure('closed'));
+    expect(server.clients[0]?.ended).toBe(true);
+    expect(open.size).toBe(0);
+  });
+
+  it('a capacity refusal while the service has working connections keeps the circuit closed and warns once', async () => {
+    const { factory, server, events } = setup({}, 1);
+    const warnings: unknown[] = [];
+    events.on('server-warning', (w) => warnings.push(w));
+    await factory.open(); // one working connection
+    server.refuse = Object.assign(new Error('sorry, too many clients already'), { code: '53300' });
+    for (let i = 0; i < 3; i++) {
+      const attempt = factory.open();
+      await advance(1_000);
+      await attempt;
+    }
+    expect(factory.breaker.state).toBe('closed');
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('ping answers false (and marks the connection broken) when the check gets no answer in time', async () => {
+    const { factory, server } = setup();
+    const connection = (await factory.open()) as PooledConnection;
+    expect(await factory.ping(connection, 100)).toBe(true);
+    server.onQuery = () => new Promise(() => {});
+    const check = factory.ping(connection, 100);
+    await advance(100);
+    expect(await check).toBe(false);
+    expect(connection.broken).not.toBeNull();
+  });
+});

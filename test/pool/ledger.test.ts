@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { ConnectionLedger, OpenFailure } from '../../src/pool/ledger';
+import { PooledConnection } from '../../src/pool/pooled-connection';
+import type { ClientLike } from '../../src/pool/client';
+import { systemClock } from '../../src/clock';
+import { ConnectionFactory } from '../../src/pool/connection-factory';
+import { resolveServiceOptions } from '../../src/pool/options';
+import { PoolMeters } from '../../src/pool/pool-meters';
+import { SlotAccount } from '../../src/pool/slot-account';
+import { Redactor } from '../../src/redact';
+import { FakeServer } from '../helpers/fake-client';
+import { fakeSlots } from './pool-fixture';
+
+/** A connection factory on a fake server, for a pool whose open state the test sets. */
+function factoryOnServer() {
+  const server = new FakeServer();
+  const state = { open: true };
+  const options = resolveServiceOptions({ size: 5, overflow: 0 });
+  let open = 0;
+  const connections = {
+    name: 'auth',
+    returnConnection: () => {},
+    isOpen: () => state.open,
+    options: () => options,
+    max: () => 5,
+    workingConnections: () => 0,
+    connected: () => void open++,
+    queryDone: () => {},
+    clientError: () => {},
+  };
+  const slots = new SlotAccount(fakeSlots(), systemClock, { openCount: () => open, size: () => 5, waitLimitMs: () => 1_000, wantsConnection: () => true });
+  const factory = new ConnectionFactory(
+    {
+      service: 'auth',
+      Client: server.Client,
+      clientConfig: {},
+      connectTimeoutMs: 1_000,
+      clock: systemClock,
+      random: () => 0,
+      redactor: new Redactor([]),
+      events: { listenerCount: () => 0, emit: () => false },
+      breaker: { failureThreshold: 100, initialBackoffMs: 10, maxBackoffMs: 10 },
+      nextConnectionId: () => 1,
+      circuitOpened: () => {},
+    },
+    connections,
+    slots,
+    new PoolMeters(systemClock, 60_000, [100]),
+  );
+  return { factory, server, state };
+}
+
+const home = { name: 'auth', returnConnection: () => {} };
+const connection = (id: number) => new PooledConnection(home, id, {} as ClientLike, 0, Number.POSITIVE_INFINITY);
+
+describe('ConnectionLedger (generic-pool as the ledger of open connections)', () => {
+  it('makes exactly one attempt per open: a failure is handed back, never retried, and leaves the ledger', async () => {
+    let attempts = 0;
+    const ledger = new ConnectionLedger(
+      async () => {
+        attempts++;
+        return new OpenFailure('failed');
+      },
+      async () => {},
+    );
+    const results = await Promise.all([ledger.open(), ledger.open(), ledger.open()]);
+    expect(results.every((r) => r instanceof OpenFailure && r.reason === 'failed')).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(attempts).toBe(3);
+    expect(ledger.size).toBe(0);
+  });
+
+  it('failures settling together from the connection factory all leave the ledger (one marker per attempt)', async () => {
+    const { factory, state } = factoryOnServer();
+    const ledger = new ConnectionLedger(
+      () => factory.open(),
+      async () => {},
+    );
+    state.open = false; // every attempt settles at once as 'closed'
+    const results = await Promise.all([ledger.open(), ledger.open(), ledger.open()]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(ledger.size).toBe(0);
+    expect(results.map((r) => (r as OpenFailure).reason)).toEqual(['closed', 'closed', 'closed']);
+  });
+
+  it('counts each connection until it is closed, closing it through the given close', async () => {
+    let next = 0;
+    const closed: number[] = [];
+    const ledger = new ConnectionLedger(
+      async () => connection(++next),
+      async (c) => {
+        closed.push(c.id);
+      },
+    );
+    const a = (await ledger.open()) as PooledConnection;
+    const b = (await ledger.open()) as PooledConnection;
+    expect([a.id, b.id].sort()).toEqual([1, 2]);
+    expect(ledger.size).toBe(2);
+    ledger.close(a);
+    ledger.close(a); // a second close of the same connection is harmless
+    expect(ledger.size).toBe(1);
+    expect(closed).toEqual([1]);
+  });
+
+  it('drain waits for an open in flight and for the close of what it brought', async () => {
+    let finishOpen: (c: PooledConnection) => void = () => {};
+    let finishClose: () => void = () => {};
+    const ledger = new ConnectionLedger(
+      () => new Promise<PooledConnection>((resolve) => (finishOpen = resolve)),
+      () => new Promise<void>((resolve) => (finishClose = resolve)),
+    );
+    const opening = ledger.open();
+    let drained = false;
+    const draining = ledger.drain().then(() => (drained = true));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(drained).toBe(false);
+    finishOpen(connection(7));
+    ledger.close((await opening) as PooledConnection);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(drained).toBe(false);
+    finishClose();
+    await draining;
+    expect(drained).toBe(true);
+  });
+});
