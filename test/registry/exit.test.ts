@@ -11,7 +11,8 @@ function reportOf(stdout: string): { detectorRunning: boolean; refs: string[] } 
   return JSON.parse(stdout.trim()) as { detectorRunning: boolean; refs: string[] };
 }
 
-describe('the host process can exit', () => {
+// Each test waits on its own child processes: they run side by side.
+describe.concurrent('the host process can exit', () => {
   it('without close(): no timer of the registry, the trackers or the running detector keeps it alive (pg-mem)', async () => {
     const run = await runScript(withoutClose, { env: { DATABASE_URL: '' } });
     expect(run.timedOut).toBe(false); // killed after 20 s otherwise
