@@ -30,7 +30,9 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: integration,
           maxWorkers: '100%',
+          // One module cache per worker for all its files: imports once, not once per file.
           isolate: false,
+          setupFiles: ['test/helpers/unit-setup.ts'],
           // Projects with different maxWorkers run one after the other, in this order.
           sequence: { groupOrder: 0 },
           typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
