@@ -1,13 +1,52 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Files that need something outside the test process: real PostgreSQL (`*.pg.test.ts`), PgBouncer
+ * (`*.pgbouncer.test.ts`), Chromium, or child processes (the examples as scripts, the packed package, exit tests).
+ * They share one server and two cores with each other, so they run in a few workers; everything else is a unit test
+ * (pg-mem or a fake client, fake time) and runs fully parallel.
+ */
+const integration = [
+  'test/**/*.pg.test.ts',
+  'test/**/*.pgbouncer.test.ts',
+  'test/board/board-browser.test.ts',
+  'test/board/examples-board.test.ts',
+  'test/examples/**/*.test.ts',
+  'test/otel/isolation.test.ts',
+  'test/package/**/*.test.ts',
+  'test/registry/exit.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts', 'test/helpers/pgbouncer-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // Real-PostgreSQL suites share one server: keep files in a small number of workers.
-    maxWorkers: 2,
-    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: integration,
+          maxWorkers: '100%',
+          // One module cache per worker for all its files: imports once, not once per file.
+          isolate: false,
+          setupFiles: ['test/helpers/unit-setup.ts'],
+          // Projects with different maxWorkers run one after the other, in this order.
+          sequence: { groupOrder: 0 },
+          typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: integration,
+          maxWorkers: 2,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

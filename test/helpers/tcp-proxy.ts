@@ -19,6 +19,8 @@ export interface TcpProxy {
   latency(ms: number): void;
   /** Number of connection pairs currently open. */
   readonly open: number;
+  /** Connection attempts reset by `refuse` since the proxy started (each one a client that tried to connect). */
+  readonly refused: number;
   /**
    * Local ports of the proxy's open upstream sockets: `client_port` in `pg_stat_activity` of the backends that
    * still have a live client, to tell them from backends orphaned by a cut that the server has not noticed yet.
@@ -58,9 +60,11 @@ export async function startProxy(target: { host: string; port: number }): Promis
   let stalled = false;
   let latencyMs = 0;
   let closing: Promise<void> | null = null;
+  let refused = 0;
 
   const server = net.createServer((client) => {
     if (refusing || closing !== null) {
+      if (refusing) refused++;
       client.on('error', () => {});
       reset(client);
       return;
@@ -169,6 +173,9 @@ export async function startProxy(target: { host: string; port: number }): Promis
     },
     get open(): number {
       return pairs.size;
+    },
+    get refused(): number {
+      return refused;
     },
     upstreamPorts(): Set<number> {
       const ports = new Set<number>();

@@ -1,6 +1,6 @@
 /**
- * Polls `probe` until it returns true or `timeoutMs` passes. Only for real-PostgreSQL suites, where the server's
- * own clock is in play; unit tests use fake time instead.
+ * Polls `probe` until it returns true or `timeoutMs` passes (a generous safety net, not a measure). For state outside
+ * this test's control: a real server, a child process, a browser. Unit tests use fake time instead.
  */
 export async function waitFor(probe: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

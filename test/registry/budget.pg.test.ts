@@ -57,11 +57,9 @@ describePg('shared budget and recovery on real PostgreSQL', () => {
       // 2 guaranteed + (7 shared - 2 reserve) = 7 connections, the other 13 wait
       await waitFor(() => registry.stats('llm').inUse === 7, 5_000, 'llm to borrow all it may');
       expect(registry.stats().budget).toMatchObject({ total: 10, guaranteed: 3, shared: 7, reserve: 2, sharedInUse: 5 });
-      // auth needs 3 at once: its guaranteed one plus the two reserved slots
-      const started = performance.now();
+      // auth needs 3 at once: its guaranteed one plus the two reserved slots. llm releases nothing until auth is
+      // done, so these can only be served by the headroom, within auth's 2 s acquire timeout.
       const auth = await Promise.all([registry.acquire('auth'), registry.acquire('auth'), registry.acquire('auth')]);
-      const authMs = performance.now() - started;
-      expect(authMs).toBeLessThan(500); // its timeout is 2 000 ms
       for (const lease of auth) expect((await lease.query<{ one: number }>('select 1 as one')).rows[0]?.one).toBe(1);
       expect(registry.stats('auth')).toMatchObject({ inUse: 3, sharedInUse: 2, timeouts: 0 });
       auth.forEach((lease) => lease.release());
@@ -75,9 +73,9 @@ describePg('shared budget and recovery on real PostgreSQL', () => {
       await sampler;
       release.splice(0).forEach((r) => r());
     }
-    const closing = performance.now();
+    // nothing left waiting for a slot, so close() has nothing to wait for
+    await waitFor(() => registry.stats().budget.waiting === 0, 3_000, 'no waiters');
     expect((await registry.close()).clean).toBe(true);
-    expect(performance.now() - closing).toBeLessThan(1_000); // nothing left waiting for a slot
     // the server never saw more than the budget, nor llm more than it may hold
     expect(peakTotal).toBeLessThanOrEqual(10);
     expect(peakLlm).toBeLessThanOrEqual(7);
@@ -136,7 +134,11 @@ describePg('shared budget and recovery on real PostgreSQL', () => {
       await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name like $1 || ':%'", [app]);
       // under load
       const load = Array.from({ length: 30 }, (_, i) => registry.query(i % 2 ? 'auth' : 'llm', 'select pg_sleep(0.2)').then(() => 'ok', (e: { code?: string }) => e.code ?? 'error'));
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitFor(
+        async () => (await admin.query("select 1 from pg_stat_activity where application_name like $1 || ':%' and query like 'select pg_sleep%'", [app])).rowCount! > 0,
+        5_000,
+        'the load to be running',
+      );
       await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name like $1 || ':%'", [app]);
       const outcomes = await Promise.all(load);
       // the queries in flight when their backend died fail with 57P01; everything else is served
@@ -185,20 +187,29 @@ describePg('shared budget and recovery on real PostgreSQL', () => {
       proxy.refuse(true);
       proxy.cutAll();
       await waitFor(() => registry.services.every((s) => registry.stats(s).circuit === 'open'), 5_000, 'every circuit to open');
-      const started = performance.now();
+      const openedAt = circuit.length;
+      // Fail fast: ERR_DATABASE_UNAVAILABLE, not ERR_ACQUIRE_TIMEOUT after the 5 s acquire timeout.
       const errors = await Promise.all(registry.services.map((s) => registry.query(s, 'select 1').catch((e: unknown) => e)));
-      expect(performance.now() - started).toBeLessThan(500); // fast, not after the 5 s timeout
       for (const error of errors) expect(error).toMatchObject({ code: 'ERR_DATABASE_UNAVAILABLE' });
+      // No retry loop while it is down: through two more backoffs per service, each probe is one connection attempt,
+      // and the process stays well under a quarter of a core (the sampler included).
+      const probesBefore = circuit.filter((e) => e.to === 'half-open').length;
+      const refusedBefore = proxy.refused;
       const cpuBefore = process.cpuUsage();
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const downSince = performance.now();
+      const failedProbes = (s: string): number => circuit.filter((e, i) => i >= openedAt && e.service === s && e.from === 'half-open' && e.to === 'open').length;
+      await waitFor(() => registry.services.every((s) => failedProbes(s) >= 2), 10_000, 'two failed probes per service');
       const cpu = process.cpuUsage(cpuBefore);
-      // no retry loop while it is down: well under a quarter of a core (the sampler included)
-      expect((cpu.user + cpu.system) / 1_000).toBeLessThan(500);
+      const downMs = performance.now() - downSince;
+      const probes = circuit.filter((e) => e.to === 'half-open').length - probesBefore;
+      expect(proxy.refused - refusedBefore).toBeLessThanOrEqual(probes + registry.services.length);
+      expect((cpu.user + cpu.system) / 1_000).toBeLessThan(downMs / 4);
       // it comes back: without any call from us, every service serves again and refills its size
       proxy.refuse(false);
-      const back = performance.now();
+      const backAt = circuit.length;
       await waitFor(() => registry.services.every((s) => registry.stats(s).circuit === 'closed' && registry.stats(s).total >= registry.stats(s).guaranteedSize), 5_000, 'recovery');
-      expect(performance.now() - back).toBeLessThan(2_500); // about one backoff (≤ 1 s) plus the maintenance tick
+      // at its first probe once the database is back: at most a probe already refused before then fails again
+      for (const s of registry.services) expect(circuit.slice(backAt).filter((e) => e.service === s && e.to === 'open').length).toBeLessThanOrEqual(1);
       for (const s of registry.services) expect((await registry.query<{ one: number }>(s, 'select 1 as one')).rows[0]?.one).toBe(1);
       expect(circuit.filter((e) => e.to === 'open').map((e) => e.service).sort()).toEqual(expect.arrayContaining(['auth', 'llm', 'usage']));
     } finally {

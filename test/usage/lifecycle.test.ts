@@ -1,5 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createPoolRegistry } from '../../src/registry/pool-registry';
 import type { Clock } from '../../src/clock';
@@ -8,13 +6,8 @@ import { createUsageTracker } from '../../src/usage/usage-tracker';
 import { memoryDatabase } from '../helpers/pg-mem';
 
 describe('lifecycle', () => {
-  it('its timers never keep the process alive', () => {
-    const file = fileURLToPath(new URL('./fixtures/exit-without-close.ts', import.meta.url));
-    const child = spawnSync(process.execPath, ['--import', 'tsx', file], { timeout: 20_000, encoding: 'utf8' });
-    expect(child.error).toBeUndefined();
-    expect(child.stdout).toBe('started\n');
-    expect(child.status).toBe(0);
-  });
+  // That its timers never keep the process alive is tested with the registry's and the detector's, in one child
+  // process: test/registry/exit.test.ts (fixture test/helpers/exit-without-close.ts).
 
   it('prunes ledger entries older than ledgerRetentionMs', async () => {
     let wall = Date.UTC(2024, 0, 1);
