@@ -350,7 +350,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       if (report.error !== null) {
         error = report.error;
         if (this.#writesEnded !== null) break; // nothing can be written any more: report now, not at the deadline
-        await this.#within(null, Math.min(deadline, this.#clock.now() + this.#backoffMs()));
+        await this.#pauseUntil(Math.min(deadline, this.#clock.now() + this.#backoffMs()));
         if (this.#clock.now() >= deadline) break;
       }
     }
@@ -364,16 +364,18 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     return report;
   }
 
-  /**
-   * Resolves with `promise`'s value, or null at `deadline` (monotonic ms); `null` promise: just waits until then.
-   * The timer keeps the process alive: somebody awaits close().
-   */
-  #within<T>(promise: Promise<T> | null, deadline: number): Promise<T | null> {
+  /** Resolves with `promise`'s value, or null at `deadline` (monotonic ms). Its timer keeps the process alive: somebody awaits close(). */
+  #within<T>(promise: Promise<T>, deadline: number): Promise<T | null> {
     const timers = { setTimeout: (callback: () => void, ms: number) => this.#clock.setTimeout(callback, ms, true), clearTimeout: (handle: unknown) => this.#clock.clearTimeout(handle) };
-    return settleWithin<T | null>(timers, Math.max(0, deadline - this.#clock.now()), () => promise ?? new Promise<never>(() => {}), () => DEADLINE).catch((error: unknown) => {
+    return settleWithin<T | null>(timers, Math.max(0, deadline - this.#clock.now()), () => promise, () => DEADLINE).catch((error: unknown) => {
       if (error === DEADLINE) return null;
       throw error;
     });
+  }
+
+  /** Waits until `until` (monotonic ms): close()'s backoff between attempts. Keeps the process alive, as #within. */
+  #pauseUntil(until: number): Promise<void> {
+    return new Promise((resolve) => this.#clock.setTimeout(resolve, Math.max(0, until - this.#clock.now()), true));
   }
 }
 
