@@ -1,3 +1,4 @@
+/** The emitter every component extends: eventemitter3, with each listener isolated so a throwing one breaks nothing. */
 import { EventEmitter } from 'eventemitter3';
 
 type Listener = (...args: unknown[]) => void;
