@@ -1,3 +1,4 @@
+/** The configuration checker: collects every problem with its path and throws them as one `ERR_CONFIG`. */
 import { ConfigError, type ConfigProblem } from '../errors';
 
 /** The longest delay a Node timer honours (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
@@ -12,6 +13,17 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'function') return 'a function';
   return 'an object';
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
+function isConnectionString(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'postgres:' || url.protocol === 'postgresql:' || url.protocol === 'socket:';
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -68,6 +80,29 @@ export class ConfigChecker {
       }
     }
     return true;
+  }
+
+  /** A non-empty string of printable ASCII characters (what PostgreSQL keeps intact in application_name). */
+  printable(path: string, value: unknown): void {
+    if (value === undefined) return;
+    if (typeof value !== 'string' || value.length === 0 || !PRINTABLE_ASCII.test(value)) this.fail(path, 'a non-empty string of printable ASCII characters', value);
+  }
+
+  /** A connection string or a pg.ClientConfig object; `undefined` passes. Never echoes a string (it may carry a password). */
+  connection(path: string, value: unknown): void {
+    if (value === undefined) return;
+    if (typeof value === 'string') {
+      if (!isConnectionString(value)) {
+        this.problem(
+          path,
+          value.trim() === ''
+            ? 'expected a postgres:// or postgresql:// connection string, got an empty string (an unset environment variable? leave connection out to use the PG* variables)'
+            : 'expected a postgres:// or postgresql:// connection string, got a string that does not parse as one (value not shown)',
+        );
+      }
+    } else if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      this.fail(path, 'a connection string or a pg.ClientConfig object', value);
+    }
   }
 
   /** An injected Clock: an object with now, wallNow, setTimeout and clearTimeout; `undefined` passes. */

@@ -1,5 +1,7 @@
+/** A service's options: the interface users read, and each option's spec (rule, unit, default, doc) declared once. */
 import type pg from 'pg';
 import { ConfigChecker } from '../options/check';
+import { checkBySpec, defaultsOf, optionNames, withDefaults, type OptionSpec } from '../options/spec';
 import type { ClientConfig } from './client';
 
 import { PRIORITIES, type Priority } from '../types';
@@ -69,46 +71,41 @@ export type ResolvedServiceOptions = { readonly [K in Exclude<keyof ServiceOptio
   readonly onConnect: ServiceOptions['onConnect'];
 };
 
-/** Defaults for every service option. */
-export const SERVICE_DEFAULTS: ResolvedServiceOptions = Object.freeze({
-  size: 2,
-  overflow: 4,
-  acquireTimeoutMs: 10_000,
-  recycleMs: 30 * 60_000,
-  idleTimeoutMs: 30_000,
-  maxWaiting: 1000,
-  priority: 'medium',
-  statementTimeoutMs: 0,
-  idleInTransactionTimeoutMs: 0,
-  queryTimeoutMs: 0,
-  validateAfterIdleMs: 30_000,
-  leakDetectionMs: 0,
-  maxUses: Number.POSITIVE_INFINITY,
-  onConnect: undefined,
-});
+/** A service's limits on connections: integers 0–10000 (size + overflow >= 1 is checked apart). */
+const CONNECTIONS = { type: 'integer', min: 0, max: 10_000 } as const;
 
-const SERVICE_KEYS = [...Object.keys(SERVICE_DEFAULTS), 'connection'];
+/**
+ * Every service option, declared once: rule, unit, default, one line of doc. Validation, {@link SERVICE_DEFAULTS}
+ * and {@link resolveServiceOptions} come from it, and docs/reference.md's table is checked against it.
+ */
+export const SERVICE_OPTION_SPECS = Object.freeze({
+  size: { rule: CONNECTIONS, unit: 'connections', default: 2, doc: 'guaranteed persistent connections' },
+  overflow: { rule: CONNECTIONS, unit: 'connections', default: 4, doc: 'extra connections for bursts, closed after idleTimeoutMs idle' },
+  acquireTimeoutMs: { rule: { type: 'duration' }, unit: 'ms', default: 10_000, doc: 'longest wait for a connection (ERR_ACQUIRE_TIMEOUT)' },
+  recycleMs: { rule: { type: 'duration', allowZero: true }, unit: 'ms', default: 30 * 60_000, doc: 'maximum connection lifetime, minus up to 5 % jitter; 0 disables' },
+  idleTimeoutMs: { rule: { type: 'duration' }, unit: 'ms', default: 30_000, doc: 'idle time after which an overflow connection is closed' },
+  maxWaiting: { rule: { type: 'integer', min: 0, orInfinity: true }, unit: 'acquires', default: 1000, doc: 'wait queue cap (ERR_QUEUE_FULL); Infinity for none' },
+  priority: { rule: { type: 'oneOf', values: PRIORITIES }, unit: 'priority', default: 'medium', doc: 'the service\'s priority' },
+  statementTimeoutMs: { rule: { type: 'duration', allowZero: true }, unit: 'ms', default: 0, doc: 'statement_timeout of every session; 0 leaves the server\'s' },
+  idleInTransactionTimeoutMs: { rule: { type: 'duration', allowZero: true }, unit: 'ms', default: 0, doc: 'idle_in_transaction_session_timeout of every session; 0 leaves the server\'s' },
+  queryTimeoutMs: { rule: { type: 'duration', allowZero: true }, unit: 'ms', default: 0, doc: 'client-side limit per query (pg\'s query_timeout); 0 disables' },
+  validateAfterIdleMs: { rule: { type: 'duration', allowZero: true }, unit: 'ms', default: 30_000, doc: 'a connection idle longer than this is checked before it is handed out; 0 disables' },
+  leakDetectionMs: { rule: { type: 'duration', allowZero: true }, unit: 'ms', default: 0, doc: 'emit leak when a lease is held longer; 0 disables' },
+  maxUses: { rule: { type: 'integer', min: 1, max: Number.POSITIVE_INFINITY, orInfinity: true, expected: 'an integer >= 1 or Infinity' }, unit: 'leases', default: Number.POSITIVE_INFINITY, doc: 'close a connection after this many leases' },
+  onConnect: { rule: { type: 'function', expected: 'a function (client) => void | Promise<void>' }, unit: 'function', default: undefined, doc: 'setup run once on each new connection before it is handed out' },
+  // Checked by the registry, which knows its own connection; no default here (it may hold a password).
+  connection: { rule: { type: 'custom' }, unit: 'connection', doc: 'this service\'s own connection instead of the registry\'s' },
+} satisfies Record<keyof ServiceOptions, OptionSpec>);
+
+/** Defaults for every service option. */
+export const SERVICE_DEFAULTS: ResolvedServiceOptions = Object.freeze(defaultsOf(SERVICE_OPTION_SPECS)) as ResolvedServiceOptions;
+
+const SERVICE_KEYS = optionNames(SERVICE_OPTION_SPECS);
 
 /** Validates one service's options, reporting problems under `path`. */
 export function checkServiceOptions(check: ConfigChecker, path: string, value: unknown): void {
   if (!check.object(path, value, SERVICE_KEYS)) return;
-  check.integer(`${path}.size`, value.size, 0, 10_000);
-  check.integer(`${path}.overflow`, value.overflow, 0, 10_000);
-  check.duration(`${path}.acquireTimeoutMs`, value.acquireTimeoutMs);
-  check.duration(`${path}.recycleMs`, value.recycleMs, true);
-  check.duration(`${path}.idleTimeoutMs`, value.idleTimeoutMs);
-  if (value.maxWaiting !== Infinity) check.integer(`${path}.maxWaiting`, value.maxWaiting, 0);
-  check.oneOf(`${path}.priority`, value.priority, PRIORITIES);
-  check.duration(`${path}.statementTimeoutMs`, value.statementTimeoutMs, true);
-  check.duration(`${path}.idleInTransactionTimeoutMs`, value.idleInTransactionTimeoutMs, true);
-  check.duration(`${path}.queryTimeoutMs`, value.queryTimeoutMs, true);
-  check.duration(`${path}.validateAfterIdleMs`, value.validateAfterIdleMs, true);
-  check.duration(`${path}.leakDetectionMs`, value.leakDetectionMs, true);
-  const maxUses = value.maxUses;
-  if (maxUses !== undefined && maxUses !== Number.POSITIVE_INFINITY && (typeof maxUses !== 'number' || !Number.isInteger(maxUses) || maxUses < 1)) {
-    check.fail(`${path}.maxUses`, 'an integer >= 1 or Infinity', maxUses);
-  }
-  if (value.onConnect !== undefined && typeof value.onConnect !== 'function') check.fail(`${path}.onConnect`, 'a function (client) => void | Promise<void>', value.onConnect);
+  checkBySpec(check, path, value, SERVICE_OPTION_SPECS);
   const size = value.size ?? SERVICE_DEFAULTS.size;
   const overflow = value.overflow ?? SERVICE_DEFAULTS.overflow;
   if (typeof size === 'number' && typeof overflow === 'number' && size + overflow === 0) {
@@ -122,8 +119,8 @@ export function checkServiceOptions(check: ConfigChecker, path: string, value: u
  */
 export function checkResize(service: string, limits: { readonly size?: number; readonly overflow?: number }, current: ResolvedServiceOptions): void {
   const check = new ConfigChecker();
-  check.integer(`${service}.size`, limits.size, 0, 10_000);
-  check.integer(`${service}.overflow`, limits.overflow, 0, 10_000);
+  check.integer(`${service}.size`, limits.size, CONNECTIONS.min, CONNECTIONS.max);
+  check.integer(`${service}.overflow`, limits.overflow, CONNECTIONS.min, CONNECTIONS.max);
   if (check.problems.length === 0 && (limits.size ?? current.size) + (limits.overflow ?? current.overflow) === 0) {
     check.problem(service, 'size + overflow must be at least 1, got 0 connections');
   }
@@ -132,21 +129,5 @@ export function checkResize(service: string, limits: { readonly size?: number; r
 
 /** Applies {@link SERVICE_DEFAULTS} with `??`, so an explicit 0 is kept. */
 export function resolveServiceOptions(options: ServiceOptions): ResolvedServiceOptions {
-  const d = SERVICE_DEFAULTS;
-  return Object.freeze({
-    size: options.size ?? d.size,
-    overflow: options.overflow ?? d.overflow,
-    acquireTimeoutMs: options.acquireTimeoutMs ?? d.acquireTimeoutMs,
-    recycleMs: options.recycleMs ?? d.recycleMs,
-    idleTimeoutMs: options.idleTimeoutMs ?? d.idleTimeoutMs,
-    maxWaiting: options.maxWaiting ?? d.maxWaiting,
-    priority: options.priority ?? d.priority,
-    statementTimeoutMs: options.statementTimeoutMs ?? d.statementTimeoutMs,
-    idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? d.idleInTransactionTimeoutMs,
-    queryTimeoutMs: options.queryTimeoutMs ?? d.queryTimeoutMs,
-    validateAfterIdleMs: options.validateAfterIdleMs ?? d.validateAfterIdleMs,
-    leakDetectionMs: options.leakDetectionMs ?? d.leakDetectionMs,
-    maxUses: options.maxUses ?? d.maxUses,
-    onConnect: options.onConnect,
-  });
+  return withDefaults<ResolvedServiceOptions>(SERVICE_DEFAULTS, options as Record<string, unknown>);
 }

@@ -1,5 +1,10 @@
+/**
+ * The registry's options: the interface users read, each option's spec declared once, their validation (with the
+ * cross-option checks: names, budget, reserve), and the client config each service connects with.
+ */
 import type { Clock } from '../clock';
 import { ConfigChecker } from '../options/check';
+import { checkBySpec, defaultsOf, optionNames, type OptionSpec } from '../options/spec';
 import type { ClientConfig, ClientConstructor, ClientLike } from '../pool/client';
 import { BREAKER_DEFAULTS, type BreakerOptions } from '../pool/circuit-breaker';
 import { checkServiceOptions, SERVICE_DEFAULTS, type ServiceOptions } from '../pool/options';
@@ -93,38 +98,55 @@ export interface RegistryOptions<S extends string = string, C extends ClientLike
   readonly pgbouncerAdmin?: string | ClientConfig;
 }
 
+/**
+ * Every registry option, declared once (rule, unit, default, one line of doc), in the order the reference lists
+ * them. Validation and {@link REGISTRY_DEFAULTS} come from it; docs/reference.md's table is checked against it.
+ * `services` and `breaker` hold options of their own (`SERVICE_OPTION_SPECS` in pool/options.ts, {@link BREAKER_OPTION_SPECS}).
+ */
+export const REGISTRY_OPTION_SPECS = Object.freeze({
+  connection: { rule: { type: 'connection' }, unit: 'connection', doc: "where to connect; pg's PG* variables when omitted" },
+  Client: { rule: { type: 'function', expected: 'a pg.Client-compatible constructor' }, unit: 'constructor', doc: 'a pg.Client-compatible class; pg.Client when omitted' },
+  applicationName: { rule: { type: 'printable' }, unit: 'printable ASCII', default: 'pg-bulkhead', doc: 'sessions connect as <applicationName>:<service>' },
+  services: { rule: { type: 'custom' }, unit: 'object', doc: 'one entry per service' },
+  connectTimeoutMs: { rule: { type: 'duration' }, unit: 'ms', default: 10_000, doc: 'longest time to open one connection' },
+  windowMs: { rule: { type: 'duration' }, unit: 'ms', default: 60_000, doc: 'rolling window of the latency percentiles in stats' },
+  maintenanceIntervalMs: { rule: { type: 'duration' }, unit: 'ms', default: 1_000, doc: 'how often pools reap idle connections and check leaks' },
+  clock: { rule: { type: 'clock' }, unit: 'Clock', doc: 'time source; systemClock when omitted' },
+  random: { rule: { type: 'function', expected: 'a function returning a number in [0, 1)' }, unit: '() => number', doc: 'jitter source; Math.random when omitted' },
+  maxConnections: { rule: { type: 'integer', min: 1 }, unit: 'connections', doc: 'shared budget across services; the sum of every size + overflow when omitted' },
+  reserve: { rule: { type: 'integer', min: 0 }, unit: 'connections', doc: 'shared slots only high and highest services may take' },
+  priorityAgingMs: { rule: { type: 'duration', allowZero: true }, unit: 'ms', default: 1_000, doc: 'a waiter is promoted one priority level per this much waiting; 0 disables' },
+  preemptGraceMs: { rule: { type: 'duration', allowZero: true }, unit: 'ms', doc: "idle time before a higher-priority service's overflow connection may be taken; its idleTimeoutMs when omitted" },
+  breaker: { rule: { type: 'custom' }, unit: 'object', doc: 'circuit breaker on connection creation, per service' },
+  allowExitOnIdle: { rule: { type: 'boolean' }, unit: 'boolean', default: false, doc: 'let the process exit while connections sit idle' },
+  pooler: { rule: { type: 'oneOf', values: POOLERS }, unit: 'pooler', default: 'none', doc: 'how per-service timeouts are applied' },
+  instanceId: { rule: { type: 'printable' }, unit: 'printable ASCII', doc: 'this instance in session names: <applicationName>:<service>@<instanceId>' },
+  pgbouncerAdmin: { rule: { type: 'connection' }, unit: 'connection', doc: "PgBouncer's admin console, for checkServer and the detector" },
+} satisfies Record<keyof RegistryOptions, OptionSpec>);
+
+/** The circuit breaker's options (`breaker.*`), declared once; their defaults are the breaker's own. */
+export const BREAKER_OPTION_SPECS = Object.freeze({
+  failureThreshold: { rule: { type: 'integer', min: 1 }, unit: 'attempts', default: BREAKER_DEFAULTS.failureThreshold, doc: "consecutive failed connection attempts that open a service's circuit" },
+  // A floor, so a misconfiguration cannot turn retries into a connect storm.
+  initialBackoffMs: { rule: { type: 'duration', min: 10 }, unit: 'ms', default: BREAKER_DEFAULTS.initialBackoffMs, doc: 'wait before the first probe once open; doubles after each failed probe' },
+  maxBackoffMs: { rule: { type: 'duration' }, unit: 'ms', default: BREAKER_DEFAULTS.maxBackoffMs, doc: 'longest wait between probes' },
+} satisfies Record<keyof BreakerOptions, OptionSpec>);
+
+const SPEC_DEFAULTS = defaultsOf(REGISTRY_OPTION_SPECS) as { readonly applicationName: string; readonly connectTimeoutMs: number; readonly windowMs: number; readonly maintenanceIntervalMs: number; readonly priorityAgingMs: number };
+
 /** Registry-level defaults. */
 export const REGISTRY_DEFAULTS = Object.freeze({
-  applicationName: 'pg-bulkhead',
-  connectTimeoutMs: 10_000,
-  windowMs: 60_000,
-  maintenanceIntervalMs: 1_000,
-  priorityAgingMs: 1_000,
+  applicationName: SPEC_DEFAULTS.applicationName,
+  connectTimeoutMs: SPEC_DEFAULTS.connectTimeoutMs,
+  windowMs: SPEC_DEFAULTS.windowMs,
+  maintenanceIntervalMs: SPEC_DEFAULTS.maintenanceIntervalMs,
+  priorityAgingMs: SPEC_DEFAULTS.priorityAgingMs,
   /** Share of the shared slots kept as headroom for high/highest services, when any exists. */
   reserveShare: 0.1,
   breaker: BREAKER_DEFAULTS,
 });
 
-const REGISTRY_KEYS = [
-  'connection',
-  'Client',
-  'applicationName',
-  'services',
-  'connectTimeoutMs',
-  'windowMs',
-  'maintenanceIntervalMs',
-  'clock',
-  'random',
-  'maxConnections',
-  'reserve',
-  'priorityAgingMs',
-  'preemptGraceMs',
-  'breaker',
-  'allowExitOnIdle',
-  'pooler',
-  'instanceId',
-  'pgbouncerAdmin',
-];
+const REGISTRY_KEYS = optionNames(REGISTRY_OPTION_SPECS);
 
 /** The budget a registry runs with, defaults applied. */
 export interface ResolvedBudget {
@@ -149,7 +171,6 @@ export function resolveBudget(services: Record<string, ServiceOptions>, maxConne
   return { maxConnections: total, reserve: reserve ?? (anyHigh ? Math.ceil(shared * REGISTRY_DEFAULTS.reserveShare) : 0) };
 }
 const SERVICE_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
-const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 /** PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes. */
 const MAX_APPLICATION_NAME = 63;
 
@@ -162,32 +183,10 @@ export function checkRegistryOptions(options: unknown): void {
   }
   const o = options as Record<string, unknown>;
   const appName = o.applicationName ?? REGISTRY_DEFAULTS.applicationName;
-  if (typeof appName !== 'string' || appName.length === 0 || !PRINTABLE_ASCII.test(appName)) {
-    check.fail('applicationName', 'a non-empty string of printable ASCII characters', appName);
-  }
-  checkConnection(check, 'connection', o.connection);
-  checkConnection(check, 'pgbouncerAdmin', o.pgbouncerAdmin);
-  check.oneOf('pooler', o.pooler, POOLERS);
-  if (o.instanceId !== undefined && (typeof o.instanceId !== 'string' || o.instanceId.length === 0 || !PRINTABLE_ASCII.test(o.instanceId))) {
-    check.fail('instanceId', 'a non-empty string of printable ASCII characters', o.instanceId);
-  }
-  if (o.Client !== undefined && typeof o.Client !== 'function') check.fail('Client', 'a pg.Client-compatible constructor', o.Client);
-  check.duration('connectTimeoutMs', o.connectTimeoutMs);
-  check.duration('windowMs', o.windowMs);
-  check.duration('maintenanceIntervalMs', o.maintenanceIntervalMs);
-  check.clock('clock', o.clock);
-  if (o.random !== undefined && typeof o.random !== 'function') check.fail('random', 'a function returning a number in [0, 1)', o.random);
-  if (o.allowExitOnIdle !== undefined && typeof o.allowExitOnIdle !== 'boolean') check.fail('allowExitOnIdle', 'a boolean', o.allowExitOnIdle);
-  check.integer('maxConnections', o.maxConnections, 1);
-  check.integer('reserve', o.reserve, 0);
-  check.duration('priorityAgingMs', o.priorityAgingMs, true);
-  check.duration('preemptGraceMs', o.preemptGraceMs, true);
-  if (o.breaker !== undefined && check.object('breaker', o.breaker, Object.keys(BREAKER_DEFAULTS))) {
+  checkBySpec(check, '', o, REGISTRY_OPTION_SPECS);
+  if (o.breaker !== undefined && check.object('breaker', o.breaker, optionNames(BREAKER_OPTION_SPECS))) {
     const b = o.breaker;
-    check.integer('breaker.failureThreshold', b.failureThreshold, 1);
-    // A floor, so a misconfiguration cannot turn retries into a connect storm.
-    check.duration('breaker.initialBackoffMs', b.initialBackoffMs, false, 10);
-    check.duration('breaker.maxBackoffMs', b.maxBackoffMs);
+    checkBySpec(check, 'breaker', b, BREAKER_OPTION_SPECS);
     if (typeof b.initialBackoffMs === 'number' && typeof b.maxBackoffMs === 'number' && b.maxBackoffMs < b.initialBackoffMs) {
       check.problem('breaker.maxBackoffMs', `must be >= breaker.initialBackoffMs (${b.initialBackoffMs}), got ${b.maxBackoffMs}`);
     }
@@ -204,7 +203,7 @@ export function checkRegistryOptions(options: unknown): void {
       }
       checkServiceOptions(check, path, o.services[name]);
       const service = o.services[name] as { connection?: unknown } | null;
-      if (typeof service === 'object' && service !== null) checkConnection(check, `${path}.connection`, service.connection);
+      if (typeof service === 'object' && service !== null) check.connection(`${path}.connection`, service.connection);
     }
     if (typeof o.instanceId === 'string' && typeof appName === 'string' && names.length > 0 && check.problems.length === 0) {
       const tag = instanceTag(appName, names, o.instanceId);
@@ -226,32 +225,6 @@ export function checkRegistryOptions(options: unknown): void {
     }
   }
   check.throwIfAny();
-}
-
-/** A connection string or a pg.ClientConfig object; `undefined` passes. Never echoes a string (it may carry a password). */
-function checkConnection(check: ConfigChecker, path: string, value: unknown): void {
-  if (value === undefined) return;
-  if (typeof value === 'string') {
-    if (!isConnectionString(value)) {
-      check.problem(
-        path,
-        value.trim() === ''
-          ? 'expected a postgres:// or postgresql:// connection string, got an empty string (an unset environment variable? leave connection out to use the PG* variables)'
-          : 'expected a postgres:// or postgresql:// connection string, got a string that does not parse as one (value not shown)',
-      );
-    }
-  } else if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    check.fail(path, 'a connection string or a pg.ClientConfig object', value);
-  }
-}
-
-function isConnectionString(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'postgres:' || url.protocol === 'postgresql:' || url.protocol === 'socket:';
-  } catch {
-    return false;
-  }
 }
 
 /** The password a connection setting carries, to keep it out of everything the library emits. */

@@ -1,67 +1,50 @@
-import { SafeEventEmitter } from '../events/safe-emitter';
-import { unitRandom } from '../random';
+/**
+ * The registry: one isolated pool per service over a shared budget, and its public API (acquire, query,
+ * withClient, transaction, pgPool, stats, resize, checkServer, close). The pieces it wires live beside it:
+ * `service-wiring.ts` (building each service's pool), `transaction.ts` (BEGIN … COMMIT), `resize-check.ts`
+ * (resize validation), `preemption.ts` (taking idle overflow from other services), `server-access.ts` (clients
+ * outside the pools, checkServer), `registry-types.ts`.
+ */
 import pg from 'pg';
-import { systemClock, type Clock, type TimerHandle } from '../clock';
-import { ConfigError, ConnectTimeoutError, InvalidArgumentError, PoolClosedError, UnknownServiceError } from '../errors';
-import { describe, MAX_TIMER_MS } from '../options/check';
-import { checkQueryArguments, type PgRow } from '../pool/query-args';
-import { checkAcquireOptions, type AcquireOptions } from '../pool/acquire-options';
 import type { QueryArrayConfig, QueryArrayResult, QueryConfig } from 'pg';
-import { Redactor } from '../redact';
-import { connectWithin, isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
-import type { PoolEvents, ServerCheckReport } from '../pool/events';
-import type { Lease } from '../pool/lease';
-import { checkResize, PRIORITIES, resolveServiceOptions, type ResolvedServiceOptions, type ServiceOptions } from '../pool/options';
-import { ServicePool, type PoolCloseReport, type ServiceStats } from '../pool/service-pool';
-import { Budget, type BudgetStats } from '../budget/budget';
-import type { SlotBroker } from '../pool/slots';
+import { Budget } from '../budget/budget';
+import { systemClock, type Clock } from '../clock';
 import { PgPoolView } from '../compat/pg-pool-view';
 import { pgPoolOptions } from '../compat/pool-options';
+import { ConfigError, InvalidArgumentError, PoolClosedError, UnknownServiceError } from '../errors';
+import { SafeEventEmitter } from '../events/safe-emitter';
+import { describe, MAX_TIMER_MS } from '../options/check';
+import { checkAcquireOptions, type AcquireOptions } from '../pool/acquire-options';
+import { isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
+import type { ServerCheckReport } from '../pool/events';
+import type { Lease } from '../pool/lease';
+import { resolveServiceOptions, type ResolvedServiceOptions, type ServiceOptions } from '../pool/options';
+import { checkQueryArguments, type PgRow } from '../pool/query-args';
+import type { ServicePool } from '../pool/service-pool';
+import type { ServiceStats } from '../types';
+import type { Pooler, SessionSettings } from '../pool/session-settings';
+import { unitRandom } from '../random';
+import { Redactor } from '../redact';
 import { waitBoundsMs } from '../stats/latency-buckets';
-import { checkRegistryOptions, REGISTRY_DEFAULTS, resolveBudget, secretsOf, serviceClientConfig, type RegistryOptions } from './options';
-import type { ResizeCheck } from './resize-check';
-import { SessionSettings, type Pooler } from '../pool/session-settings';
 import { instanceTag, sessionName } from './instance-name';
-import { checkServerCapacity, databaseOf, type CheckServerOptions } from './server-check';
+import { checkRegistryOptions, REGISTRY_DEFAULTS, resolveBudget, secretsOf, type RegistryOptions } from './options';
+import { Preemption } from './preemption';
+import { totalsOf, type CloseOptions, type RegistryCloseReport, type RegistryEvents, type RegistryStats } from './registry-types';
+import { checkResizeNow, type ResizeCheck } from './resize-check';
+import { ServerAccess } from './server-access';
+import { databaseOf, type CheckServerOptions } from './server-check';
+import { runInTransaction } from './transaction';
+import { wireService, type SharedWiring } from './service-wiring';
 
-/** Events of a {@link PoolRegistry}. Every payload is one object carrying `service`. */
-export interface RegistryEvents<S extends string = string> extends PoolEvents<S> {
-  /** The registry finished closing. */
-  close: [RegistryCloseReport];
-}
-
-/** Snapshot of the whole registry: one {@link ServiceStats} per service plus totals. */
-export interface RegistryStats<S extends string = string> {
-  /** Wall-clock time of the snapshot, ms since the epoch. */
-  readonly at: number;
-  readonly services: { readonly [K in S]: ServiceStats };
-  readonly totals: {
-    /** Open connections across services. */
-    readonly connections: number;
-    readonly inUse: number;
-    readonly idle: number;
-    readonly waiting: number;
-    /** Sum of every service's `size + overflow`. */
-    readonly max: number;
-  };
-  /** The shared connection budget. */
-  readonly budget: BudgetStats;
-}
-
-/** Result of {@link PoolRegistry.close}. */
-export interface RegistryCloseReport {
-  /** True when every lease came back and every connection closed within the timeout. */
-  readonly clean: boolean;
-  readonly services: readonly PoolCloseReport[];
-}
-
-/** Options of {@link PoolRegistry.close}. */
-export interface CloseOptions {
-  /** How long to wait for leases to come back before ending their connections anyway, ms. @default 5000 */
-  readonly timeoutMs?: number;
-}
+export type { CloseOptions, RegistryCloseReport, RegistryEvents, RegistryStats } from './registry-types';
 
 type SafeEmitter = { emit(event: string, ...args: unknown[]): boolean };
+
+/** Connection ids count per registry: unique across its services, independent of any other registry. */
+function nextIdCounter(): () => number {
+  let count = 0;
+  return () => ++count;
+}
 
 /**
  * A set of isolated pools, one per service type, each with its own size, overflow, timeouts and priority.
@@ -75,10 +58,9 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   readonly #pools = new Map<string, ServicePool>();
   readonly #clock: Clock;
   readonly #budget: Budget;
-  /** Timer of {@link PoolRegistry.#retryPreemptionAt}, and when it fires (monotonic ms). */
-  #preemptTimer: TimerHandle | null = null;
-  #preemptDue = 0;
-  readonly #openClient: (label: string) => Promise<C>;
+  readonly #preemption: Preemption;
+  /** Clients outside every pool: openClient, PgBouncer's console, checkServer. */
+  readonly #server: ServerAccess<C>;
   /** Sessions connect as `<applicationName>:<service>`; this is the prefix. */
   readonly applicationName: string;
   /**
@@ -90,11 +72,8 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   readonly pooler: Pooler;
   readonly #settings = new Map<string, SessionSettings>();
   /** Each service's connection (its own, or the registry's), for checkServer's view of PgBouncer pools. */
-  readonly #connections = new Map<string, RegistryOptions['connection']>();
-  readonly #redactor: Redactor;
+  readonly #connections = new Map<S, RegistryOptions['connection']>();
   readonly #Client: ClientConstructor;
-  readonly #connectTimeoutMs: number;
-  readonly #pgbouncerAdmin: string | ClientConfig | undefined;
   #closePromise: Promise<RegistryCloseReport> | null = null;
   /** The client config of each service: for {@link PoolRegistry.pgPool}'s `options`. */
   readonly #clientConfigs = new Map<string, ClientConfig>();
@@ -107,29 +86,15 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     const Client = (options.Client ?? pg.Client) as ClientConstructor;
     const applicationName = options.applicationName ?? REGISTRY_DEFAULTS.applicationName;
     const names = Object.keys(options.services) as S[];
-    const serviceConnection = (service: S): RegistryOptions['connection'] => (options.services[service] as ServiceOptions).connection ?? options.connection;
     // Every password, the registry's and each service's own, is kept out of everything the library emits.
     const redactor = new Redactor([...secretsOf(options.connection), ...secretsOf(options.pgbouncerAdmin), ...names.flatMap((service) => secretsOf((options.services[service] as ServiceOptions).connection))]);
     this.applicationName = applicationName;
-    this.#redactor = redactor;
     this.#Client = Client;
-    this.#connectTimeoutMs = options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs;
-    this.#pgbouncerAdmin = options.pgbouncerAdmin;
+    const connectTimeoutMs = options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs;
     const tag = options.instanceId === undefined ? undefined : instanceTag(applicationName, names, options.instanceId);
     this.instanceId = tag;
     this.pooler = options.pooler ?? 'none';
-    const connectTimeoutMs = options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs;
-    this.#openClient = async (label) => {
-      const client = new Client(serviceClientConfig(options.connection, sessionName(applicationName, label, tag), 0, 0)) as unknown as C;
-      client.on('error', () => {}); // a dedicated client must never crash the host either
-      try {
-        // keepAlive: somebody awaits this connect
-        await connectWithin(client, connectTimeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms, true), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError(label, connectTimeoutMs));
-      } catch (error) {
-        throw redactor.error(error);
-      }
-      return client;
-    };
+    this.#server = new ServerAccess<C>({ Client, connection: options.connection, applicationName, instanceTag: tag, connectTimeoutMs, clock: this.#clock, redactor, pgbouncerAdmin: options.pgbouncerAdmin });
     this.services = Object.freeze(names);
     const resolvedAll = names.map((service) => resolveServiceOptions(options.services[service] as ServiceOptions));
     const budget = resolveBudget(options.services as Record<string, ServiceOptions>, options.maxConnections, options.reserve);
@@ -140,79 +105,33 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
       clock: this.#clock,
       members: names.map((service, i) => ({ service, size: resolvedAll[i]!.size, overflow: resolvedAll[i]!.overflow, priority: resolvedAll[i]!.priority })),
     });
-    // Make room for an entitled waiter by closing an idle overflow connection elsewhere, lowest priority first;
-    // a higher-priority service's only after preemptGraceMs idle, by default not before its own idleTimeoutMs:
-    // a flood of lower-priority work would otherwise take the critical service's spares at the very moment the
-    // flood slows it down and it needs them, and pay a close and a backend fork for each on a server at its busiest.
-    const preemptGraceMs = options.preemptGraceMs;
-    this.#budget.setPreemptor((forService) => {
-      const waiterRank = PRIORITIES.indexOf(this.#pool(forService as S).options.priority);
-      const candidates = [...this.#pools.values()].filter((p) => p.name !== forService).sort((a, b) => PRIORITIES.indexOf(b.options.priority) - PRIORITIES.indexOf(a.options.priority));
-      let due = Number.POSITIVE_INFINITY;
-      for (const pool of candidates) {
-        const grace = PRIORITIES.indexOf(pool.options.priority) < waiterRank ? (preemptGraceMs ?? pool.options.idleTimeoutMs) : 0;
-        if (pool.preemptIdle(grace)) return true;
-        const since = pool.preemptibleIdleSince();
-        if (since !== null) due = Math.min(due, since + grace);
-      }
-      // Only the grace stood in the way: ask again the moment it is over, not at some pool's next maintenance.
-      if (due !== Number.POSITIVE_INFINITY) this.#retryPreemptionAt(due);
-      return false;
-    });
-    const breaker = { ...REGISTRY_DEFAULTS.breaker, ...options.breaker };
-    const random = unitRandom(options.random);
-    // One bucket set for every service, covering every acquire timeout, so their wait histograms add up.
-    const waitBounds = waitBoundsMs(resolvedAll.map((o) => o.acquireTimeoutMs));
-    // Connection ids count per registry: unique across its services, independent of any other registry.
-    let connectionCount = 0;
-    const nextConnectionId = (): number => ++connectionCount;
-    for (const [i, service] of names.entries()) {
-      const resolved = resolvedAll[i]!;
-      const settings = new SessionSettings(service, this.pooler, resolved, this as unknown as ConstructorParameters<typeof ServicePool>[0]['events']);
-      this.#settings.set(service, settings);
-      this.#connections.set(service, serviceConnection(service));
-      const startup = settings.startupParameters();
-      const clientConfig = serviceClientConfig(serviceConnection(service), sessionName(applicationName, service, tag), startup.statement_timeout ?? 0, startup.idle_in_transaction_session_timeout ?? 0, resolved.queryTimeoutMs);
-      this.#clientConfigs.set(service, clientConfig);
-      this.#pools.set(
-        service,
-        new ServicePool({
-          service,
-          options: resolved,
-          clientConfig,
-          afterConnect: settings.needsSetup ? (client) => settings.afterConnect(client) : undefined,
-          Client,
-          connectTimeoutMs: options.connectTimeoutMs ?? REGISTRY_DEFAULTS.connectTimeoutMs,
-          maintenanceIntervalMs: options.maintenanceIntervalMs ?? REGISTRY_DEFAULTS.maintenanceIntervalMs,
-          allowExitOnIdle: options.allowExitOnIdle ?? false,
-          windowMs: options.windowMs ?? REGISTRY_DEFAULTS.windowMs,
-          clock: this.#clock,
-          events: this as unknown as ConstructorParameters<typeof ServicePool>[0]['events'],
-          redactor,
-          slots: this.#slotsFor(service),
-          breaker,
-          random,
-          waitBoundsMs: waitBounds,
-          nextConnectionId,
-        }),
-      );
-    }
-  }
-
-  #slotsFor(service: string): SlotBroker {
-    const budget = this.#budget;
-    return {
-      tryTake: () => budget.tryTake(service),
-      request: (grant) => budget.request(service, grant),
-      release: (count) => budget.release(service, count),
-      forceTake: (count) => budget.forceTake(service, count),
-      poke: () => budget.poke(),
-      waiting: () => budget.waitingFor(service),
-      holders: () => {
-        const stats = budget.stats();
-        return { shared: stats.shared, byService: Object.fromEntries(Object.entries(stats.sharedInUseByService).filter(([, n]) => n > 0)) };
-      },
+    // Make room for an entitled waiter by closing an idle overflow connection elsewhere (see preemption.ts).
+    this.#preemption = new Preemption(this.#clock, this.#budget, () => this.#pools.values(), options.preemptGraceMs);
+    this.#budget.setPreemptor((forService) => this.#preemption.preempt(forService, this.#pool(forService as S).options.priority));
+    const shared: SharedWiring = {
+      Client,
+      pooler: this.pooler,
+      budget: this.#budget,
+      clock: this.#clock,
+      events: this as unknown as SharedWiring['events'],
+      redactor,
+      connectTimeoutMs,
+      maintenanceIntervalMs: options.maintenanceIntervalMs ?? REGISTRY_DEFAULTS.maintenanceIntervalMs,
+      allowExitOnIdle: options.allowExitOnIdle ?? false,
+      windowMs: options.windowMs ?? REGISTRY_DEFAULTS.windowMs,
+      breaker: { ...REGISTRY_DEFAULTS.breaker, ...options.breaker },
+      random: unitRandom(options.random),
+      waitBoundsMs: waitBoundsMs(resolvedAll.map((o) => o.acquireTimeoutMs)),
+      nextConnectionId: nextIdCounter(),
     };
+    for (const [i, service] of names.entries()) {
+      const connection = (options.services[service] as ServiceOptions).connection ?? options.connection;
+      const wired = wireService(shared, service, resolvedAll[i]!, connection, sessionName(applicationName, service, tag));
+      this.#pools.set(service, wired.pool);
+      this.#settings.set(service, wired.settings);
+      this.#connections.set(service, connection);
+      this.#clientConfigs.set(service, wired.clientConfig);
+    }
   }
 
   #pool(service: S): ServicePool {
@@ -298,31 +217,8 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.withClient(service, async (client, lease) => {
-      // Read once the connection exists: its first connect may have found the settings on the role already.
-      await lease.query(this.#settings.get(service)?.begin ?? 'BEGIN');
-      lease.inTransaction = true;
-      try {
-        const result = await fn(client, lease);
-        await lease.query('COMMIT');
-        lease.inTransaction = false;
-        return result;
-      } catch (error) {
-        lease.inTransaction = false;
-        // The connection is gone or its reply stalled (query timeout): a ROLLBACK could only wait behind the stuck
-        // query. Destroying the connection ends the transaction on the server (it rolls back when the session ends).
-        if (isConnectionError(error)) {
-          if (!lease.released) lease.release(error as Error);
-          throw error;
-        }
-        try {
-          await lease.query('ROLLBACK');
-        } catch (rollbackError) {
-          if (!lease.released) lease.release(rollbackError instanceof Error ? rollbackError : new Error('ROLLBACK failed'));
-        }
-        throw error;
-      }
-    }, options);
+    // The BEGIN is read once the connection exists: its first connect may have found the settings on the role already.
+    return this.withClient(service, (_client, lease) => runInTransaction(lease, this.#settings.get(service)?.begin ?? 'BEGIN', fn), options);
   }
 
   /**
@@ -355,21 +251,8 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   stats(service?: S): RegistryStats<S> | ServiceStats {
     if (service !== undefined) return this.#pool(service).stats();
     const services = {} as Record<S, ServiceStats>;
-    let connections = 0;
-    let inUse = 0;
-    let idle = 0;
-    let waiting = 0;
-    let max = 0;
-    for (const name of this.services) {
-      const s = this.#pool(name).stats();
-      services[name] = s;
-      connections += s.total;
-      inUse += s.inUse;
-      idle += s.idle;
-      waiting += s.waiting;
-      max += s.max;
-    }
-    return { at: this.#clock.wallNow(), services, totals: { connections, inUse, idle, waiting, max }, budget: this.#budget.stats() };
+    for (const name of this.services) services[name] = this.#pool(name).stats();
+    return { at: this.#clock.wallNow(), services, totals: totalsOf(Object.values<ServiceStats>(services)), budget: this.#budget.stats() };
   }
 
   /** The options a service runs with, defaults applied. */
@@ -389,51 +272,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
   validateResize(service: S, limits: { readonly size?: number; readonly overflow?: number }): ResizeCheck {
     const pool = this.#pool(service);
     if (typeof limits !== 'object' || limits === null) throw new InvalidArgumentError(`${String(service)}: resize limits: expected an object like { overflow: 8 }, got ${describe(limits)}`);
-    try {
-      checkResize(String(service), limits, pool.options);
-    } catch (error) {
-      if (error instanceof ConfigError) return { ok: false, reason: 'invalid', problems: error.problems };
-      throw error;
-    }
-    if (limits.size === undefined) return { ok: true };
-    const guaranteed = this.#budget.guaranteedWith(service, limits.size);
-    const budget = this.#budget.stats();
-    const reserve = budget.reserve;
-    if (guaranteed + reserve > this.#budget.total) {
-      const why = guaranteed > this.#budget.total ? `more than maxConnections ${this.#budget.total}` : `leaving fewer shared slots than the reserve of ${reserve} (maxConnections ${this.#budget.total})`;
-      return {
-        ok: false,
-        reason: 'budget',
-        problems: [{ path: `${service}.size`, message: `${limits.size} would reserve ${guaranteed} connections, ${why}` }],
-        requiredMaxConnections: guaranteed + reserve,
-      };
-    }
-    if (limits.size > pool.options.size) {
-      // Safe only if the budget can guarantee the new size now: the shared slots other services are borrowing
-      // must fit in what is left. Otherwise the new guaranteed connections would open on top of them, above
-      // maxConnections.
-      const sharedAfter = this.#budget.total - guaranteed;
-      const borrowedByOthers = budget.sharedInUse - (budget.sharedInUseByService[service] ?? 0);
-      const neededAfter = borrowedByOthers + pool.slotsNeededWithSize(limits.size);
-      if (neededAfter > sharedAfter) {
-        const borrowedBy = Object.fromEntries(Object.entries(budget.sharedInUseByService).filter(([name, n]) => name !== service && n > 0));
-        const borrowers = Object.entries(borrowedBy)
-          .map(([name, n]) => `${name} ${n}`)
-          .join(', ');
-        return {
-          ok: false,
-          reason: 'busy',
-          borrowedBy,
-          problems: [
-            {
-              path: `${service}.size`,
-              message: `${limits.size} cannot be guaranteed now: other services are borrowing ${borrowedByOthers} shared slots (${borrowers}) and only ${Math.max(0, sharedAfter - pool.slotsNeededWithSize(limits.size))} would be left for them; retry when their bursts end, or lower their overflow first`,
-            },
-          ],
-        };
-      }
-    }
-    return { ok: true };
+    return checkResizeNow(String(service), limits, pool, this.#budget);
   }
 
   /**
@@ -466,7 +305,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    */
   openClient(label = 'probe'): Promise<C> {
     if (this.#closePromise !== null) return Promise.reject(new PoolClosedError(undefined));
-    return this.#openClient(label);
+    return this.#server.openClient(label);
   }
 
   /**
@@ -479,43 +318,18 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
    * @throws the connection or query error, password removed (pg-mem does not implement these settings).
    */
   async checkServer(options: CheckServerOptions = {}): Promise<ServerCheckReport> {
-    let client: C | null = null;
-    let admin: C | null = null;
-    try {
-      client = await this.openClient('check');
-      const pgbouncerAdmin = options.pgbouncerAdmin ?? this.#pgbouncerAdmin;
-      if (pgbouncerAdmin !== undefined) admin = await this.#openAdmin(pgbouncerAdmin);
-      const report = await checkServerCapacity(
-        client,
-        {
-          applicationName: this.applicationName,
-          instanceTag: this.instanceId,
-          budget: this.#budget.total,
-          services: this.services.map((service) => ({ service, size: this.#pool(service).options.size, database: databaseOf(this.#connections.get(service)) })),
-        },
-        admin,
-      );
-      if (!report.fits) (this as unknown as SafeEmitter).emit('server-warning', report);
-      return report;
-    } catch (error) {
-      throw new Redactor([...secretsOf(options.pgbouncerAdmin)]).error(this.#redactor.error(error));
-    } finally {
-      if (client !== null) await Promise.resolve(client.end()).catch(() => {});
-      if (admin !== null) await Promise.resolve(admin.end()).catch(() => {});
-    }
-  }
-
-  /** A client of PgBouncer's admin console (simple queries only, which pg uses for statements without values). */
-  async #openAdmin(connection: string | ClientConfig): Promise<C> {
-    const config: ClientConfig = typeof connection === 'string' ? { connectionString: connection } : { ...connection };
-    const client = new this.#Client(config) as unknown as C;
-    client.on('error', () => {});
-    try {
-      await connectWithin(client, this.#connectTimeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms, true), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError('pgbouncer-admin', this.#connectTimeoutMs));
-    } catch (error) {
-      throw new Redactor(secretsOf(connection)).error(this.#redactor.error(error));
-    }
-    return client;
+    if (this.#closePromise !== null) throw new PoolClosedError(undefined);
+    const report = await this.#server.checkServer(
+      {
+        applicationName: this.applicationName,
+        instanceTag: this.instanceId,
+        budget: this.#budget.total,
+        services: this.services.map((service) => ({ service, size: this.#pool(service).options.size, database: databaseOf(this.#connections.get(service)) })),
+      },
+      options.pgbouncerAdmin,
+    );
+    if (!report.fits) (this as unknown as SafeEmitter).emit('server-warning', report);
+    return report;
   }
 
   /**
@@ -531,36 +345,16 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
         readonly aliases: ReadonlyMap<string, readonly S[]>;
       }
     | undefined {
-    const admin = this.#pgbouncerAdmin;
-    if (admin === undefined) return undefined;
-    const aliases = new Map<string, S[]>();
-    for (const service of this.services) {
-      const database = databaseOf(this.#connections.get(service));
-      if (database !== undefined) aliases.set(database, [...(aliases.get(database) ?? []), service]);
-    }
+    if (!this.#server.hasPgbouncerAdmin) return undefined;
     return {
-      open: () => (this.#closePromise !== null ? Promise.reject(new PoolClosedError(undefined)) : this.#openAdmin(admin)),
-      aliases,
+      open: () => (this.#closePromise !== null ? Promise.reject(new PoolClosedError(undefined)) : this.#server.openAdmin()),
+      aliases: this.#server.aliases(this.#connections),
     };
   }
 
   /** True once {@link PoolRegistry.close} was called. */
   get closed(): boolean {
     return this.#closePromise !== null;
-  }
-
-  /** Arms (or brings forward) the one timer that asks the budget to preempt again once a grace is over. */
-  #retryPreemptionAt(due: number): void {
-    if (this.#closePromise !== null) return;
-    if (this.#preemptTimer !== null) {
-      if (this.#preemptDue <= due) return;
-      this.#clock.clearTimeout(this.#preemptTimer);
-    }
-    this.#preemptDue = due;
-    this.#preemptTimer = this.#clock.setTimeout(() => {
-      this.#preemptTimer = null;
-      if (this.#closePromise === null) this.#budget.poke();
-    }, Math.max(0, due - this.#clock.now()));
   }
 
   /**
@@ -573,10 +367,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
       return Promise.reject(new InvalidArgumentError(`close: timeoutMs: expected a finite number of ms from 0 to ${MAX_TIMER_MS}, got ${describe(timeoutMs)}`));
     }
-    if (this.#closePromise === null && this.#preemptTimer !== null) {
-      this.#clock.clearTimeout(this.#preemptTimer);
-      this.#preemptTimer = null;
-    }
+    if (this.#closePromise === null) this.#preemption.stop();
     this.#closePromise ??= (async () => {
       const reports = await Promise.all([...this.#pools.values()].map((pool) => pool.close(timeoutMs)));
       const report: RegistryCloseReport = { clean: reports.every((r) => r.clean), services: reports };

@@ -1,5 +1,7 @@
+/** The tracker's options: the interface users read, each option's spec declared once, and their validation. */
 import type { Clock } from '../clock';
 import { ConfigChecker } from '../options/check';
+import { checkBySpec, defaultsOf, optionNames, type OptionSpec } from '../options/spec';
 import type { UsageBatch } from './batch';
 import { USAGE_BUCKETS, type UsageBucket } from './bucket';
 import type { UsageRegistry } from './registry-port';
@@ -23,6 +25,8 @@ export type UsageSink = (batch: UsageBatch) => Promise<void>;
 
 /** How the built-in PostgreSQL sink writes a chunk of rows. */
 export type UsageWriteMode = 'auto' | 'unnest' | 'values';
+
+const USAGE_WRITE_MODES: readonly UsageWriteMode[] = ['auto', 'unnest', 'values'];
 
 /** Options of {@link createUsageTracker}. */
 export interface UsageTrackerOptions<S extends string = string> {
@@ -81,39 +85,46 @@ export interface UsageTrackerOptions<S extends string = string> {
   readonly random?: () => number;
 }
 
-/** Defaults of {@link UsageTrackerOptions}. */
-export const USAGE_DEFAULTS = Object.freeze({
-  table: 'usage_counters',
-  batchSize: 50,
-  flushIntervalMs: 30_000,
-  maxPendingKeys: 100_000,
-  maxKeyBytes: 1_024,
-  bucket: 'none' as UsageBucket,
-  retryBaseMs: 1_000,
-  retryMaxMs: 60_000,
-  chunkSize: 5_000,
-  writeMode: 'auto' as UsageWriteMode,
-  ledgerRetentionMs: 24 * 3_600_000,
-});
+/**
+ * Every tracker option, declared once (rule, unit, default, one line of doc), in the order the reference lists
+ * them. Validation and {@link USAGE_DEFAULTS} come from it; docs/reference.md's table is checked against it.
+ * `registry`, `service`, `table` and `sink` are checked by {@link checkUsageOptions} itself.
+ */
+export const USAGE_OPTION_SPECS = Object.freeze({
+  registry: { rule: { type: 'custom' }, unit: 'PoolRegistry', doc: 'the registry the built-in PostgreSQL sink writes through; required without sink' },
+  service: { rule: { type: 'custom' }, unit: 'service name', doc: 'the pool used for every write; required with registry' },
+  table: { rule: { type: 'custom' }, unit: 'SQL identifier', default: 'usage_counters', doc: 'counters table (optionally schema.table); the ledger is <table>_ledger' },
+  batchSize: { rule: { type: 'integer', min: 1 }, unit: 'distinct keys', default: 50, doc: 'pending keys that trigger a flush at once' },
+  flushIntervalMs: { rule: { type: 'duration' }, unit: 'ms', default: 30_000, doc: 'time trigger while anything is pending' },
+  maxPendingKeys: { rule: { type: 'integer', min: 1 }, unit: 'distinct keys', default: 100_000, doc: 'memory bound; new keys beyond it are dropped and counted' },
+  maxKeyBytes: { rule: { type: 'integer', min: 1, max: 2_048 }, unit: 'UTF-8 bytes', default: 1_024, doc: 'longest key increment accepts' },
+  bucket: { rule: { type: 'oneOf', values: USAGE_BUCKETS }, unit: 'bucket', default: 'none', doc: 'UTC time bucket stored with each key' },
+  sink: { rule: { type: 'custom' }, unit: '(batch) => Promise<void>', doc: 'write batches elsewhere instead of the built-in PostgreSQL sink' },
+  retryBaseMs: { rule: { type: 'duration' }, unit: 'ms', default: 1_000, doc: 'first retry delay after a failed write; doubles, with jitter' },
+  retryMaxMs: { rule: { type: 'duration' }, unit: 'ms', default: 60_000, doc: 'longest retry delay' },
+  chunkSize: { rule: { type: 'integer', min: 1, max: 20_000 }, unit: 'keys per statement', default: 5_000, doc: 'keys per statement of the built-in sink' },
+  writeMode: { rule: { type: 'oneOf', values: USAGE_WRITE_MODES }, unit: 'write mode', default: 'auto', doc: 'how the built-in sink writes' },
+  ledgerRetentionMs: { rule: { type: 'duration' }, unit: 'ms', default: 24 * 3_600_000, doc: 'how long applied batch ids are kept' },
+  clock: { rule: { type: 'clock' }, unit: 'Clock', doc: 'time source; systemClock when omitted' },
+  random: { rule: { type: 'function', expected: 'a function returning a number in [0, 1)' }, unit: '() => number', doc: 'jitter source; Math.random when omitted' },
+} satisfies Record<keyof UsageTrackerOptions, OptionSpec>);
 
-const KEYS = [
-  'registry',
-  'service',
-  'table',
-  'batchSize',
-  'flushIntervalMs',
-  'maxPendingKeys',
-  'maxKeyBytes',
-  'bucket',
-  'sink',
-  'retryBaseMs',
-  'retryMaxMs',
-  'chunkSize',
-  'writeMode',
-  'ledgerRetentionMs',
-  'clock',
-  'random',
-];
+/** Defaults of {@link UsageTrackerOptions}. */
+export const USAGE_DEFAULTS = Object.freeze(defaultsOf(USAGE_OPTION_SPECS)) as {
+  readonly table: string;
+  readonly batchSize: number;
+  readonly flushIntervalMs: number;
+  readonly maxPendingKeys: number;
+  readonly maxKeyBytes: number;
+  readonly bucket: UsageBucket;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly chunkSize: number;
+  readonly writeMode: UsageWriteMode;
+  readonly ledgerRetentionMs: number;
+};
+
+const KEYS = optionNames(USAGE_OPTION_SPECS);
 
 /** Validates tracker options, throwing one `ERR_CONFIG` listing every problem. */
 export function checkUsageOptions(options: unknown): void {
@@ -136,20 +147,9 @@ export function checkUsageOptions(options: unknown): void {
     const problem = tableNameProblem(o.table);
     if (problem !== null) check.fail('table', problem, o.table);
   }
-  check.integer('batchSize', o.batchSize, 1);
-  check.duration('flushIntervalMs', o.flushIntervalMs);
-  check.integer('maxPendingKeys', o.maxPendingKeys, 1);
-  check.integer('maxKeyBytes', o.maxKeyBytes, 1, 2_048);
-  check.oneOf('bucket', o.bucket, USAGE_BUCKETS);
-  check.duration('retryBaseMs', o.retryBaseMs);
-  check.duration('retryMaxMs', o.retryMaxMs);
+  checkBySpec(check, '', o, USAGE_OPTION_SPECS);
   const base = o.retryBaseMs ?? USAGE_DEFAULTS.retryBaseMs;
   const max = o.retryMaxMs ?? USAGE_DEFAULTS.retryMaxMs;
   if (typeof base === 'number' && typeof max === 'number' && base > max) check.problem('retryMaxMs', `must be >= retryBaseMs (${base}), got ${max}`);
-  check.integer('chunkSize', o.chunkSize, 1, 20_000);
-  check.oneOf('writeMode', o.writeMode, ['auto', 'unnest', 'values']);
-  check.duration('ledgerRetentionMs', o.ledgerRetentionMs);
-  check.clock('clock', o.clock);
-  if (o.random !== undefined && typeof o.random !== 'function') check.fail('random', 'a function returning a number in [0, 1)', o.random);
   check.throwIfAny();
 }

@@ -1,71 +1,29 @@
+/**
+ * The usage tracker: `increment` on the hot path, the flush cycle (swap the pending counters, freeze them as a
+ * batch, write it), and close. Which failures are retried, split or quarantined is in `frozen-batch.ts`; when
+ * flushes happen is in `flush-schedule.ts`; the built-in sink is `postgres-sink.ts`.
+ */
 import { randomUUID } from 'node:crypto';
+import { equalJitterBackoffMs } from '../backoff';
 import { SafeEventEmitter } from '../events/safe-emitter';
-import { systemClock, type Clock, type TimerHandle } from '../clock';
+import { settleWithin, systemClock, type Clock } from '../clock';
 import { InvalidArgumentError } from '../errors';
 import { describe } from '../options/check';
 import { unitRandom } from '../random';
-import { compareRows, type UsageBatch, type UsageRow } from './batch';
 import { BUCKET_MS, bucketIndex } from './bucket';
 import type { UsageCloseReport, UsageFlushReport, UsageTrackerEvents } from './events';
+import { FlushSchedule } from './flush-schedule';
+import { freezeBatch, halves, hasCode, isPermanent, leftovers, type FrozenBatch } from './frozen-batch';
+import { keyProblem, MAX_AT_MS, MIN_AT_MS, preview } from './increment-check';
 import { checkUsageOptions, USAGE_DEFAULTS, type UsageSink, type UsageTrackerOptions } from './options';
 import { ADDED, NOT_PENDING, PendingMap } from './pending-map';
 import { PostgresSink } from './postgres-sink';
 import type { UsageRegistry } from './registry-port';
 import { tableNames } from './table-name';
 
-/** Lifecycle of a tracker. */
-export type UsageTrackerState = 'open' | 'closing' | 'closed';
+import { UsageCounters, type UsageCloseOptions, type UsageStats, type UsageTrackerState } from './stats';
 
-/** Snapshot of a tracker (a fresh object on every call). Counts of increments are sums of `by`. */
-export interface UsageStats {
-  readonly state: UsageTrackerState;
-  /** Distinct (key, bucket) pairs waiting for the next flush. */
-  readonly pendingKeys: number;
-  readonly pendingIncrements: number;
-  /** Rows of the frozen batch being written or waiting for a retry (0 when none). */
-  readonly frozenKeys: number;
-  readonly frozenIncrements: number;
-  /** Batches, rows and increments written since creation. */
-  readonly flushedBatches: number;
-  readonly flushedRows: number;
-  readonly flushedIncrements: number;
-  /** Failed write attempts since creation. */
-  readonly failedWrites: number;
-  /** Batches that were written on a retry (attempt > 1). */
-  readonly retriedBatches: number;
-  /** Increment calls dropped (new keys at `maxPendingKeys`, or after close) and the amounts they carried. */
-  readonly droppedCalls: number;
-  readonly droppedIncrements: number;
-  /**
-   * Increment calls rejected with `ERR_INVALID_ARGUMENT` (bad key, amount or time, or a sum that would pass
-   * `Number.MAX_SAFE_INTEGER`): nothing of them was counted.
-   */
-  readonly rejectedCalls: number;
-  /** Rows the sink refused for good, quarantined alone after splitting their batch, and the counts they carried. */
-  readonly quarantinedRows: number;
-  readonly quarantinedIncrements: number;
-  /** Wall-clock time of the last successful write, ms since the epoch, or null. */
-  readonly lastFlushAt: number | null;
-  /** The last write error and when it happened (wall clock, ms since the epoch), or null. Cleared by a success. */
-  readonly lastError: { readonly message: string; readonly at: number } | null;
-  /** Write path of the built-in sink (`null` until probed), or `'custom'` with a custom sink. */
-  readonly writeMode: 'unnest' | 'values' | 'custom' | null;
-}
-
-/** Options of {@link UsageTracker.close}. */
-export interface UsageCloseOptions {
-  /** How long to keep trying to write what is left, ms. @default 10000 */
-  readonly timeoutMs?: number;
-}
-
-interface FrozenBatch {
-  readonly id: string;
-  readonly rows: readonly UsageRow[];
-  readonly increments: number;
-  attempts: number;
-  /** An attempt failed after it may have committed (`ERR_WRITE_IN_DOUBT`): only a successful retry settles it. */
-  inDoubt: boolean;
-}
+export type { UsageCloseOptions, UsageStats, UsageTrackerState } from './stats';
 
 type SafeEmitter = { emit(event: string, ...args: unknown[]): boolean };
 
@@ -86,7 +44,6 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
   readonly #widthMs: number;
   readonly #batchSize: number;
   readonly #maxPendingKeys: number;
-  readonly #flushIntervalMs: number;
   readonly #retryBaseMs: number;
   readonly #retryMaxMs: number;
   readonly #sink: UsageSink;
@@ -113,26 +70,10 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
   #flushing: Promise<UsageFlushReport> | null = null;
   #state: UsageTrackerState = 'open';
   #closePromise: Promise<UsageCloseReport> | null = null;
-  #intervalTimer: TimerHandle | null = null;
-  /** Index of the current time bucket, kept by a timer set to each boundary (see `increment`). */
-  #currentBucket = 0;
-  #bucketTimer: TimerHandle | null = null;
-  #retryTimer: TimerHandle | null = null;
-  #sizeTriggerQueued = false;
+  readonly #schedule: FlushSchedule;
   #consecutiveFailures = 0;
 
-  #flushedBatches = 0;
-  #flushedRows = 0;
-  #flushedIncrements = 0;
-  #failedWrites = 0;
-  #retriedBatches = 0;
-  #droppedCalls = 0;
-  #droppedIncrements = 0;
-  #rejectedCalls = 0;
-  #quarantinedRows = 0;
-  #quarantinedIncrements = 0;
-  #lastFlushAt: number | null = null;
-  #lastError: { message: string; at: number } | null = null;
+  readonly #counts = new UsageCounters();
 
   /** @internal use {@link createUsageTracker} */
   constructor(options: UsageTrackerOptions<S>) {
@@ -145,7 +86,6 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     this.#batchSize = options.batchSize ?? d.batchSize;
     this.#maxPendingKeys = options.maxPendingKeys ?? d.maxPendingKeys;
     this.#maxKeyBytes = options.maxKeyBytes ?? d.maxKeyBytes;
-    this.#flushIntervalMs = options.flushIntervalMs ?? d.flushIntervalMs;
     this.#retryBaseMs = options.retryBaseMs ?? d.retryBaseMs;
     this.#retryMaxMs = options.retryMaxMs ?? d.retryMaxMs;
     if (options.sink !== undefined) {
@@ -166,8 +106,18 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       this.#registry = options.registry!;
       this.#sink = (batch) => postgres.write(batch);
     }
-    this.#armInterval();
-    if (this.#widthMs !== 0) this.#onBucketBoundary();
+    this.#schedule = new FlushSchedule(this.#clock, options.flushIntervalMs ?? d.flushIntervalMs, this.#widthMs, {
+      // While a retry is scheduled, the backoff decides when to write next, not the interval.
+      onInterval: () => {
+        if (!this.#schedule.retryScheduled && (this.#pending.size > 0 || this.#frozen.length > 0)) void this.flush();
+      },
+      onSizeTrigger: () => {
+        if (this.#state === 'open') void this.flush();
+      },
+      onRetry: () => {
+        if (this.#state === 'open') void this.flush();
+      },
+    });
   }
 
   /**
@@ -192,7 +142,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
   increment(key: string, by = 1, at?: number | Date): void {
     if (typeof key !== 'string' || key.length === 0) this.#reject(`key: expected a non-empty string, got ${describe(key)}`);
     if (typeof by !== 'number' || !Number.isSafeInteger(by) || by < 1) this.#reject(`by: expected a positive safe integer, got ${describe(by)}`);
-    let index = this.#currentBucket;
+    let index = this.#schedule.currentBucket;
     if (at !== undefined) {
       const ms = typeof at === 'number' ? at : at instanceof Date ? at.getTime() : Number.NaN;
       if (!(ms >= MIN_AT_MS && ms < MAX_AT_MS)) this.#reject(`at: expected ms since the epoch or a valid Date within the years 0001-9999 (UTC), got ${describe(at)}`);
@@ -202,8 +152,8 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     if (added === ADDED) return;
     if (added !== NOT_PENDING) this.#reject(`by: ${by} would take the pending count of "${preview(key)}" past Number.MAX_SAFE_INTEGER; flush more often or split the key`);
     // A new key: checked once here, so increments of a pending key pay nothing for it.
-    const keyProblem = this.#keyProblem(key);
-    if (keyProblem !== null) this.#reject(keyProblem);
+    const problem = keyProblem(key, this.#maxKeyBytes);
+    if (problem !== null) this.#reject(problem);
     if (this.#state === 'closed') return this.#drop(key, by, 'closed');
     if (this.#pending.size >= this.#maxPendingKeys) return this.#drop(key, by, 'max-pending-keys');
     this.#pending.insert(key, index, by);
@@ -211,18 +161,8 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
   }
 
   #reject(problem: string): never {
-    this.#rejectedCalls++;
+    this.#counts.rejectedCalls++;
     throw new InvalidArgumentError(`usage.increment: ${problem}`);
-  }
-
-  #keyProblem(key: string): string | null {
-    if (key.includes('\u0000')) return `key: expected no NUL character (PostgreSQL text cannot hold one), got "${preview(key)}"`;
-    // Cheap bound first: a UTF-16 code unit is at most 3 UTF-8 bytes.
-    if (key.length * 3 > this.#maxKeyBytes) {
-      const bytes = Buffer.byteLength(key, 'utf8');
-      if (bytes > this.#maxKeyBytes) return `key: expected at most ${this.#maxKeyBytes} UTF-8 bytes (maxKeyBytes), got ${bytes} bytes: "${preview(key)}"`;
-    }
-    return null;
   }
 
   /**
@@ -236,7 +176,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
         return await this.#flushCycle();
       } finally {
         this.#flushing = null;
-        if (this.#state === 'open' && this.#retryTimer === null && this.#pending.size >= this.#batchSize) this.#requestFlush();
+        if (this.#state === 'open' && !this.#schedule.retryScheduled && this.#pending.size >= this.#batchSize) this.#requestFlush();
       }
     };
     this.#flushing = run();
@@ -259,18 +199,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       pendingIncrements: this.#pending.increments,
       frozenKeys: this.#frozen.reduce((n, b) => n + b.rows.length, 0),
       frozenIncrements: this.#frozen.reduce((n, b) => n + b.increments, 0),
-      flushedBatches: this.#flushedBatches,
-      flushedRows: this.#flushedRows,
-      flushedIncrements: this.#flushedIncrements,
-      failedWrites: this.#failedWrites,
-      retriedBatches: this.#retriedBatches,
-      droppedCalls: this.#droppedCalls,
-      droppedIncrements: this.#droppedIncrements,
-      rejectedCalls: this.#rejectedCalls,
-      quarantinedRows: this.#quarantinedRows,
-      quarantinedIncrements: this.#quarantinedIncrements,
-      lastFlushAt: this.#lastFlushAt,
-      lastError: this.#lastError === null ? null : { ...this.#lastError },
+      ...this.#counts.snapshot(),
       writeMode: this.#postgres === null ? 'custom' : this.#postgres.mode,
     };
   }
@@ -298,51 +227,21 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
   }
 
   #drop(key: string, by: number, reason: 'max-pending-keys' | 'closed'): void {
-    this.#droppedCalls++;
-    this.#droppedIncrements += by;
+    this.#counts.droppedCalls++;
+    this.#counts.droppedIncrements += by;
     // Drops happen on the hot path when memory is at its bound: build no payload unless someone listens.
-    if (this.listenerCount('drop') > 0) this.emit('drop', { key, by, reason, droppedCalls: this.#droppedCalls });
+    if (this.listenerCount('drop') > 0) this.emit('drop', { key, by, reason, droppedCalls: this.#counts.droppedCalls });
   }
 
   /** The batch-size trigger: one flush, started after the current synchronous code, never inside `increment`. */
   #requestFlush(): void {
-    if (this.#sizeTriggerQueued || this.#flushing !== null || this.#retryTimer !== null || this.#state !== 'open') return;
-    this.#sizeTriggerQueued = true;
-    queueMicrotask(this.#onSizeTrigger);
+    if (this.#flushing !== null || this.#schedule.retryScheduled || this.#state !== 'open') return;
+    this.#schedule.queueSizeTrigger();
   }
-
-  readonly #onSizeTrigger = (): void => {
-    this.#sizeTriggerQueued = false;
-    if (this.#state === 'open') void this.flush();
-  };
-
-  /** Moves to the bucket the wall clock is in now and sets a timer for the next boundary (again if it fired early). */
-  readonly #onBucketBoundary = (): void => {
-    this.#bucketTimer = null;
-    if (this.#state === 'closed') return;
-    const now = this.#clock.wallNow();
-    this.#currentBucket = bucketIndex(this.#widthMs, now);
-    this.#bucketTimer = this.#clock.setTimeout(this.#onBucketBoundary, (this.#currentBucket + 1) * this.#widthMs - now);
-  };
-
-  #armInterval(): void {
-    this.#intervalTimer = this.#clock.setTimeout(this.#onInterval, this.#flushIntervalMs);
-  }
-
-  readonly #onInterval = (): void => {
-    this.#intervalTimer = null;
-    if (this.#state !== 'open') return;
-    // While a retry is scheduled, the backoff decides when to write next, not the interval.
-    if (this.#retryTimer === null && (this.#pending.size > 0 || this.#frozen.length > 0)) void this.flush();
-    this.#armInterval();
-  };
 
   async #flushCycle(): Promise<UsageFlushReport> {
     const started = this.#clock.now();
-    if (this.#retryTimer !== null) {
-      this.#clock.clearTimeout(this.#retryTimer);
-      this.#retryTimer = null;
-    }
+    this.#schedule.cancelRetry();
     const totals = { batches: 0, rows: 0, increments: 0 };
     if (this.#writesEnded !== null) {
       return { ok: this.#frozen.length === 0 && this.#pending.size === 0, ...totals, error: this.#writesEnded, durationMs: 0 };
@@ -353,7 +252,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       // The swap: increments from here on go to a fresh map and wait for the next flush.
       const taken = this.#pending;
       this.#pending = new PendingMap();
-      this.#frozen.push({ id: randomUUID(), rows: Object.freeze(taken.rows(this.#widthMs)), increments: taken.increments, attempts: 0, inDoubt: false });
+      this.#frozen.push(freezeBatch(randomUUID(), taken.rows(this.#widthMs), taken.increments));
       error = await this.#writeFrozen(totals);
     }
     return { ok: error === null, ...totals, error, durationMs: this.#clock.now() - started };
@@ -380,29 +279,18 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     return null;
   }
 
-  /**
-   * A permanent failure proves the attempt rolled back (the server answered with a data error), so the halves may
-   * be written under ids of their own without counting anything twice.
-   */
+  /** A permanent failure: the head is split in halves, or, alone, its row is quarantined (see `frozen-batch.ts`). */
   #splitOrQuarantine(batch: FrozenBatch, error: Error): void {
     if (batch.rows.length > 1) {
-      const middle = Math.ceil(batch.rows.length / 2);
-      const halves = [batch.rows.slice(0, middle), batch.rows.slice(middle)].map((rows, i): FrozenBatch => ({
-        id: `${batch.id}.${i}`,
-        rows: Object.freeze(rows),
-        increments: rows.reduce((n, r) => n + r.count, 0),
-        attempts: 0,
-        inDoubt: false,
-      }));
-      this.#frozen.splice(0, 1, ...halves);
+      this.#frozen.splice(0, 1, ...halves(batch));
       return;
     }
     this.#frozen.shift();
     const row = batch.rows[0];
     if (row === undefined) return;
-    this.#quarantinedRows++;
-    this.#quarantinedIncrements += row.count;
-    this.emit('drop', { key: row.key, by: row.count, reason: 'rejected-by-sink', bucket: row.bucket, batchId: batch.id, error, quarantinedRows: this.#quarantinedRows });
+    this.#counts.quarantinedRows++;
+    this.#counts.quarantinedIncrements += row.count;
+    this.emit('drop', { key: row.key, by: row.count, reason: 'rejected-by-sink', bucket: row.bucket, batchId: batch.id, error, quarantinedRows: this.#counts.quarantinedRows });
   }
 
   /** One attempt at a frozen batch. Returns the error, or null once the batch is written and released. */
@@ -417,8 +305,8 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       if (this.#writing === batch) this.#writing = null;
       const error = thrown instanceof Error ? thrown : new Error(`usage sink failed: ${String(thrown)}`);
       const permanent = isPermanent(error);
-      this.#failedWrites++;
-      this.#lastError = { message: error.message, at: this.#clock.wallNow() };
+      this.#counts.failedWrites++;
+      this.#counts.lastError = { message: error.message, at: this.#clock.wallNow() };
       if (hasCode(error, 'ERR_WRITE_IN_DOUBT')) batch.inDoubt = true;
       if (this.#writesEnded === null && (this.#registry?.closed === true || hasCode(error, 'ERR_POOL_CLOSED'))) this.#writesEnded = error;
       let retryInMs: number | null = null;
@@ -426,7 +314,7 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
         this.#consecutiveFailures++;
         if (this.#state === 'open' && this.#writesEnded === null) {
           retryInMs = this.#backoffMs();
-          this.#retryTimer = this.#clock.setTimeout(this.#onRetry, retryInMs);
+          this.#schedule.scheduleRetry(retryInMs);
         }
       }
       this.emit('flush-error', { batchId: batch.id, rows: batch.rows.length, increments: batch.increments, attempt, error, retryInMs, permanent });
@@ -436,33 +324,18 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     const at = this.#frozen.indexOf(batch);
     if (at >= 0) this.#frozen.splice(at, 1);
     this.#consecutiveFailures = 0;
-    this.#flushedBatches++;
-    this.#flushedRows += batch.rows.length;
-    this.#flushedIncrements += batch.increments;
-    if (attempt > 1) this.#retriedBatches++;
-    this.#lastFlushAt = this.#clock.wallNow();
-    this.#lastError = null;
+    this.#counts.written(batch.rows.length, batch.increments, attempt, this.#clock.wallNow());
     this.emit('flush', { batchId: batch.id, rows: batch.rows.length, increments: batch.increments, attempt, durationMs: this.#clock.now() - started });
     return null;
   }
 
-  readonly #onRetry = (): void => {
-    this.#retryTimer = null;
-    if (this.#state === 'open') void this.flush();
-  };
-
-  /** Exponential in consecutive failures, capped at retryMaxMs, with "equal jitter": a random half of the delay. */
   #backoffMs(): number {
-    const exponent = Math.min(this.#consecutiveFailures - 1, 30);
-    const ceiling = Math.min(this.#retryMaxMs, this.#retryBaseMs * 2 ** exponent);
-    return Math.round(ceiling / 2 + (this.#random() * ceiling) / 2);
+    return equalJitterBackoffMs(this.#consecutiveFailures, this.#retryBaseMs, this.#retryMaxMs, this.#random);
   }
 
   async #close(timeoutMs: number): Promise<UsageCloseReport> {
     this.#state = 'closing';
-    for (const timer of [this.#intervalTimer, this.#retryTimer]) if (timer !== null) this.#clock.clearTimeout(timer);
-    this.#intervalTimer = null;
-    this.#retryTimer = null;
+    this.#schedule.stopFlushTimers();
     const deadline = this.#clock.now() + timeoutMs;
     let batches = 0;
     let rows = 0;
@@ -477,23 +350,13 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
       if (report.error !== null) {
         error = report.error;
         if (this.#writesEnded !== null) break; // nothing can be written any more: report now, not at the deadline
-        await this.#within(null, Math.min(deadline, this.#clock.now() + this.#backoffMs()));
+        await this.#pauseUntil(Math.min(deadline, this.#clock.now() + this.#backoffMs()));
         if (this.#clock.now() >= deadline) break;
       }
     }
     this.#state = 'closed';
-    if (this.#bucketTimer !== null) this.#clock.clearTimeout(this.#bucketTimer);
-    this.#bucketTimer = null;
-    // A write still in flight may yet commit, and so may one that failed while committing (ERR_WRITE_IN_DOUBT):
-    // their rows are not "unwritten", or a host replaying those would count them twice. A frozen batch whose
-    // attempts all failed before committing was not written (the sink rejected it). Only the head batch is ever
-    // written, so it is the only one that can be in doubt.
-    const head = this.#frozen[0];
-    const doubtful = this.#writing ?? (head?.inDoubt === true ? head : null);
-    const inDoubt = doubtful === null ? null : { batchId: doubtful.id, rows: doubtful.rows, increments: doubtful.increments };
-    const notWritten = this.#frozen.filter((b) => b !== doubtful);
-    const unwritten = [...notWritten.flatMap((b) => b.rows), ...this.#pending.rows(this.#widthMs)].sort(compareRows);
-    const unwrittenIncrements = notWritten.reduce((n, b) => n + b.increments, 0) + this.#pending.increments;
+    this.#schedule.stopBucketClock();
+    const { unwritten, unwrittenIncrements, inDoubt } = leftovers(this.#frozen, this.#writing, this.#pending.rows(this.#widthMs), this.#pending.increments);
     this.#frozen = [];
     this.#pending = new PendingMap();
     const report: UsageCloseReport = { clean: unwritten.length === 0 && inDoubt === null, batches, rows, increments, unwritten, unwrittenIncrements, inDoubt, error };
@@ -501,50 +364,23 @@ export class UsageTracker<S extends string = string> extends SafeEventEmitter<Us
     return report;
   }
 
-  /** Resolves with `promise`'s value, or null at `deadline` (monotonic ms); `null` promise: just waits. */
-  #within<T>(promise: Promise<T> | null, deadline: number): Promise<T | null> {
-    return new Promise((resolve) => {
-      const timer = this.#clock.setTimeout(() => resolve(null), Math.max(0, deadline - this.#clock.now()), true);
-      promise?.then((value) => {
-        this.#clock.clearTimeout(timer);
-        resolve(value);
-      });
+  /** Resolves with `promise`'s value, or null at `deadline` (monotonic ms). Its timer keeps the process alive: somebody awaits close(). */
+  #within<T>(promise: Promise<T>, deadline: number): Promise<T | null> {
+    const timers = { setTimeout: (callback: () => void, ms: number) => this.#clock.setTimeout(callback, ms, true), clearTimeout: (handle: unknown) => this.#clock.clearTimeout(handle) };
+    return settleWithin<T | null>(timers, Math.max(0, deadline - this.#clock.now()), () => promise, () => DEADLINE).catch((error: unknown) => {
+      if (error === DEADLINE) return null;
+      throw error;
     });
   }
-}
 
-/** Earliest and (exclusive) latest `at`: the years 0001 to 9999 UTC, which every sink can store as a timestamp. */
-const MIN_AT_MS = Date.parse('0001-01-01T00:00:00Z');
-const MAX_AT_MS = Date.parse('+010000-01-01T00:00:00Z');
-
-/** A key shortened for an error message (keys are the caller's own data: never echo 8 KB of it). */
-function preview(key: string): string {
-  const printable = key.replace(/\u0000/g, '\\0');
-  return printable.length > 40 ? `${printable.slice(0, 40)}…` : printable;
-}
-
-/**
- * A write error that retrying the same rows can never fix: marked `permanent: true` by a custom sink, or a
- * PostgreSQL data exception (SQLSTATE class 22: out of range, invalid byte sequence, …) or program limit (class
- * 54: index row too large, …), on the error or its `cause` chain. `ERR_WRITE_IN_DOUBT` never is.
- */
-function isPermanent(error: unknown): boolean {
-  if (hasCode(error, 'ERR_WRITE_IN_DOUBT')) return false;
-  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as { permanent?: unknown }).permanent === true) return true;
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code)) return true;
+  /** Waits until `until` (monotonic ms): close()'s backoff between attempts. Keeps the process alive, as #within. */
+  #pauseUntil(until: number): Promise<void> {
+    return new Promise((resolve) => this.#clock.setTimeout(resolve, Math.max(0, until - this.#clock.now()), true));
   }
-  return false;
 }
 
-/** True when `error`, or one of the first few errors of its `cause` chain (a custom sink may wrap), has `code`. */
-function hasCode(error: unknown, code: string): boolean {
-  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as { code?: unknown }).code === code) return true;
-  }
-  return false;
-}
+/** What {@link UsageTracker.#within} rejects with at its deadline (never seen outside). */
+const DEADLINE = new Error('usage.close: deadline');
 
 /**
  * Creates a {@link UsageTracker}: counters on the hot path, written in coalesced, exactly-once batches through

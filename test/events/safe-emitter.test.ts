@@ -49,3 +49,40 @@ describe('SafeEventEmitter', () => {
     expect(emitter.emit('tick', { n: 3 })).toBe(false);
   });
 });
+
+describe('SafeEventEmitter, listener bookkeeping', () => {
+  it('removes a listener by the function that was registered, and lists what was registered', () => {
+    const emitter = new SafeEventEmitter<Events>();
+    const seen: number[] = [];
+    const listener = (e: { n: number }): void => {
+      seen.push(e.n);
+    };
+    emitter.on('tick', listener);
+    expect(emitter.listeners('tick')).toEqual([listener]);
+    emitter.off('tick', listener);
+    expect(emitter.emit('tick', { n: 1 })).toBe(false);
+    expect(emitter.listenerCount('tick')).toBe(0);
+    emitter.addListener('tick', listener);
+    emitter.once('tick', listener);
+    emitter.removeListener('tick', listener, undefined, true);
+    emitter.emit('tick', { n: 2 });
+    emitter.removeAllListeners('tick');
+    emitter.emit('tick', { n: 3 });
+    expect(seen).toEqual([2]);
+  });
+
+  it('removes only the registration with the given context', () => {
+    const emitter = new SafeEventEmitter<Events>();
+    const calls: unknown[] = [];
+    function listener(this: unknown): void {
+      calls.push(this);
+    }
+    const a = { name: 'a' };
+    const b = { name: 'b' };
+    emitter.on('tick', listener, a);
+    emitter.on('tick', listener, b);
+    emitter.off('tick', listener, a);
+    emitter.emit('tick', { n: 1 });
+    expect(calls).toEqual([b]);
+  });
+});
