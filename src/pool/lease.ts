@@ -5,6 +5,24 @@ import { checkQueryArguments, isSubmittable, type PgRow, type QueryTextOrConfig 
 
 export { checkQueryArguments };
 
+/**
+ * Runs a query whose arguments the caller has already checked, on a lease it has just acquired: the registry's
+ * `query` checks them once, before borrowing, and calls this instead of `lease.query`.
+ */
+export function queryCheckedOn(lease: Lease, query: QueryTextOrConfig, values: readonly unknown[] | undefined): Promise<unknown> {
+  return queryOn(lease.client, query, values);
+}
+
+/** Timing, stats and broken-connection marking happen in the pool's instrumented `client.query`. */
+function queryOn(client: ClientLike, query: QueryTextOrConfig, values: readonly unknown[] | undefined): Promise<unknown> {
+  const c = client as unknown as { query(q: unknown, v?: unknown): unknown };
+  try {
+    return Promise.resolve(values === undefined ? c.query(query) : c.query(query, values));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /** @internal How a lease hands itself back to its pool. */
 export interface LeaseOwner {
   readonly name: string;
@@ -79,14 +97,8 @@ export class Lease<C extends ClientLike = ClientLike> {
       if (isSubmittable(query)) throw error;
       return Promise.reject(error);
     }
-    // Timing, stats and broken-connection marking happen in the pool's instrumented client.query.
-    const client = this.#client as unknown as { query(q: unknown, v?: unknown): unknown };
-    if (isSubmittable(query)) return client.query(query);
-    try {
-      return Promise.resolve(values === undefined ? client.query(query) : client.query(query, values));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    if (isSubmittable(query)) return (this.#client as unknown as { query(q: unknown): unknown }).query(query);
+    return queryOn(this.#client, query, values);
   }
 
   /**

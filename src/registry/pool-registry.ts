@@ -17,7 +17,7 @@ import { describe, MAX_TIMER_MS } from '../options/check';
 import { checkAcquireOptions, type AcquireOptions } from '../pool/acquire-options';
 import { isConnectionError, type ClientConfig, type ClientConstructor, type ClientLike, type QueryResult, type QueryResultRow } from '../pool/client';
 import type { ServerCheckReport } from '../pool/events';
-import type { Lease } from '../pool/lease';
+import { queryCheckedOn, type Lease } from '../pool/lease';
 import { resolveServiceOptions, type ResolvedServiceOptions, type ServiceOptions } from '../pool/options';
 import { checkQueryArguments, type PgRow } from '../pool/query-args';
 import type { ServicePool } from '../pool/service-pool';
@@ -178,7 +178,7 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
     if (settings?.perTransaction === true) return this.transaction(service, (_client, lease) => lease.query(query, values), options);
     const lease = await this.acquire(service, options);
     try {
-      return await lease.query(query, values);
+      return await queryCheckedOn(lease, query, values); // checked above: not again on the hot path
     } finally {
       lease.release();
     }
