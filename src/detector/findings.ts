@@ -4,6 +4,8 @@ import type { ServiceStats } from '../types';
 import type { RegistryStats } from '../registry/pool-registry';
 import type { Aggressor, Recommendation, Signal, SignalKind } from './incident';
 import type { BudgetLimits } from './recommendations';
+import type { ResolvedServiceOptions } from '../pool/options';
+import type { ResolvedDetectorOptions } from './options';
 
 // The pieces one evaluation is built from: findings per victim, who holds what, and the small formatting helpers
 // of signal messages. Pure functions over one registry snapshot; the detector wires them (interference-detector.ts).
@@ -14,6 +16,37 @@ export interface Finding<S extends string> {
   aggressors: Map<S, Aggressor<S>>;
   recommendations: Recommendation<S>[];
   noRecommendation: string | null;
+}
+
+/** The finding of `victim`, created empty when it has none yet. */
+export function findingOf<S extends string>(findings: Map<S, Finding<S>>, victim: S): Finding<S> {
+  let f = findings.get(victim);
+  if (f === undefined) {
+    f = { signals: [], aggressors: new Map(), recommendations: [], noRecommendation: null };
+    findings.set(victim, f);
+  }
+  return f;
+}
+
+/** What the stages after the rules (blame, advice) read of one evaluation, besides the findings. */
+export interface Evaluation<S extends string> {
+  readonly stats: RegistryStats<S>;
+  /** Every service of the registry, in its order. */
+  readonly services: readonly S[];
+  /** The capacity shares are measured against: `stats().budget.total`, at least 1. */
+  readonly capacity: number;
+  readonly thresholds: ResolvedDetectorOptions<S>['thresholds'];
+  isProtected(service: S): boolean;
+  /** Acquire timeouts of the service within the window. */
+  windowTimeouts(service: S): number;
+  /** Connections the registry held at the service's last capacity refusal. */
+  heldAtRefusal(service: S): number;
+  /** The service's limits now. */
+  serviceOptions(service: S): ResolvedServiceOptions;
+  /** The service's limits before auto mitigation changed them, so advice quotes the configured numbers. */
+  originalOptions(service: S): ResolvedServiceOptions;
+  /** Whether auto mitigation lowered the service's overflow (and has not put it back). */
+  mitigated(service: S): boolean;
 }
 
 /** Shared slots per service holding any, from `stats().budget` (older registries: none). */
