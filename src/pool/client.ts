@@ -40,7 +40,7 @@ export type ClientConstructor<C extends ClientLike = ClientLike> = new (config: 
 export type { ClientConfig, QueryResult, QueryResultRow };
 
 /** Ends a client without waiting and without ever throwing or rejecting (it may be half-open or already gone). */
-export function endQuietly(client: ClientLike): void {
+export function endQuietly(client: Pick<ClientLike, 'end'>): void {
   Promise.resolve()
     .then(() => client.end())
     .catch(() => {});
