@@ -48,7 +48,7 @@ export function advise<S extends string>(
       if (s.inUse >= s.max && s.waitingForShared === 0) {
         // Its own limit: size + overflow all in use.
         f.recommendations.push(raiseOverflow(victim, e.serviceOptions(victim), figures, budget));
-      } else if (budget !== null && s.waitingForShared > 0 && s.sharedInUse >= lendableSlots(budget)) {
+      } else if (s.waitingForShared > 0 && s.sharedInUse >= lendableSlots(budget)) {
         // The budget's limit: it holds every shared slot it may ever borrow and waits for more (when others hold
         // the slots it waits for, they are involved and their limits are the question, not the budget).
         f.recommendations.push(raiseBudget(victim, e.serviceOptions(victim), { ...figures, sharedInUse: s.sharedInUse }, budget));
@@ -67,7 +67,7 @@ export function advise<S extends string>(
       f.recommendations = f.recommendations.filter((r) => !(r.service === victim && MORE_CONNECTIONS.has(r.kind)));
     }
     // Every size/overflow change offered is one the registry accepts, or says what it takes first.
-    const budgetNow = { maxConnections: e.capacity, reserve: typeof stats.budget?.reserve === 'number' ? stats.budget.reserve : 0 };
+    const budgetNow = { maxConnections: e.capacity, reserve: stats.budget.reserve };
     const checked: Recommendation<S>[] = [];
     for (const r of f.recommendations) {
       const advice = checkAdvice(r, context.validateResize, budgetNow);

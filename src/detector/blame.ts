@@ -112,7 +112,7 @@ function blameSharedSlotHolders<S extends string>(victim: S, f: Finding<S>, e: E
     if (lower !== null) f.recommendations.push(lower); // the shared-slots signal says how many it holds
   }
   const budget = budgetLimits(stats, s.priority);
-  if (yielding === 0 && budget !== null) {
+  if (yielding === 0) {
     const holders = [...held.byService].map(([name, n]) => `${name} ${n}`).join(', ');
     f.recommendations.push(makeRoomInBudget(victim, { waiting: s.waitingForShared, holders }, budget));
   }

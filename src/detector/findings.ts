@@ -49,25 +49,17 @@ export interface Evaluation<S extends string> {
   mitigated(service: S): boolean;
 }
 
-/** Shared slots per service holding any, from `stats().budget` (older registries: none). */
-export function sharedHoldersOf(stats: RegistryStats<string>): Readonly<Record<string, number>> {
-  const held = (stats as { budget?: { sharedInUseByService?: Record<string, number> } }).budget?.sharedInUseByService ?? {};
-  return Object.fromEntries(Object.entries(held).filter(([, n]) => n > 0));
-}
-
 /** An aggressor entry with the figures of the current snapshot. */
 export function aggressorOf<S extends string>(stats: RegistryStats<S>, service: S, capacity: number, blockedSessions: number): Aggressor<S> {
   const a = stats.services[service];
-  return { service, priority: a.priority, inUse: a.inUse, share: a.inUse / capacity, blockedSessions, sharedSlots: a.sharedInUse ?? 0 };
+  return { service, priority: a.priority, inUse: a.inUse, share: a.inUse / capacity, blockedSessions, sharedSlots: a.sharedInUse };
 }
 
-/** Shared slots held by services other than `service`, per service holding any, largest first (none without a reported budget). */
+/** Shared slots held by services other than `service`, per service holding any, largest first. */
 export function sharedHeldByOthers<S extends string>(stats: RegistryStats<S>, service: S): { total: number; byService: Map<S, number> } {
   const byService = new Map<S, number>();
   let total = 0;
-  const held = (stats as { budget?: { sharedInUseByService?: Record<string, number> } }).budget?.sharedInUseByService;
-  if (held === undefined) return { total, byService };
-  for (const [name, n] of Object.entries(held).sort((a, b) => b[1] - a[1])) {
+  for (const [name, n] of Object.entries(stats.budget.sharedInUseByService).sort((a, b) => b[1] - a[1])) {
     if (name === service || !(n > 0)) continue;
     byService.set(name as S, n);
     total += n;
@@ -92,14 +84,9 @@ export function rank(priority: Priority): number {
   return PRIORITIES.indexOf(priority);
 }
 
-/**
- * The shared budget as advice for a service of `priority` needs it, read structurally (older registries and
- * stand-ins report no budget, or only its total): null unless `total`, `guaranteed` and `reserve` are all there.
- */
-export function budgetLimits(stats: RegistryStats<string>, priority: Priority): BudgetLimits | null {
-  const budget = (stats as { budget?: { total?: unknown; guaranteed?: unknown; reserve?: unknown } }).budget;
-  const { total, guaranteed, reserve } = budget ?? {};
-  if (typeof total !== 'number' || typeof guaranteed !== 'number' || typeof reserve !== 'number') return null;
+/** The shared budget as the advice for a service of `priority` sees it. */
+export function budgetLimits(stats: RegistryStats<string>, priority: Priority): BudgetLimits {
+  const { total, guaranteed, reserve } = stats.budget;
   return { maxConnections: total, guaranteed, reserve, mayTakeReserve: priority === 'highest' || priority === 'high' };
 }
 

@@ -312,9 +312,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     const now = this.#clock.now();
     this.#sampler.push(stats, now);
     const t = this.#options.thresholds;
-    // Read structurally: the shared budget is reported by newer registries only.
-    const budgetTotal = (stats as { budget?: { total?: unknown } }).budget?.total;
-    const capacity = Math.max(1, typeof budgetTotal === 'number' ? budgetTotal : stats.totals.max);
+    const capacity = Math.max(1, stats.budget.total);
     const findings = new Map<S, Finding<S>>();
     for (const [victim, i] of this.#index) {
       const context = ruleContext(stats, victim, i, now, {

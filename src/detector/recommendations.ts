@@ -81,23 +81,22 @@ function shortageEvidence(options: ResolvedServiceOptions, figures: { readonly i
 /**
  * "raise llm overflow from 15 to 16 (or its size), or hold its connections for less time: …" for a service that runs
  * out of its own connections with no other service involved. One more connection per caller waiting now, at least
- * one. When the shared budget could never lend that many slots (`budget`, null when the registry reports none),
- * raising the overflow alone would change nothing: the advice leads with holding connections for less time and adds
+ * one. When the shared budget could never lend that many slots, raising the overflow alone would change nothing: the advice leads with holding connections for less time and adds
  * the `maxConnections` it takes (`registryChange`); "(or its size)" is offered only where the sizes still fit.
  */
 export function raiseOverflow<S extends string>(
   service: S,
   options: ResolvedServiceOptions,
   figures: { readonly inUse: number; readonly waiting: number; readonly timeouts: number },
-  budget: BudgetLimits | null = null,
+  budget: BudgetLimits,
 ): Recommendation<S> {
   const from = options.overflow;
   const to = from + Math.max(1, figures.waiting);
   const evidence = shortageEvidence(options, figures);
   const base = { kind: 'raise-overflow', service, option: 'overflow', from, to } as const;
-  if (budget === null || to <= lendableSlots(budget)) {
+  if (to <= lendableSlots(budget)) {
     // Raising the size instead by as much must still leave the reserve (the registry rejects it otherwise).
-    const sizeFits = budget === null || budget.guaranteed + (to - from) + budget.reserve <= budget.maxConnections;
+    const sizeFits = budget.guaranteed + (to - from) + budget.reserve <= budget.maxConnections;
     return { ...base, text: `raise ${service} overflow from ${from} to ${to}${sizeFits ? ' (or its size)' : ''}, or hold its connections for less time: ${service} runs out of its own pool (${evidence}) and no other service is involved` };
   }
   const registry = budgetChange(budget, to);
@@ -183,10 +182,14 @@ export function makeRoomInBudget<S extends string>(
  * "lower maxConnections from 40 to 18 …" for a server that refused connections for lack of capacity (53300): the
  * registry opened `heldAtRefusal` connections when the server said no, so that is what it has room for now.
  */
-export function fitServerCapacity<S extends string>(service: S, figures: { readonly refusals: number; readonly heldAtRefusal: number }, budget: BudgetLimits | null): Recommendation<S> {
+export function fitServerCapacity<S extends string>(
+  service: S,
+  figures: { readonly refusals: number; readonly heldAtRefusal: number },
+  budget: BudgetLimits,
+): Recommendation<S> {
   const check = 'registry.checkServer() reports the headroom';
   const raise = "or raise the server's max_connections (or move other clients off it)";
-  if (budget === null || figures.heldAtRefusal >= budget.maxConnections) {
+  if (figures.heldAtRefusal >= budget.maxConnections) {
     return { kind: 'fit-server-capacity', service, text: `${raise.slice(3)}: the server refused ${figures.refusals} ${service} connection(s) for lack of capacity (53300 too many clients) while the registry held ${figures.heldAtRefusal}; ${check}` };
   }
   const to = Math.max(1, figures.heldAtRefusal);

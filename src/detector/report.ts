@@ -1,7 +1,7 @@
 import type { RegistryStats } from '../registry/pool-registry';
 import { describeHolders } from '../errors';
 import type { HealthReport, HealthStatus, Incident, ServiceHealth } from './incident';
-import { sharedHoldersOf, type Finding } from './findings';
+import type { Finding } from './findings';
 import type { OpenIncident } from './incidents';
 import type { WindowCounts } from './sampler';
 
@@ -56,10 +56,9 @@ export function buildReport<S extends string>(input: ReportInput<S>): HealthRepo
       }
     }
     const window = input.window(service);
-    const sharedSlotHolders = (s.waitingForShared ?? 0) > 0 ? (s.sharedSlotHolders ?? sharedHoldersOf(stats)) : NO_HOLDERS;
-    const sharedCapacity = (stats as { budget?: { shared?: number } }).budget?.shared;
-    if (Object.keys(sharedSlotHolders).length > 0 && sharedCapacity !== undefined) {
-      raise('degraded', `waiting for a shared slot: ${describeHolders(sharedCapacity, sharedSlotHolders)}`);
+    const sharedSlotHolders = s.waitingForShared > 0 ? s.sharedSlotHolders : NO_HOLDERS;
+    if (Object.keys(sharedSlotHolders).length > 0) {
+      raise('degraded', `waiting for a shared slot: ${describeHolders(stats.budget.shared, sharedSlotHolders)}`);
     }
     services[service] = {
       service,
