@@ -1,13 +1,11 @@
 import { SafeEventEmitter } from '../events/safe-emitter';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
-import type { ResolvedServiceOptions } from '../pool/options';
-import type { Pooler } from '../pool/session-settings';
-import type { RegistryEvents, RegistryStats } from '../registry/pool-registry';
+import type { RegistryStats } from '../registry/pool-registry';
 import type { ResizeCheck } from '../registry/resize-check';
 import type { LatencyHistogram } from '../stats/latency-buckets';
 import type { HealthReport, Incident, LastConnectionError, MitigationAction, Recommendation } from './incident';
 import { resolveDetectorOptions, type DetectorOptions, type ResolvedDetectorOptions } from './options';
-import { ServerProbe, type PgBouncerProbeTarget, type ProbeClient, type ProbeResult } from './server-probe';
+import { ServerProbe, type ProbeResult } from './server-probe';
 import type { Evaluation, Finding } from './findings';
 import { Sampler } from './sampler';
 import { applyRules, ruleContext } from './rules';
@@ -16,47 +14,15 @@ import { advise, fitToDeployment } from './advice';
 import { IncidentBook } from './incidents';
 import { Mitigation } from './mitigation';
 import { buildReport } from './report';
+import type { DetectorRegistry } from './detector-registry';
+
+export type { DetectorRegistry } from './detector-registry';
 
 // The detector's facade: its lifecycle, its public views, and one evaluation wired from the pieces. The sampler
 // keeps the counters (sampler.ts); a table of rules judges each victim (rules.ts); the server probe adds what the
 // server sees (server-probe.ts); blame names the aggressors (blame.ts); advice completes the recommendations
 // (advice.ts); incidents open and close with hysteresis (incidents.ts); auto mitigation acts (mitigation.ts);
 // the report sums it up (report.ts).
-
-/**
- * What the detector needs from a registry: exactly the public API of {@link PoolRegistry} (which fits), so a
- * scripted stand-in works in tests. `stats().budget.total`, when the registry reports a shared connection budget,
- * is the capacity shares are measured against; otherwise `stats().totals.max`.
- */
-export interface DetectorRegistry<S extends string = string> {
-  /** The configured service names. */
-  readonly services: readonly S[];
-  /** Prefix of the sessions' application_name (`<applicationName>:<service>`), to attribute server sessions. */
-  readonly applicationName: string;
-  /** This instance's tag (`<app>:<service>@<instanceId>`), so the probe tells its own sessions from other instances'. (issue 15) */
-  readonly instanceId?: string | undefined;
-  /** How per-service settings are applied (the registry's `pooler`), so advice fits the deployment. (issue 15) */
-  readonly pooler?: Pooler | undefined;
-  /** PgBouncer's admin console and aliases (the registry's `pgbouncerAdmin`), for `SHOW POOLS`. (issue 15) */
-  pgbouncer?(): PgBouncerProbeTarget<S> | undefined;
-  /** A fresh snapshot of every service and the budget; read once per evaluation. */
-  stats(): RegistryStats<S>;
-  /** A service's limits, for recommendations with numbers. */
-  serviceOptions(service: S): ResolvedServiceOptions;
-  /**
-   * Whether `resize` would accept these limits now, without changing anything: every `size`/`overflow`
-   * recommendation is checked with it before it is offered.
-   */
-  validateResize(service: S, limits: { readonly size?: number; readonly overflow?: number }): ResizeCheck;
-  /** Changes a service's limits: used by `mitigation: 'auto'` only. */
-  resize(service: S, limits: { readonly size?: number; readonly overflow?: number }, reason?: string): void;
-  /** A client outside every pool, for the server probe. */
-  openClient(label?: string): Promise<ProbeClient>;
-  /** Only connection failures are listened to (`connect-error`, `error`): nothing on the hot path. */
-  on<E extends 'connect-error' | 'error'>(event: E, listener: (...args: RegistryEvents<S>[E]) => void): unknown;
-  /** Stops listening (on `stop()`). */
-  off<E extends 'connect-error' | 'error'>(event: E, listener: (...args: RegistryEvents<S>[E]) => void): unknown;
-}
 
 /** Longest connection error message kept, characters. */
 const MAX_ERROR_MESSAGE = 500;

@@ -1,5 +1,5 @@
 import type { ResolvedServiceOptions } from '../pool/options';
-import type { DetectorRegistry } from './interference-detector';
+import type { DetectorRegistry } from './detector-registry';
 import type { MitigationAction } from './incident';
 import type { Finding } from './findings';
 import type { OpenIncident } from './incidents';
