@@ -58,7 +58,9 @@ export function advise<S extends string>(
       const idle = context.idle.get(aggressor);
       if (idle === undefined) continue;
       if (f.signals.some((x) => x.kind === 'idle-in-transaction' && x.service === aggressor)) continue; // already seen blocking
-      const message = `${idle.sessions} ${aggressor} session(s) idle in transaction, longest ${ms(idle.longestMs)} (> ${ms(t.idleInTransactionMs)})`;
+      const message =
+        `${idle.sessions} ${aggressor} session(s) idle in transaction, ` +
+        `longest ${ms(idle.longestMs)} (> ${ms(t.idleInTransactionMs)})`;
       f.signals.push(signal('idle-in-transaction', aggressor, idle.longestMs, t.idleInTransactionMs, 'ms', message));
       f.recommendations.push(limitIdleTransactions(aggressor, e.serviceOptions(aggressor), t.idleInTransactionMs));
     }

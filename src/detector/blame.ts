@@ -48,7 +48,9 @@ export function blameLockHolders<S extends string>(findings: Map<S, Finding<S>>,
     const idle = pair.blockers.filter((b) => b.state !== null && b.state.startsWith('idle in transaction'));
     if (idle.length > 0) {
       const longest = Math.max(...idle.map((b) => b.stateMs));
-      const message = `${idle.length} ${pair.aggressor} session(s) idle in transaction (longest ${ms(longest)}) hold locks ${pair.victim} waits for`;
+      const message =
+        `${idle.length} ${pair.aggressor} session(s) idle in transaction (longest ${ms(longest)}) ` +
+        `hold locks ${pair.victim} waits for`;
       f.signals.push(signal('idle-in-transaction', pair.aggressor, longest, 0, 'ms', message));
       f.recommendations.push(limitIdleTransactions(pair.aggressor, e.serviceOptions(pair.aggressor), e.thresholds.idleInTransactionMs));
     }

@@ -69,15 +69,29 @@ export function sharedHeldByOthers<S extends string>(stats: RegistryStats<S>, se
 
 /** Why an incident carries no recommendation: said explicitly, so silence is never mistaken for "nothing to do". */
 export function whyNoAdvice<S extends string>(victim: S, f: Finding<S>, s: ServiceStats, isAggressor: boolean, mitigated: boolean): string {
-  if (mitigated) return `${victim}'s overflow was lowered by auto mitigation; more connections for it would take them from a protected service`;
-  if (isAggressor) return `${victim} is itself an aggressor in another incident: more connections for it would hurt that victim; lower its load or hold connections for less time`;
+  if (mitigated) {
+    return `${victim}'s overflow was lowered by auto mitigation; more connections for it would take them from a protected service`;
+  }
+  if (isAggressor) {
+    return (
+      `${victim} is itself an aggressor in another incident: more connections for it would hurt that victim; ` +
+      'lower its load or hold connections for less time'
+    );
+  }
   if (f.signals.every((x) => x.kind === 'exhaustion') && s.waiting === 0) {
-    return `${victim} works at its limit (${s.inUse} of ${s.max} in use) but nobody waits and no acquire timed out: no change needed yet`;
+    return (
+      `${victim} works at its limit (${s.inUse} of ${s.max} in use) but nobody waits and no acquire timed out: ` +
+      'no change needed yet'
+    );
   }
   if (f.signals.some((x) => x.kind === 'failures') && s.inUse < s.max) {
-    return `${victim}'s acquire timeouts happened with room in its pool (${s.inUse} of ${s.max} in use) and no connection failures: its connections were slow to open or to come back; look at the lease hold times`;
+    return (
+      `${victim}'s acquire timeouts happened with room in its pool (${s.inUse} of ${s.max} in use) and no connection ` +
+      'failures: its connections were slow to open or to come back; look at the lease hold times'
+    );
   }
-  return `no setting of the registry explains ${f.signals.map((x) => x.kind).join(', ')} on ${victim}: the signals say what was measured`;
+  const kinds = f.signals.map((x) => x.kind).join(', ');
+  return `no setting of the registry explains ${kinds} on ${victim}: the signals say what was measured`;
 }
 
 export function rank(priority: Priority): number {

@@ -90,7 +90,8 @@ export class Mitigation<S extends string> {
     try {
       options = this.#registry.serviceOptions(service);
       if (options.overflow !== mitigated.applied) return;
-      this.#registry.resize(service, { overflow: mitigated.original.overflow }, `pg-bulkhead detector: restore ${service} after recovery`);
+      const reason = `pg-bulkhead detector: restore ${service} after recovery`;
+      this.#registry.resize(service, { overflow: mitigated.original.overflow }, reason);
     } catch {
       return; // registry closed
     }

@@ -49,7 +49,8 @@ export function buildReport<S extends string>(input: ReportInput<S>): HealthRepo
     for (const incident of open) {
       if (incident.victim === service) {
         incidents.push(incident.id);
-        raise(incident.severity === 'critical' ? 'unhealthy' : 'degraded', `victim of incident ${incident.id} (${[...incident.kinds].join(', ')})`);
+        const kinds = [...incident.kinds].join(', ');
+        raise(incident.severity === 'critical' ? 'unhealthy' : 'degraded', `victim of incident ${incident.id} (${kinds})`);
       } else if (incident.aggressors.has(service)) {
         incidents.push(incident.id);
         raise('degraded', `aggressor in incident ${incident.id}`);

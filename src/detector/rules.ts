@@ -204,7 +204,8 @@ export const RULES: readonly Rule[] = Object.freeze<Rule[]>([
     },
     message: (c) => {
       const budget = c.stats.budget;
-      return `${c.victim} waits for shared slots (${c.s.waitingForShared} waiting): ${describeHolders(budget.shared, budget.sharedInUseByService)}`;
+      const holders = describeHolders(budget.shared, budget.sharedInUseByService);
+      return `${c.victim} waits for shared slots (${c.s.waitingForShared} waiting): ${holders}`;
     },
     recommend: noAdvice,
   },
@@ -218,7 +219,9 @@ export const RULES: readonly Rule[] = Object.freeze<Rule[]>([
       const limit = churnThreshold(c);
       return victimReading(c, opened > limit, opened, limit);
     },
-    message: (c, r) => `${c.victim} opened ${r.value} connections in ${ms(c.detector.windowMs)} for a pool of ${c.s.max} (more than ${r.threshold})`,
+    message: (c, r) =>
+      `${c.victim} opened ${r.value} connections in ${ms(c.detector.windowMs)} ` +
+      `for a pool of ${c.s.max} (more than ${r.threshold})`,
     recommend: (c, r) => reduceChurn(c.victim, c.options, { opened: r.value, windowMs: c.detector.windowMs }),
   },
   {
@@ -262,7 +265,8 @@ export const RULES: readonly Rule[] = Object.freeze<Rule[]>([
     message: (c, r) => {
       const a = c.stats.services[r.service];
       return (
-        `${r.service} (${a.priority}) holds ${a.inUse} of ${c.capacity} connections (${pct(r.value)} > ${pct(r.threshold)}) ` +
+        `${r.service} (${a.priority}) holds ${a.inUse} of ${c.capacity} connections ` +
+        `(${pct(r.value)} > ${pct(r.threshold)}) ` +
         `while ${c.victim} waits (${c.s.waiting} waiting, p95 wait ${ms(c.s.acquireWait.p95)})`
       );
     },
