@@ -57,7 +57,7 @@ function lendableWhy(budget: BudgetLimits): string {
  * what is missing, the reserve kept (a default reserve grows with `maxConnections`, so it has to be set), and
  * lowering the reserve instead when that alone would do.
  */
-export function budgetChange(
+function budgetChange(
   budget: BudgetLimits,
   slots: number,
 ): { change: { option: 'maxConnections'; from: number; to: number }; text: string; instead: string } {

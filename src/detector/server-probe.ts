@@ -11,7 +11,7 @@ export interface ProbeClient {
 }
 
 /** One of our sessions, as PostgreSQL sees it. Holds no SQL text and no user or host names. */
-export interface ProbeSession<S extends string = string> {
+interface ProbeSession<S extends string = string> {
   readonly pid: number;
   readonly service: S;
   /** The instance tag in its application_name (`<app>:<service>@<instance>`), or undefined. */
