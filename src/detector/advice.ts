@@ -1,20 +1,17 @@
+// The last stage of an evaluation, after the rules and the blame: advice for a service short of what is its own,
+// the probe's idle transactions of the services involved, every resize checked with the registry, advice fitted
+// to the deployment (PgBouncer), and an explicit reason wherever there is none.
+
 import type { Pooler } from '../pool/session-settings';
 import type { Recommendation } from './incident';
 import { checkAdvice, type ValidateResize } from './advice-check';
 import { fitRecommendationToPooler, pgbouncerWaitSignals } from './deployment';
 import { budgetLimits, findingOf, ms, signal, whyNoAdvice, type Evaluation, type Finding } from './findings';
-import { lendableSlots, limitIdleTransactions, raiseBudget, raiseOverflow } from './recommendations';
+import { givesMoreConnections, lendableSlots, limitIdleTransactions, raiseBudget, raiseOverflow } from './recommendations';
 import type { PgBouncerWait } from './server-probe';
-
-// The last stage of an evaluation, after the rules and the blame: advice for a service short of what is its own,
-// the probe's idle transactions of the services involved, every resize checked with the registry, advice fitted
-// to the deployment (PgBouncer), and an explicit reason wherever there is none.
 
 /** Services idle in transaction (server probe), with the sessions and the longest time, ms. */
 export type IdleTransactions<S extends string> = ReadonlyMap<S, { readonly sessions: number; readonly longestMs: number }>;
-
-/** Recommendation kinds that give a victim more connections. */
-const MORE_CONNECTIONS: ReadonlySet<string> = new Set(['raise-size', 'raise-overflow', 'raise-budget']);
 
 /**
  * Completes each finding's advice. `aggressorsAnywhere`: services named as aggressors, now or in an incident still
@@ -66,7 +63,7 @@ export function advise<S extends string>(
     }
     // Lock waits get lock advice only: more connections for the victim would only queue behind the same locks.
     if (f.signals.some((x) => x.kind === 'lock-blocking')) {
-      f.recommendations = f.recommendations.filter((r) => !(r.service === victim && MORE_CONNECTIONS.has(r.kind)));
+      f.recommendations = f.recommendations.filter((r) => !(r.service === victim && givesMoreConnections(r)));
     }
     // Every size/overflow change offered is one the registry accepts, or says what it takes first.
     const budgetNow = { maxConnections: e.capacity, reserve: stats.budget.reserve };
@@ -93,9 +90,4 @@ export function fitToDeployment<S extends string>(findings: Map<S, Finding<S>>, 
       f.noRecommendation = whyNoAdvice(victim, f, e.stats.services[victim], false, e.mitigated(victim));
     }
   }
-}
-
-/** Recommendation kinds that give the victim more connections: withdrawn while it waits on locks or its own slowness. */
-export function givesMoreConnections(r: Recommendation<string>): boolean {
-  return MORE_CONNECTIONS.has(r.kind);
 }

@@ -1,12 +1,20 @@
-import type { RegistryStats } from '../registry/pool-registry';
-import type { ServiceStats } from '../types';
-import { CONTENTION_KINDS, fitServerCapacity, lowerOverflow, makeRoomInBudget, raiseSize, shortenTransactions, limitIdleTransactions } from './recommendations';
-import { aggressorOf, budgetLimits, findingOf, ms, rank, sharedHeldByOthers, signal, type Evaluation, type Finding } from './findings';
-import type { ProbeResult } from './server-probe';
-
 // Blame: which services hold what a victim needs, named as its incident's aggressors with the advice that asks
 // them to give it back. Three ways to hold it: connections beyond one's own size (a lower-priority borrower of
 // shared capacity), the shared budget slots the victim waits for, and the locks its sessions wait on (server probe).
+
+import type { RegistryStats } from '../registry/pool-registry';
+import type { ServiceStats } from '../types';
+import {
+  CONTENTION_KINDS,
+  fitServerCapacity,
+  limitIdleTransactions,
+  lowerOverflow,
+  makeRoomInBudget,
+  raiseSize,
+  shortenTransactions,
+} from './recommendations';
+import { aggressorOf, budgetLimits, findingOf, ms, rank, sharedHeldByOthers, signal, type Evaluation, type Finding } from './findings';
+import type { ProbeResult } from './server-probe';
 
 /** A service of lower priority than a victim that uses its overflow (shared capacity), with its share of it all. */
 export interface Borrower<S extends string> {

@@ -1,10 +1,10 @@
+// The registry as the detector sees it: the part of the public registry API it uses, and nothing more.
+
 import type { ResolvedServiceOptions } from '../pool/options';
 import type { Pooler } from '../pool/session-settings';
 import type { RegistryEvents, RegistryStats } from '../registry/pool-registry';
 import type { ResizeCheck } from '../registry/resize-check';
 import type { PgBouncerProbeTarget, ProbeClient } from './server-probe';
-
-// The registry as the detector sees it: the part of the public registry API it uses, and nothing more.
 
 /**
  * What the detector needs from a registry: exactly the public API of {@link PoolRegistry} (which fits), so a

@@ -1,11 +1,10 @@
-import type { Aggressor, Incident, IncidentType, MitigationAction, Recommendation, Severity, Signal, SignalKind } from './incident';
-import { givesMoreConnections } from './advice';
-import type { Finding } from './findings';
-import { recommendationKey } from './recommendations';
-
 // Incidents with hysteresis: one open incident per victim, updated in place by every evaluation that finds
 // something, announced when it opens or escalates, and closed (into a bounded history) after `calmIntervals`
 // calm evaluations in a row.
+
+import type { Aggressor, Incident, IncidentType, MitigationAction, Recommendation, Severity, Signal, SignalKind } from './incident';
+import type { Finding } from './findings';
+import { givesMoreConnections, recommendationKey } from './recommendations';
 
 /** An incident while it is open: mutable, snapshotted into a frozen {@link Incident} for everyone else. */
 export interface OpenIncident<S extends string> {

@@ -1,3 +1,9 @@
+// The detector's facade: its lifecycle, its public views, and one evaluation wired from the pieces. The sampler
+// keeps the counters (sampler.ts); a table of rules judges each victim (rules.ts); the server probe adds what the
+// server sees (server-probe.ts); blame names the aggressors (blame.ts); advice completes the recommendations
+// (advice.ts); incidents open and close with hysteresis (incidents.ts); auto mitigation acts (mitigation.ts);
+// the report sums it up (report.ts).
+
 import { SafeEventEmitter } from '../events/safe-emitter';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
 import type { RegistryStats } from '../registry/pool-registry';
@@ -17,12 +23,6 @@ import { buildReport } from './report';
 import type { DetectorRegistry } from './detector-registry';
 
 export type { DetectorRegistry } from './detector-registry';
-
-// The detector's facade: its lifecycle, its public views, and one evaluation wired from the pieces. The sampler
-// keeps the counters (sampler.ts); a table of rules judges each victim (rules.ts); the server probe adds what the
-// server sees (server-probe.ts); blame names the aggressors (blame.ts); advice completes the recommendations
-// (advice.ts); incidents open and close with hysteresis (incidents.ts); auto mitigation acts (mitigation.ts);
-// the report sums it up (report.ts).
 
 /** Longest connection error message kept, characters. */
 const MAX_ERROR_MESSAGE = 500;
@@ -52,6 +52,7 @@ export interface ServiceLatencyHistograms {
   /** Time connections were held by a lease, ms. */
   readonly useTime: LatencyHistogram;
 }
+
 /** SQLSTATE of a server refusing a connection for lack of capacity: too_many_connections. */
 const SERVER_CAPACITY_CODE = '53300';
 

@@ -1,12 +1,12 @@
+// `mitigation: 'auto'`: the overflow of a service that monopolizes a protected victim's connections is shrunk once,
+// and put back when the last incident it was shrunk for closes (unless someone else changed it meanwhile).
+
 import type { ResolvedServiceOptions } from '../pool/options';
 import type { DetectorRegistry } from './detector-registry';
 import type { MitigationAction } from './incident';
 import type { Finding } from './findings';
 import type { OpenIncident } from './incidents';
 import { shrunkOverflow } from './recommendations';
-
-// `mitigation: 'auto'`: the overflow of a service that monopolizes a protected victim's connections is shrunk once,
-// and put back when the last incident it was shrunk for closes (unless someone else changed it meanwhile).
 
 interface Mitigated<S extends string> {
   readonly original: { readonly size: number; readonly overflow: number };

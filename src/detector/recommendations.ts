@@ -346,6 +346,11 @@ export const CONTENTION_KINDS: ReadonlySet<SignalKind> = new Set<SignalKind>([
   'shared-slots',
 ]);
 
+/** Whether the advice gives its service more connections: withdrawn while it waits on locks or its own slowness. */
+export function givesMoreConnections(r: Recommendation<string>): boolean {
+  return r.kind === 'raise-size' || r.kind === 'raise-overflow' || r.kind === 'raise-budget';
+}
+
 /**
  * The key that makes two recommendations "the same" when an incident's list is merged: kind and service only,
  * never the text or the figures, which change with every evaluation (a key holding them would add one entry

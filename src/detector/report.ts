@@ -1,12 +1,12 @@
+// The health report: per service a status with its reasons (circuit, signals, incidents it is part of, shared
+// slots it waits for) and its figures; overall, the worst status.
+
 import type { RegistryStats } from '../registry/pool-registry';
 import { describeHolders } from '../errors';
 import type { HealthReport, HealthStatus, Incident, ServiceHealth } from './incident';
 import type { Finding } from './findings';
 import type { OpenIncident } from './incidents';
 import type { WindowCounts } from './sampler';
-
-// The health report: per service a status with its reasons (circuit, signals, incidents it is part of, shared
-// slots it waits for) and its figures; overall, the worst status.
 
 const STATUS_RANK: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
 const NO_HOLDERS: Readonly<Record<string, number>> = Object.freeze({});

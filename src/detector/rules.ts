@@ -1,3 +1,8 @@
+// The client-side rules of the detector, as a table: what each measures of one victim (`test`), the line that
+// says so (`message`) and the advice it carries (`recommend`). They judge one registry snapshot plus the figures
+// the sampler keeps; the server probe's evidence and the blame that follows from the whole picture come after
+// them (blame.ts). Rules run in table order, which is the order of an incident's signals.
+
 import type { ResolvedServiceOptions } from '../pool/options';
 import type { RegistryStats } from '../registry/pool-registry';
 import type { ServiceStats } from '../types';
@@ -8,11 +13,6 @@ import { boundSlowQueries, checkConnectivity, reduceChurn } from './recommendati
 import type { Sampler, WaitWindows, WindowCounts } from './sampler';
 import { borrowersBelow } from './blame';
 import { ms, pct, sharedHeldByOthers } from './findings';
-
-// The client-side rules of the detector, as a table: what each measures of one victim (`test`), the line that
-// says so (`message`) and the advice it carries (`recommend`). They judge one registry snapshot plus the figures
-// the sampler keeps; the server probe's evidence and the blame that follows from the whole picture come after
-// them (blame.ts). Rules run in table order, which is the order of an incident's signals.
 
 /** Everything a rule may read about one victim at one evaluation. */
 export interface RuleContext<S extends string> {

@@ -1,9 +1,9 @@
-import type { RegistryStats } from '../registry/pool-registry';
-
 // The detector's memory of the registry's counters: a bounded ring of cumulative samples, read back as counts
 // within the window and as mean acquire waits in the short window against the rest of the long one. Also the
 // runs of evaluations a condition has held for (a pool full, a wait for shared slots), and the connections the
 // server refused for lack of capacity, which the registry's counters do not tell apart.
+
+import type { RegistryStats } from '../registry/pool-registry';
 
 /** Counts of one service within the detector's window. */
 export interface WindowCounts {
