@@ -122,7 +122,7 @@ function riseThreshold(c: RuleContext<string>, baselineMs: number): number {
  * Callers wait and it hurts: waits above `acquireWaitMs`, timeouts, or a wait for shared slots. A caller waiting a
  * few ms for a connection being opened, caught at the instant of an evaluation, is not starvation.
  */
-export function starving(c: RuleContext<string>): boolean {
+function starving(c: RuleContext<string>): boolean {
   const s = c.s;
   const hurts = (s.acquireWait.count > 0 && s.acquireWait.p95 > c.detector.thresholds.acquireWaitMs) || c.window.timeouts > 0 || s.waitingForShared > 0;
   return s.waiting > 0 && hurts;
