@@ -1,5 +1,6 @@
 import type { ResizeCheck } from '../registry/resize-check';
 import type { Recommendation } from './incident';
+import { keepReserve } from './recommendations';
 
 /** What the advice check needs from the registry: its own, side-effect-free resize validation. */
 export type ValidateResize<S extends string> = (service: S, limits: { readonly size?: number; readonly overflow?: number }) => ResizeCheck;
@@ -34,7 +35,7 @@ export function checkAdvice<S extends string>(
     const required = verdict.requiredMaxConnections;
     if (required === undefined) return null;
     const to = Math.max(required, r.registryChange?.to ?? 0);
-    const keep = budget.reserve > 0 ? ` (and set reserve: ${budget.reserve}, or its default grows with maxConnections)` : '';
+    const keep = budget.reserve > 0 ? keepReserve(budget.reserve) : '';
     return {
       ...r,
       registryChange: { option: 'maxConnections', from: r.registryChange?.from ?? budget.maxConnections, to },
@@ -45,5 +46,8 @@ export function checkAdvice<S extends string>(
   const borrowers = Object.entries(verdict.borrowedBy ?? {})
     .map(([name, n]) => `${name} ${n}`)
     .join(', ');
-  return { ...r, validation: 'after-others-shrink', text: `${r.text}; the registry accepts it once the services borrowing shared slots (${borrowers}) give them back: lower their overflow first` };
+  const text =
+    `${r.text}; the registry accepts it once the services borrowing shared slots (${borrowers}) give them back: ` +
+    'lower their overflow first';
+  return { ...r, validation: 'after-others-shrink', text };
 }

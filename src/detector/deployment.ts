@@ -17,14 +17,19 @@ export function pgbouncerWaitSignals<S extends string>(victim: S, waits: readonl
   for (const wait of waits) {
     if (!wait.services.includes(victim)) continue;
     const shared = wait.services.filter((s) => s !== victim);
-    const why = shared.length === 0 ? '' : `; it shares the alias with ${shared.join(', ')}: give ${victim} a database alias of its own (services.${victim}.connection)`;
+    const why =
+      shared.length === 0
+        ? ''
+        : `; it shares the alias with ${shared.join(', ')}: give ${victim} a database alias of its own (services.${victim}.connection)`;
     out.push({
       kind: 'pgbouncer-wait',
       service: victim,
       value: wait.clientsWaiting,
       threshold: 0,
       unit: 'count',
-      message: `${wait.clientsWaiting} client(s) wait inside PgBouncer for a server connection of ${wait.database}, the longest ${Math.round(wait.maxWaitMs)} ms (no acquire timeout sees this)${why}`,
+      message:
+        `${wait.clientsWaiting} client(s) wait inside PgBouncer for a server connection of ${wait.database}, ` +
+        `the longest ${Math.round(wait.maxWaitMs)} ms (no acquire timeout sees this)${why}`,
     });
   }
   return out;
@@ -37,10 +42,16 @@ export function pgbouncerWaitSignals<S extends string>(victim: S, waits: readonl
  */
 export function fitRecommendationToPooler<S extends string>(recommendation: Recommendation<S>, pooler: Pooler): Recommendation<S> {
   if (pooler !== 'pgbouncer-transaction') return recommendation;
-  const setting = recommendation.option === 'statementTimeoutMs' ? 'statement_timeout' : recommendation.option === 'idleInTransactionTimeoutMs' ? 'idle_in_transaction_session_timeout' : null;
+  const setting =
+    recommendation.option === 'statementTimeoutMs' ? 'statement_timeout'
+    : recommendation.option === 'idleInTransactionTimeoutMs' ? 'idle_in_transaction_session_timeout'
+    : null;
   if (setting === null || recommendation.to === undefined) return recommendation;
   return {
     ...recommendation,
-    text: `${recommendation.text} (behind PgBouncer in transaction mode it is applied with SET LOCAL in query() and transaction(); for withClient() and acquire() too: ALTER ROLE <${recommendation.service}'s role> SET ${setting} = ${recommendation.to})`,
+    text:
+      `${recommendation.text} (behind PgBouncer in transaction mode it is applied with SET LOCAL in query() and ` +
+      `transaction(); for withClient() and acquire() too: ALTER ROLE <${recommendation.service}'s role> ` +
+      `SET ${setting} = ${recommendation.to})`,
   };
 }

@@ -4,6 +4,8 @@ import type { ServiceStats } from '../types';
 import type { RegistryStats } from '../registry/pool-registry';
 import type { Aggressor, Recommendation, Signal, SignalKind } from './incident';
 import type { BudgetLimits } from './recommendations';
+import type { ResolvedServiceOptions } from '../pool/options';
+import type { ResolvedDetectorOptions } from './options';
 
 // The pieces one evaluation is built from: findings per victim, who holds what, and the small formatting helpers
 // of signal messages. Pure functions over one registry snapshot; the detector wires them (interference-detector.ts).
@@ -16,25 +18,48 @@ export interface Finding<S extends string> {
   noRecommendation: string | null;
 }
 
-/** Shared slots per service holding any, from `stats().budget` (older registries: none). */
-export function sharedHoldersOf(stats: RegistryStats<string>): Readonly<Record<string, number>> {
-  const held = (stats as { budget?: { sharedInUseByService?: Record<string, number> } }).budget?.sharedInUseByService ?? {};
-  return Object.fromEntries(Object.entries(held).filter(([, n]) => n > 0));
+/** The finding of `victim`, created empty when it has none yet. */
+export function findingOf<S extends string>(findings: Map<S, Finding<S>>, victim: S): Finding<S> {
+  let f = findings.get(victim);
+  if (f === undefined) {
+    f = { signals: [], aggressors: new Map(), recommendations: [], noRecommendation: null };
+    findings.set(victim, f);
+  }
+  return f;
+}
+
+/** What the stages after the rules (blame, advice) read of one evaluation, besides the findings. */
+export interface Evaluation<S extends string> {
+  readonly stats: RegistryStats<S>;
+  /** Every service of the registry, in its order. */
+  readonly services: readonly S[];
+  /** The capacity shares are measured against: `stats().budget.total`, at least 1. */
+  readonly capacity: number;
+  readonly thresholds: ResolvedDetectorOptions<S>['thresholds'];
+  isProtected(service: S): boolean;
+  /** Acquire timeouts of the service within the window. */
+  windowTimeouts(service: S): number;
+  /** Connections the registry held at the service's last capacity refusal. */
+  heldAtRefusal(service: S): number;
+  /** The service's limits now. */
+  serviceOptions(service: S): ResolvedServiceOptions;
+  /** The service's limits before auto mitigation changed them, so advice quotes the configured numbers. */
+  originalOptions(service: S): ResolvedServiceOptions;
+  /** Whether auto mitigation lowered the service's overflow (and has not put it back). */
+  mitigated(service: S): boolean;
 }
 
 /** An aggressor entry with the figures of the current snapshot. */
 export function aggressorOf<S extends string>(stats: RegistryStats<S>, service: S, capacity: number, blockedSessions: number): Aggressor<S> {
   const a = stats.services[service];
-  return { service, priority: a.priority, inUse: a.inUse, share: a.inUse / capacity, blockedSessions, sharedSlots: a.sharedInUse ?? 0 };
+  return { service, priority: a.priority, inUse: a.inUse, share: a.inUse / capacity, blockedSessions, sharedSlots: a.sharedInUse };
 }
 
-/** Shared slots held by services other than `service`, per service holding any, largest first (none without a reported budget). */
+/** Shared slots held by services other than `service`, per service holding any, largest first. */
 export function sharedHeldByOthers<S extends string>(stats: RegistryStats<S>, service: S): { total: number; byService: Map<S, number> } {
   const byService = new Map<S, number>();
   let total = 0;
-  const held = (stats as { budget?: { sharedInUseByService?: Record<string, number> } }).budget?.sharedInUseByService;
-  if (held === undefined) return { total, byService };
-  for (const [name, n] of Object.entries(held).sort((a, b) => b[1] - a[1])) {
+  for (const [name, n] of Object.entries(stats.budget.sharedInUseByService).sort((a, b) => b[1] - a[1])) {
     if (name === service || !(n > 0)) continue;
     byService.set(name as S, n);
     total += n;
@@ -44,29 +69,38 @@ export function sharedHeldByOthers<S extends string>(stats: RegistryStats<S>, se
 
 /** Why an incident carries no recommendation: said explicitly, so silence is never mistaken for "nothing to do". */
 export function whyNoAdvice<S extends string>(victim: S, f: Finding<S>, s: ServiceStats, isAggressor: boolean, mitigated: boolean): string {
-  if (mitigated) return `${victim}'s overflow was lowered by auto mitigation; more connections for it would take them from a protected service`;
-  if (isAggressor) return `${victim} is itself an aggressor in another incident: more connections for it would hurt that victim; lower its load or hold connections for less time`;
+  if (mitigated) {
+    return `${victim}'s overflow was lowered by auto mitigation; more connections for it would take them from a protected service`;
+  }
+  if (isAggressor) {
+    return (
+      `${victim} is itself an aggressor in another incident: more connections for it would hurt that victim; ` +
+      'lower its load or hold connections for less time'
+    );
+  }
   if (f.signals.every((x) => x.kind === 'exhaustion') && s.waiting === 0) {
-    return `${victim} works at its limit (${s.inUse} of ${s.max} in use) but nobody waits and no acquire timed out: no change needed yet`;
+    return (
+      `${victim} works at its limit (${s.inUse} of ${s.max} in use) but nobody waits and no acquire timed out: ` +
+      'no change needed yet'
+    );
   }
   if (f.signals.some((x) => x.kind === 'failures') && s.inUse < s.max) {
-    return `${victim}'s acquire timeouts happened with room in its pool (${s.inUse} of ${s.max} in use) and no connection failures: its connections were slow to open or to come back; look at the lease hold times`;
+    return (
+      `${victim}'s acquire timeouts happened with room in its pool (${s.inUse} of ${s.max} in use) and no connection ` +
+      'failures: its connections were slow to open or to come back; look at the lease hold times'
+    );
   }
-  return `no setting of the registry explains ${f.signals.map((x) => x.kind).join(', ')} on ${victim}: the signals say what was measured`;
+  const kinds = f.signals.map((x) => x.kind).join(', ');
+  return `no setting of the registry explains ${kinds} on ${victim}: the signals say what was measured`;
 }
 
 export function rank(priority: Priority): number {
   return PRIORITIES.indexOf(priority);
 }
 
-/**
- * The shared budget as advice for a service of `priority` needs it, read structurally (older registries and
- * stand-ins report no budget, or only its total): null unless `total`, `guaranteed` and `reserve` are all there.
- */
-export function budgetLimits(stats: RegistryStats<string>, priority: Priority): BudgetLimits | null {
-  const budget = (stats as { budget?: { total?: unknown; guaranteed?: unknown; reserve?: unknown } }).budget;
-  const { total, guaranteed, reserve } = budget ?? {};
-  if (typeof total !== 'number' || typeof guaranteed !== 'number' || typeof reserve !== 'number') return null;
+/** The shared budget as the advice for a service of `priority` sees it. */
+export function budgetLimits(stats: RegistryStats<string>, priority: Priority): BudgetLimits {
+  const { total, guaranteed, reserve } = stats.budget;
   return { maxConnections: total, guaranteed, reserve, mayTakeReserve: priority === 'highest' || priority === 'high' };
 }
 

@@ -209,8 +209,8 @@ export interface ServiceHealth<S extends string = string> {
   /** Acquire timeouts within the detector's window. */
   readonly timeouts: number;
   /**
-   * The pool's connection circuit breaker state when the registry reports one (`stats().circuit`); otherwise
-   * derived: `open` after 3 or more consecutive connection failures, else `closed`.
+   * The pool's connection circuit breaker state (`stats().circuit`): `open` after the registry's configured
+   * `breaker.failureThreshold` consecutive connection failures.
    */
   readonly circuit: 'open' | 'half-open' | 'closed';
   readonly consecutiveConnectFailures: number;

@@ -18,13 +18,15 @@ function roundUpSecond(ms: number): number {
 export function lowerOverflow<S extends string>(service: S, options: ResolvedServiceOptions): Recommendation<S> | null {
   if (options.overflow === 0) return null;
   const to = shrunkOverflow(options.overflow);
-  return { kind: 'lower-overflow', service, option: 'overflow', from: options.overflow, to, text: `lower ${service} overflow from ${options.overflow} to ${to}` };
+  const text = `lower ${service} overflow from ${options.overflow} to ${to}`;
+  return { kind: 'lower-overflow', service, option: 'overflow', from: options.overflow, to, text };
 }
 
 /** "raise auth size from 3 to 5" */
 export function raiseSize<S extends string>(service: S, options: ResolvedServiceOptions, waiting: number): Recommendation<S> {
   const to = options.size + Math.max(1, waiting);
-  return { kind: 'raise-size', service, option: 'size', from: options.size, to, text: `raise ${service} size from ${options.size} to ${to}` };
+  const text = `raise ${service} size from ${options.size} to ${to}`;
+  return { kind: 'raise-size', service, option: 'size', from: options.size, to, text };
 }
 
 /** The shared connection budget as the advice for one service sees it (from `stats().budget`). */
@@ -46,7 +48,8 @@ export function lendableSlots(budget: BudgetLimits): number {
 
 /** Why the budget lends no more: `maxConnections 12 - sizes 11 - reserve 1`. */
 function lendableWhy(budget: BudgetLimits): string {
-  return `maxConnections ${budget.maxConnections} - sizes ${budget.guaranteed}${budget.mayTakeReserve ? '' : ` - reserve ${budget.reserve}`}`;
+  const reserve = budget.mayTakeReserve ? '' : ` - reserve ${budget.reserve}`;
+  return `maxConnections ${budget.maxConnections} - sizes ${budget.guaranteed}${reserve}`;
 }
 
 /**
@@ -54,16 +57,27 @@ function lendableWhy(budget: BudgetLimits): string {
  * what is missing, the reserve kept (a default reserve grows with `maxConnections`, so it has to be set), and
  * lowering the reserve instead when that alone would do.
  */
-export function budgetChange(budget: BudgetLimits, slots: number): { change: { option: 'maxConnections'; from: number; to: number }; text: string; instead: string } {
+function budgetChange(
+  budget: BudgetLimits,
+  slots: number,
+): { change: { option: 'maxConnections'; from: number; to: number }; text: string; instead: string } {
   const missing = slots - lendableSlots(budget);
   const to = budget.maxConnections + missing;
   const keepsReserve = !budget.mayTakeReserve && budget.reserve > 0;
   const lowerReserve = keepsReserve && budget.reserve >= missing;
   return {
     change: { option: 'maxConnections', from: budget.maxConnections, to },
-    text: `maxConnections from ${budget.maxConnections} to ${to}${keepsReserve ? ` (and set reserve: ${budget.reserve}, or its default grows with maxConnections)` : ''}`,
-    instead: lowerReserve ? `, or lower reserve from ${budget.reserve} to ${budget.reserve - missing} instead of raising maxConnections (less headroom for high and highest services)` : '',
+    text: `maxConnections from ${budget.maxConnections} to ${to}${keepsReserve ? keepReserve(budget.reserve) : ''}`,
+    instead: lowerReserve
+      ? `, or lower reserve from ${budget.reserve} to ${budget.reserve - missing} instead of raising maxConnections ` +
+        '(less headroom for high and highest services)'
+      : '',
   };
+}
+
+/** " (and set reserve: 1, or its default grows with maxConnections)" */
+export function keepReserve(reserve: number): string {
+  return ` (and set reserve: ${reserve}, or its default grows with maxConnections)`;
 }
 
 /** "1 shared slot", "0 shared slots" */
@@ -72,7 +86,10 @@ function sharedSlots(count: number): string {
 }
 
 /** "6 of 6 in use, 34 waiting, 84 acquire timeouts" */
-function shortageEvidence(options: ResolvedServiceOptions, figures: { readonly inUse: number; readonly waiting: number; readonly timeouts: number }): string {
+function shortageEvidence(
+  options: ResolvedServiceOptions,
+  figures: { readonly inUse: number; readonly waiting: number; readonly timeouts: number },
+): string {
   const evidence = [`${figures.inUse} of ${options.size + options.overflow} in use`, `${figures.waiting} waiting`];
   if (figures.timeouts > 0) evidence.push(`${figures.timeouts} acquire timeouts`);
   return evidence.join(', ');
@@ -81,36 +98,46 @@ function shortageEvidence(options: ResolvedServiceOptions, figures: { readonly i
 /**
  * "raise llm overflow from 15 to 16 (or its size), or hold its connections for less time: …" for a service that runs
  * out of its own connections with no other service involved. One more connection per caller waiting now, at least
- * one. When the shared budget could never lend that many slots (`budget`, null when the registry reports none),
- * raising the overflow alone would change nothing: the advice leads with holding connections for less time and adds
- * the `maxConnections` it takes (`registryChange`); "(or its size)" is offered only where the sizes still fit.
+ * one. When the shared budget could never lend that many slots, raising the overflow alone would change nothing:
+ * the advice leads with holding connections for less time and adds the `maxConnections` it takes
+ * (`registryChange`); "(or its size)" is offered only where the sizes still fit.
  */
 export function raiseOverflow<S extends string>(
   service: S,
   options: ResolvedServiceOptions,
   figures: { readonly inUse: number; readonly waiting: number; readonly timeouts: number },
-  budget: BudgetLimits | null = null,
+  budget: BudgetLimits,
 ): Recommendation<S> {
   const from = options.overflow;
   const to = from + Math.max(1, figures.waiting);
   const evidence = shortageEvidence(options, figures);
   const base = { kind: 'raise-overflow', service, option: 'overflow', from, to } as const;
-  if (budget === null || to <= lendableSlots(budget)) {
+  if (to <= lendableSlots(budget)) {
     // Raising the size instead by as much must still leave the reserve (the registry rejects it otherwise).
-    const sizeFits = budget === null || budget.guaranteed + (to - from) + budget.reserve <= budget.maxConnections;
-    return { ...base, text: `raise ${service} overflow from ${from} to ${to}${sizeFits ? ' (or its size)' : ''}, or hold its connections for less time: ${service} runs out of its own pool (${evidence}) and no other service is involved` };
+    const sizeFits = budget.guaranteed + (to - from) + budget.reserve <= budget.maxConnections;
+    return {
+      ...base,
+      text:
+        `raise ${service} overflow from ${from} to ${to}${sizeFits ? ' (or its size)' : ''}, or hold its connections ` +
+        `for less time: ${service} runs out of its own pool (${evidence}) and no other service is involved`,
+    };
   }
   const registry = budgetChange(budget, to);
   return {
     ...base,
     registryChange: registry.change,
-    text: `hold ${service}'s connections for less time, or raise ${service} overflow from ${from} to ${to} and ${registry.text}${registry.instead}: ${service} runs out of its own pool (${evidence}), no other service is involved, and the budget lends ${service} at most ${sharedSlots(lendableSlots(budget))} (${lendableWhy(budget)})`,
+    text:
+      `hold ${service}'s connections for less time, or raise ${service} overflow from ${from} to ${to} ` +
+      `and ${registry.text}${registry.instead}: ${service} runs out of its own pool (${evidence}), ` +
+      `no other service is involved, and the budget lends ${service} at most ` +
+      `${sharedSlots(lendableSlots(budget))} (${lendableWhy(budget)})`,
   };
 }
 
 /**
- * "raise maxConnections from 12 to 46 (and set reserve: 1, or its default grows with maxConnections) and llm overflow from 2 to 35, …" for a service that
- * waits for shared slots the budget never lends it: it holds all it may borrow (`sharedInUse >= lendableSlots`) and
+ * "raise maxConnections from 12 to 46 (and set reserve: 1, or its default grows with maxConnections) and llm
+ * overflow from 2 to 35, …" for a service that waits for shared slots the budget never lends it: it holds all it
+ * may borrow (`sharedInUse >= lendableSlots`) and
  * no other service is involved. Sized like {@link raiseOverflow}: one more connection per caller waiting now, at
  * least one; the overflow is raised too when that is more than it is configured for. Raising its `size` within
  * `maxConnections` is not offered: every slot moved into the size is one fewer to lend, so it reaches no more.
@@ -126,22 +153,34 @@ export function raiseBudget<S extends string>(
   const registry = budgetChange(budget, slots);
   const overflow = slots > options.overflow ? ({ option: 'overflow', from: options.overflow, to: slots } as const) : null;
   const also = overflow === null ? '' : ` and ${service} overflow from ${overflow.from} to ${overflow.to}`;
-  const reserveRule = budget.mayTakeReserve || budget.reserve === 0 ? '' : `; the reserve of ${budget.reserve} is for high and highest services only`;
+  const reserveRule =
+    budget.mayTakeReserve || budget.reserve === 0 ? '' : `; the reserve of ${budget.reserve} is for high and highest services only`;
   return {
     kind: 'raise-budget',
     service,
     ...(overflow ?? {}),
     registryChange: registry.change,
-    text: `raise ${registry.text}${also}${registry.instead}, or hold ${service}'s connections for less time: ${service} waits for shared slots the budget never lends it (${shortageEvidence(options, figures)}; it holds ${sharedSlots(figures.sharedInUse)} and may hold at most ${lendable}: ${lendableWhy(budget)}${reserveRule}) and no other service is involved`,
+    text:
+      `raise ${registry.text}${also}${registry.instead}, or hold ${service}'s connections for less time: ` +
+      `${service} waits for shared slots the budget never lends it (${shortageEvidence(options, figures)}; ` +
+      `it holds ${sharedSlots(figures.sharedInUse)} and may hold at most ${lendable}: ` +
+      `${lendableWhy(budget)}${reserveRule}) and no other service is involved`,
   };
 }
 
 /** "set idleInTransactionTimeoutMs on llm (now 0, unset) to 5000" */
-export function limitIdleTransactions<S extends string>(service: S, options: ResolvedServiceOptions, idleThresholdMs: number): Recommendation<S> {
+export function limitIdleTransactions<S extends string>(
+  service: S,
+  options: ResolvedServiceOptions,
+  idleThresholdMs: number,
+): Recommendation<S> {
   const from = options.idleInTransactionTimeoutMs;
   const to = roundUpSecond(idleThresholdMs);
   const now = from === 0 ? 'now unset' : `now ${from}`;
-  return { kind: 'limit-idle-transactions', service, option: 'idleInTransactionTimeoutMs', from, to, text: `set idleInTransactionTimeoutMs on ${service} (${now}) to ${to}, and do not await slow calls (a model) inside a transaction` };
+  const text =
+    `set idleInTransactionTimeoutMs on ${service} (${now}) to ${to}, ` +
+    'and do not await slow calls (a model) inside a transaction';
+  return { kind: 'limit-idle-transactions', service, option: 'idleInTransactionTimeoutMs', from, to, text };
 }
 
 /**
@@ -155,9 +194,18 @@ export function shortenTransactions<S extends string>(
   blockers: readonly { readonly pid: number; readonly state: string | null; readonly stateMs: number }[] = [],
 ): Recommendation<S> {
   const shown = blockers.slice(0, 5);
-  const sessions = shown.map((b) => `pid ${b.pid}${b.state === null ? '' : ` ${b.state} for ${Math.round(b.stateMs)} ms`}`).join(', ');
-  const look = shown.length === 0 ? '' : `; the blocking query: select pid, state, xact_start, query from pg_stat_activity where pid in (${shown.map((b) => b.pid).join(', ')}) (${sessions})`;
-  return { kind: 'shorten-transactions', service: aggressor, text: `keep ${aggressor} transactions short (commit before slow work, not after): its sessions hold locks that ${victim} waits for, and more connections for ${victim} would only queue behind them${look}` };
+  const session = (b: (typeof shown)[number]): string =>
+    `pid ${b.pid}${b.state === null ? '' : ` ${b.state} for ${Math.round(b.stateMs)} ms`}`;
+  const sessions = shown.map(session).join(', ');
+  const pids = shown.map((b) => b.pid).join(', ');
+  const look =
+    shown.length === 0
+      ? ''
+      : `; the blocking query: select pid, state, xact_start, query from pg_stat_activity where pid in (${pids}) (${sessions})`;
+  const text =
+    `keep ${aggressor} transactions short (commit before slow work, not after): its sessions hold locks that ` +
+    `${victim} waits for, and more connections for ${victim} would only queue behind them${look}`;
+  return { kind: 'shorten-transactions', service: aggressor, text };
 }
 
 /**
@@ -175,7 +223,9 @@ export function makeRoomInBudget<S extends string>(
     kind: 'raise-budget',
     service: victim,
     registryChange: registry.change,
-    text: `raise ${registry.text}${registry.instead}, or accept that ${victim} waits: it waits for shared slots held by higher-priority services (${figures.holders}), which the budget serves first`,
+    text:
+      `raise ${registry.text}${registry.instead}, or accept that ${victim} waits: it waits for shared slots held by ` +
+      `higher-priority services (${figures.holders}), which the budget serves first`,
   };
 }
 
@@ -183,19 +233,31 @@ export function makeRoomInBudget<S extends string>(
  * "lower maxConnections from 40 to 18 …" for a server that refused connections for lack of capacity (53300): the
  * registry opened `heldAtRefusal` connections when the server said no, so that is what it has room for now.
  */
-export function fitServerCapacity<S extends string>(service: S, figures: { readonly refusals: number; readonly heldAtRefusal: number }, budget: BudgetLimits | null): Recommendation<S> {
+export function fitServerCapacity<S extends string>(
+  service: S,
+  figures: { readonly refusals: number; readonly heldAtRefusal: number },
+  budget: BudgetLimits,
+): Recommendation<S> {
   const check = 'registry.checkServer() reports the headroom';
   const raise = "or raise the server's max_connections (or move other clients off it)";
-  if (budget === null || figures.heldAtRefusal >= budget.maxConnections) {
-    return { kind: 'fit-server-capacity', service, text: `${raise.slice(3)}: the server refused ${figures.refusals} ${service} connection(s) for lack of capacity (53300 too many clients) while the registry held ${figures.heldAtRefusal}; ${check}` };
+  const refused =
+    `the server refused ${figures.refusals} ${service} connection(s) for lack of capacity (53300 too many clients) ` +
+    `while the registry held ${figures.heldAtRefusal}`;
+  if (figures.heldAtRefusal >= budget.maxConnections) {
+    return { kind: 'fit-server-capacity', service, text: `${raise.slice(3)}: ${refused}; ${check}` };
   }
   const to = Math.max(1, figures.heldAtRefusal);
-  const sizesToo = to < budget.guaranteed + budget.reserve ? ` (and lower the sizes, which reserve ${budget.guaranteed}, and the reserve of ${budget.reserve}, to fit in it)` : '';
+  const sizesToo =
+    to < budget.guaranteed + budget.reserve
+      ? ` (and lower the sizes, which reserve ${budget.guaranteed}, and the reserve of ${budget.reserve}, to fit in it)`
+      : '';
   return {
     kind: 'fit-server-capacity',
     service,
     registryChange: { option: 'maxConnections', from: budget.maxConnections, to },
-    text: `lower maxConnections from ${budget.maxConnections} to ${to}${sizesToo}, so that waiting for a connection happens in the registry, by priority, instead of as server refusals; ${raise}: the server refused ${figures.refusals} ${service} connection(s) for lack of capacity (53300 too many clients) while the registry held ${figures.heldAtRefusal}; ${check}`,
+    text:
+      `lower maxConnections from ${budget.maxConnections} to ${to}${sizesToo}, so that waiting for a connection happens ` +
+      `in the registry, by priority, instead of as server refusals; ${raise}: ${refused}; ${check}`,
   };
 }
 
@@ -205,13 +267,19 @@ export function fitServerCapacity<S extends string>(service: S, figures: { reado
  * service's ordinary queries alone and cancels the runaway ones, which hold a connection (and their locks) for as
  * long as they run.
  */
-export function boundSlowQueries<S extends string>(service: S, options: ResolvedServiceOptions, figures: { readonly p50Ms: number; readonly p95Ms: number; readonly slowQueryMs: number }): Recommendation<S> {
+export function boundSlowQueries<S extends string>(
+  service: S,
+  options: ResolvedServiceOptions,
+  figures: { readonly p50Ms: number; readonly p95Ms: number; readonly slowQueryMs: number },
+): Recommendation<S> {
   const p95Ms = figures.p95Ms;
   if (options.statementTimeoutMs === 0) {
     const to = roundUpSecond(Math.max(2 * figures.slowQueryMs, 4 * figures.p50Ms));
-    return { kind: 'bound-slow-queries', service, option: 'statementTimeoutMs', from: 0, to, text: `find ${service}'s slow queries (p95 ${Math.round(p95Ms)} ms) and set statementTimeoutMs on ${service} to ${to}` };
+    const text = `find ${service}'s slow queries (p95 ${Math.round(p95Ms)} ms) and set statementTimeoutMs on ${service} to ${to}`;
+    return { kind: 'bound-slow-queries', service, option: 'statementTimeoutMs', from: 0, to, text };
   }
-  return { kind: 'bound-slow-queries', service, text: `find ${service}'s slow queries (p95 ${Math.round(p95Ms)} ms; statementTimeoutMs is ${options.statementTimeoutMs})` };
+  const text = `find ${service}'s slow queries (p95 ${Math.round(p95Ms)} ms; statementTimeoutMs is ${options.statementTimeoutMs})`;
+  return { kind: 'bound-slow-queries', service, text };
 }
 
 /**
@@ -219,17 +287,29 @@ export function boundSlowQueries<S extends string>(service: S, options: Resolved
  * although its pool holds `max`: connections recycled (or closed idle) faster than the work needs, each one a fork
  * and an authentication on the server. Returns the option whose short value explains it best.
  */
-export function reduceChurn<S extends string>(service: S, options: ResolvedServiceOptions, figures: { readonly opened: number; readonly windowMs: number }): Recommendation<S> {
-  const why = `${service} opened ${figures.opened} connections in ${figures.windowMs} ms for a pool of ${options.size + options.overflow}`;
+export function reduceChurn<S extends string>(
+  service: S,
+  options: ResolvedServiceOptions,
+  figures: { readonly opened: number; readonly windowMs: number },
+): Recommendation<S> {
+  const max = options.size + options.overflow;
+  const why = `${service} opened ${figures.opened} connections in ${figures.windowMs} ms for a pool of ${max}`;
   if (options.recycleMs > 0 && options.recycleMs < figures.windowMs) {
     const to = Math.max(30 * 60_000, options.recycleMs);
-    return { kind: 'reduce-churn', service, option: 'recycleMs', from: options.recycleMs, to, text: `raise ${service} recycleMs from ${options.recycleMs} to ${to}: ${why}, each replaced after ${options.recycleMs} ms` };
+    const text = `raise ${service} recycleMs from ${options.recycleMs} to ${to}: ${why}, each replaced after ${options.recycleMs} ms`;
+    return { kind: 'reduce-churn', service, option: 'recycleMs', from: options.recycleMs, to, text };
   }
   if (options.overflow > 0 && options.idleTimeoutMs < figures.windowMs) {
     const to = roundUpSecond(Math.max(figures.windowMs, options.idleTimeoutMs));
-    return { kind: 'reduce-churn', service, option: 'idleTimeoutMs', from: options.idleTimeoutMs, to, text: `raise ${service} idleTimeoutMs from ${options.idleTimeoutMs} to ${to}, or its size: ${why}, its overflow connections closing between bursts` };
+    const text =
+      `raise ${service} idleTimeoutMs from ${options.idleTimeoutMs} to ${to}, or its size: ${why}, ` +
+      'its overflow connections closing between bursts';
+    return { kind: 'reduce-churn', service, option: 'idleTimeoutMs', from: options.idleTimeoutMs, to, text };
   }
-  return { kind: 'reduce-churn', service, text: `find why ${service}'s connections are replaced so often: ${why}, with recycleMs ${options.recycleMs} and idleTimeoutMs ${options.idleTimeoutMs}` };
+  const text =
+    `find why ${service}'s connections are replaced so often: ${why}, ` +
+    `with recycleMs ${options.recycleMs} and idleTimeoutMs ${options.idleTimeoutMs}`;
+  return { kind: 'reduce-churn', service, text };
 }
 
 /**
@@ -242,17 +322,34 @@ export function checkConnectivity<S extends string>(
 ): Recommendation<S> {
   // No error code or message here: recommendations reach the health JSON, which shows errors only on request.
   if (figures.consecutiveConnectFailures > 0) {
-    return { kind: 'check-connectivity', service, text: `check the database connection of ${service}: ${figures.consecutiveConnectFailures} consecutive connection failures; the circuit breaker backs off meanwhile` };
+    const text =
+      `check the database connection of ${service}: ${figures.consecutiveConnectFailures} consecutive connection failures; ` +
+      'the circuit breaker backs off meanwhile';
+    return { kind: 'check-connectivity', service, text };
   }
   return {
     kind: 'check-connectivity',
     service,
-    text: `check why ${figures.connectionErrors} ${service} connections broke in ${figures.windowMs} ms: the server restarted or terminated them (the pool has replaced them); a restart shows in the server log`,
+    text:
+      `check why ${figures.connectionErrors} ${service} connections broke in ${figures.windowMs} ms: the server restarted ` +
+      'or terminated them (the pool has replaced them); a restart shows in the server log',
   };
 }
 
 /** Signal kinds that mean the victim competes with other services for connections or locks. */
-export const CONTENTION_KINDS: ReadonlySet<SignalKind> = new Set<SignalKind>(['exhaustion', 'failures', 'monopolization', 'wait-rise', 'lock-blocking', 'shared-slots']);
+export const CONTENTION_KINDS: ReadonlySet<SignalKind> = new Set<SignalKind>([
+  'exhaustion',
+  'failures',
+  'monopolization',
+  'wait-rise',
+  'lock-blocking',
+  'shared-slots',
+]);
+
+/** Whether the advice gives its service more connections: withdrawn while it waits on locks or its own slowness. */
+export function givesMoreConnections(r: Recommendation<string>): boolean {
+  return r.kind === 'raise-size' || r.kind === 'raise-overflow' || r.kind === 'raise-budget';
+}
 
 /**
  * The key that makes two recommendations "the same" when an incident's list is merged: kind and service only,

@@ -1,4 +1,5 @@
-import type { Clock, TimerHandle } from '../clock';
+import { settleWithin, type Clock } from '../clock';
+import { endQuietly } from '../pool/client';
 import { parseSessionName } from '../registry/instance-name';
 
 /** The part of a pg client the probe uses. */
@@ -10,7 +11,7 @@ export interface ProbeClient {
 }
 
 /** One of our sessions, as PostgreSQL sees it. Holds no SQL text and no user or host names. */
-export interface ProbeSession<S extends string = string> {
+interface ProbeSession<S extends string = string> {
   readonly pid: number;
   readonly service: S;
   /** The instance tag in its application_name (`<app>:<service>@<instance>`), or undefined. */
@@ -198,26 +199,13 @@ export class ServerProbe<S extends string> {
   #dropAdmin(): void {
     const admin = this.#admin;
     this.#admin = null;
-    admin?.then(
-      (client) => Promise.resolve().then(() => client.end()).catch(() => {}),
-      () => {},
-    );
+    admin?.then(endQuietly, () => {});
   }
 
   /** `work`, unless the timeout fires or close() is called first. */
-  async #bounded<T>(work: Promise<T>): Promise<T> {
-    let timer: TimerHandle | undefined;
-    try {
-      return await Promise.race([
-        work,
-        this.#closing,
-        new Promise<never>((_, reject) => {
-          timer = this.#clock.setTimeout(() => reject(new ProbeTimeout(`server probe: no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-        }),
-      ]);
-    } finally {
-      this.#clock.clearTimeout(timer);
-    }
+  #bounded<T>(work: Promise<T>): Promise<T> {
+    const timeout = (): Error => new ProbeTimeout(`server probe: no answer within ${this.#timeoutMs} ms`);
+    return settleWithin(this.#clock, this.#timeoutMs, () => Promise.race([work, this.#closing]), timeout);
   }
 
   /** Forgets the connection and ends it whenever it is (or becomes) open, without waiting for it. */
@@ -303,9 +291,8 @@ export class ServerProbe<S extends string> {
     }
     this.#dropAdmin();
     const ended = this.#discard();
-    let timer: TimerHandle | undefined;
-    await Promise.race([ended, new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, this.#timeoutMs)))]);
-    this.#clock.clearTimeout(timer);
+    // Waiting longer would let a hung server hold up stop(): past the timeout the client ends on its own time.
+    await settleWithin(this.#clock, this.#timeoutMs, () => ended, () => new ProbeTimeout('server probe: close timed out')).catch(() => {});
   }
 }
 

@@ -46,7 +46,7 @@ const ignore = (): void => {};
  * once the socket has closed or, given `timers`, after `waitMs` at most (a dead peer must not hold anyone up);
  * callers that need not wait ignore it.
  */
-export function endQuietly(client: ClientLike, timers?: Pick<Clock, 'setTimeout' | 'clearTimeout'>, waitMs = 5_000): Promise<void> {
+export function endQuietly(client: Pick<ClientLike, 'end'>, timers?: Pick<Clock, 'setTimeout' | 'clearTimeout'>, waitMs = 5_000): Promise<void> {
   const ending = Promise.resolve()
     .then(() => client.end())
     .then(ignore, ignore);

@@ -424,7 +424,9 @@ describe('advice that the shared budget can carry out', () => {
     expect(report.services.llm.reasons).toContain('waiting for a shared slot: 3 of the 4 shared slots are held by auth 1, extension 1, llm 1');
 
     const bare = budgetSetup(demoLimits({ size: 5, overflow: 2 }), 12, 1);
-    bare.registry.budgetMax = null; // an older registry: no budget to reason about
+    // Without maxConnections the budget is every service's size + overflow (14, 4 shared, reserve 1): llm holds 1 of
+    // the 3 shared slots it may borrow and nobody else holds any, so the budget will lend it one: no change is due.
+    bare.registry.budgetMax = null;
     bare.registry.set('llm', { inUse: 6, waiting: 34, timeouts: 84, sharedInUse: 1, waitingForShared: 1 });
     await bare.detector.check();
     expect(llmAdvice(bare.detector)).toEqual([]);
@@ -783,6 +785,26 @@ describe('start / stop', () => {
     process.off('warning', onWarning);
     expect(detector.incidents()).toHaveLength(1);
     expect(warnings.join()).toContain('boom');
+  });
+});
+
+describe('latency histograms', () => {
+  it("gives each service's since-start acquire waits and hold times, as the registry counts them, for metrics", async () => {
+    const { registry, detector, tick } = setup();
+    registry.recordWait('auth', 3, 4);
+    registry.recordWait('auth', 400);
+    registry.recordHold('llm', 120, 2);
+    const histograms = detector.latencyHistograms();
+    expect(Object.keys(histograms).sort()).toEqual(['auth', 'extension', 'llm', 'usage']);
+    expect(histograms.auth.waitTime).toMatchObject({ count: 5, sumMs: 412 });
+    expect(histograms.auth.useTime.count).toBe(0);
+    expect(histograms.llm.useTime).toMatchObject({ count: 2, sumMs: 240 });
+    const within = (h: { boundsMs: readonly number[]; buckets: readonly number[] }, ms: number): number => h.buckets[h.boundsMs.findIndex((b) => b >= ms)] ?? 0;
+    expect(within(histograms.auth.waitTime, 3)).toBe(4); // cumulative buckets: 4 waits of at most 3 ms
+    // since-start counters: an evaluation does not reset them, and later samples add to them
+    await tick();
+    registry.recordWait('auth', 3);
+    expect(detector.latencyHistograms().auth.waitTime.count).toBe(6);
   });
 });
 

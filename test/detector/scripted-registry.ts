@@ -4,7 +4,7 @@ import type { ProbeClient } from '../../src/detector/server-probe';
 import { checkResize, resolveServiceOptions, type Priority, type ResolvedServiceOptions } from '../../src/pool/options';
 import type { ConfigError } from '../../src/errors';
 import type { ResizeCheck } from '../../src/registry/resize-check';
-import type { ServiceStats } from '../../src/pool/service-pool';
+import type { ServiceStats } from '../../src/types';
 import type { RegistryEvents, RegistryStats } from '../../src/registry/pool-registry';
 import { LatencyBuckets } from '../../src/stats/latency-buckets';
 import type { LatencySummary } from '../../src/stats/rolling-histogram';
@@ -85,7 +85,10 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
   openClientError: Error | null = null;
   /** `'query'`: the sessions query never answers (a half-open connection); `'connect'`: openClient never settles. */
   probeHangs: 'query' | 'connect' | null = null;
-  /** Emulates a shared connection budget (`stats().budget`, with this `total`); null for none. */
+  /**
+   * The emulated registry's `maxConnections` (`stats().budget.total`); null for none configured, where a registry's
+   * budget is the sum of every service's `size + overflow`.
+   */
   budgetMax: number | null = null;
   /** The emulated budget's `reserve` (shared slots only high and highest services may take). */
   budgetReserve = 0;
@@ -101,9 +104,12 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
       this.#waits.set(s, new LatencyBuckets());
       this.#holds.set(s, new LatencyBuckets());
     }
+    this.#unconfiguredTotal = this.services.reduce((sum, s) => sum + this.#options[s].size + this.#options[s].overflow, 0);
   }
 
   readonly #waits = new Map<S, LatencyBuckets>();
+  /** The budget of a registry without maxConnections: every service's size + overflow when it was created. */
+  readonly #unconfiguredTotal: number;
   readonly #holds = new Map<S, LatencyBuckets>();
 
   /** Records acquire waits (ms) as a real registry does on every acquire or acquire timeout. */
@@ -175,15 +181,15 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
       max += m;
     }
     const snapshot = { at: 0, services, totals: { connections, inUse, idle: connections - inUse, waiting, max } };
-    if (this.budgetMax === null) return snapshot as RegistryStats<S>;
-    // A registry with a shared budget reports it (BudgetStats), derived from the sizes and the scripted figures.
+    // A registry reports its shared budget (BudgetStats), derived from the sizes and the scripted figures.
+    const total = this.budgetMax ?? this.#unconfiguredTotal;
     const guaranteed = this.services.reduce((sum, s) => sum + this.#options[s].size, 0);
     const sharedInUseByService = Object.fromEntries(this.services.map((s) => [s, this.script[s].sharedInUse]));
     const waitingByService = Object.fromEntries(this.services.map((s) => [s, this.script[s].waitingForShared]));
     const budget = {
-      total: this.budgetMax,
+      total,
       guaranteed,
-      shared: this.budgetMax - guaranteed,
+      shared: total - guaranteed,
       reserve: this.budgetReserve,
       sharedInUse: this.services.reduce((sum, s) => sum + this.script[s].sharedInUse, 0),
       sharedInUseByService,
@@ -209,9 +215,10 @@ export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEve
     } catch (error) {
       return { ok: false, reason: 'invalid', problems: (error as ConfigError).problems };
     }
-    if (limits.size === undefined || this.budgetMax === null) return { ok: true };
+    if (limits.size === undefined) return { ok: true };
     const guaranteed = this.services.reduce((sum, s) => sum + (s === service ? (limits.size as number) : this.#options[s].size), 0);
-    if (guaranteed + this.budgetReserve > this.budgetMax) {
+    const total = this.budgetMax ?? this.#unconfiguredTotal;
+    if (guaranteed + this.budgetReserve > total) {
       return { ok: false, reason: 'budget', problems: [{ path: `${service}.size`, message: `${limits.size} would reserve ${guaranteed} connections` }], requiredMaxConnections: guaranteed + this.budgetReserve };
     }
     return { ok: true };
