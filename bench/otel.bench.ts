@@ -8,16 +8,23 @@
  * cost is the SDK's `record()`. The four peers rotate. Target: attached with a producer ÷ not attached ≥ 0.97
  * (median of the per-round ratios).
  *
+ * Part two, the bridge's own CPU: the same four peers on an in-process client that answers at once
+ * (bench/lib/fake-client.ts), where a query costs about a microsecond and what the bridge adds per query shows
+ * plainly. The loops never yield to timers there, so no collection runs inside these trials.
+ *
  *   npm run bench -- --only otel [--quick]
  */
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { createHistogramProducer, instrumentRegistry } from '../src/otel/index';
+import type { Meter } from '@opentelemetry/api';
+import { createHistogramProducer, instrumentRegistry, type HistogramProducer } from '../src/otel/index';
 import { alternate, fmt, fmtSummary, heading, quick, ratio, run, table, target, writeResults, type Peer } from './lib/harness';
-import { closedLoop, type LoadFigures } from './lib/load';
+import { createPoolRegistry } from '../src/index';
+import { InstantClient } from './lib/fake-client';
+import { closedLoop, closedLoopInProcess, type LoadFigures } from './lib/load';
 import { loadSettings, openPools, operations, warmUp } from './overhead.bench';
 
 /** Rotating orders of the four peers, three times each start (quick: one round). */
-const ROUNDS = quick ? 1 : 12;
+const ROUNDS = quick ? 1 : 16;
 const COLLECT_EVERY_MS = 1_000;
 const EVENTS = ['acquire', 'acquire-timeout', 'release', 'connect'] as const;
 
@@ -92,15 +99,53 @@ async function main(): Promise<void> {
       target('bridge attached (histograms from a producer) ≥ 0.97× throughput', producerQps.median >= 0.97, `median ratio ${fmt(producerQps.median)} (${fmt(producerQps.min)}…${fmt(producerQps.max)}), control disposed/not attached ${fmt(controlQps.median)} (${fmt(controlQps.min)}…${fmt(controlQps.max)})`),
       target('nothing left behind when not attached', listenersBefore === 0 && listenersAfter === 0, `${listenersBefore} listeners before, ${listenersAfter} after dispose`),
     ];
+    const alone = await bridgeAlone(meter, producerMeter, producer);
     await writeResults(
       'otel',
       { ...loadSettings, rounds: ROUNDS, order: 'rotating (A B C D, D C B A, B C D A, …)', collectEveryMs: COLLECT_EVERY_MS },
-      { summary: result.summary, perRound: result.perRound, orders: result.orders, ratios: { producerQps, producerCpu, everyEventQps: qps, everyEventCpu: cpu, controlQps, controlCpu }, listeners: { before: listenersBefore, after: listenersAfter }, targets },
+      { summary: result.summary, perRound: result.perRound, orders: result.orders, ratios: { producerQps, producerCpu, everyEventQps: qps, everyEventCpu: cpu, controlQps, controlCpu }, listeners: { before: listenersBefore, after: listenersAfter }, inProcess: alone, targets },
     );
   } finally {
     await provider.shutdown();
     await producerProvider.shutdown();
     await pools.close();
+  }
+}
+
+/** Part two: the bridge's CPU per query on an in-process client, where the pool's own work is about a microsecond. */
+async function bridgeAlone(meter: Meter, producerMeter: Meter, producer: HistogramProducer) {
+  heading('the bridge alone: registry.query on an in-process client, bridge not attached / with a producer / recording every event');
+  const registry = createPoolRegistry({ Client: InstantClient as never, applicationName: 'bench-otel-alone', services: { api: { size: loadSettings.connections, overflow: 0 } } });
+  const query = () => registry.query('api', 'SELECT 1');
+  const trial = () => closedLoopInProcess(loadSettings.loops, loadSettings.trialMs, query);
+  const attachedFor = (options: Parameters<typeof instrumentRegistry>[1]) => async () => {
+    const bridge = instrumentRegistry(registry, options);
+    try {
+      return await trial();
+    } finally {
+      bridge.dispose();
+    }
+  };
+  try {
+    await closedLoopInProcess(loadSettings.loops, loadSettings.warmupMs, query);
+    const peers: Peer<LoadFigures>[] = [
+      { name: 'not attached', trial },
+      { name: 'histograms from a producer', trial: attachedFor({ meter: producerMeter, histograms: producer }) },
+      { name: 'recording every event', trial: attachedFor({ meter }) },
+      { name: 'not attached (control)', trial },
+    ];
+    const result = await alternate(peers, ROUNDS);
+    table([
+      ['registry.query, in-process client', 'qps median (min…max)', 'CPU µs/query median (min…max)'],
+      ...peers.map((p) => [p.name, fmtSummary(result.summary[p.name]!.qps), fmtSummary(result.summary[p.name]!.cpuUsPerQuery)]),
+    ]);
+    const producerCpu = ratio(result, 'histograms from a producer', 'not attached', 'cpuUsPerQuery');
+    const everyEventCpu = ratio(result, 'recording every event', 'not attached', 'cpuUsPerQuery');
+    const controlCpu = ratio(result, 'not attached (control)', 'not attached', 'cpuUsPerQuery');
+    console.log(`  CPU/query vs not attached: with a producer ${fmtSummary(producerCpu)}, recording every event ${fmtSummary(everyEventCpu)}, control ${fmtSummary(controlCpu)}`);
+    return { summary: result.summary, perRound: result.perRound, producerCpu, everyEventCpu, controlCpu };
+  } finally {
+    await registry.close();
   }
 }
 

@@ -5,13 +5,18 @@
  * what an ORM is given) side by side with `pg.Pool`, for `query` and for `connect`/`release`. A second `pg.Pool` trial in every round is the A-vs-A control: how far
  * run order and noise alone move a ratio on this machine.
  *
+ * Part two, the pools alone: the same loops through `registry.query` and `pg.Pool.query` on an in-process client
+ * that answers at once (bench/lib/fake-client.ts), so the CPU per query is the pool's own work and nothing of pg's
+ * protocol or the server's. Alternated A B B A, with a pg.Pool control. Target: ≤ 0.90× pg.Pool's CPU per query.
+ *
  *   npm run bench -- --only overhead [--quick]
  */
 import { createPool } from 'generic-pool';
 import pg from 'pg';
 import { createPoolRegistry } from '../src/index';
 import { alternate, databaseUrl, fmt, fmtSummary, heading, quick, ratio, run, runId, table, target, writeResults, type Peer, type RoundsResult } from './lib/harness';
-import { closedLoop, type LoadFigures } from './lib/load';
+import { InstantClient } from './lib/fake-client';
+import { closedLoop, closedLoopInProcess, type LoadFigures } from './lib/load';
 
 const CONNECTIONS = 10;
 const LOOPS = 50;
@@ -157,9 +162,39 @@ async function main(): Promise<void> {
       target('pgPool view.query ≥ 0.97× pg.Pool.query throughput', pairs[5]!.qps.median >= 0.97, `median ratio ${fmt(pairs[5]!.qps.median)}`),
       target('pgPool view.connect ≥ 0.97× pg.Pool.connect throughput', pairs[6]!.qps.median >= 0.97, `median ratio ${fmt(pairs[6]!.qps.median)}`),
     ];
-    await writeResults('overhead', loadSettings, { summary: result.summary, perRound: result.perRound, orders: result.orders, ratios: pairs, targets });
+    const alone = await poolsAlone();
+    targets.push(
+      target('registry.query CPU per query ≤ 0.90× pg.Pool, pools alone (in-process client)', alone.cpu.median <= 0.9, `median ratio ${fmt(alone.cpu.median)} (${fmt(alone.cpu.min)}…${fmt(alone.cpu.max)}), control pg.Pool/pg.Pool ${fmt(alone.control.median)}`),
+    );
+    await writeResults('overhead', loadSettings, { summary: result.summary, perRound: result.perRound, orders: result.orders, ratios: pairs, poolsAlone: alone, targets });
   } finally {
     await pools.close();
+  }
+}
+
+/** Part two: registry.query versus pg.Pool.query on an in-process client, so only the pools' own work is timed. */
+async function poolsAlone() {
+  heading('the pools alone: registry.query and pg.Pool.query on an in-process client that answers at once');
+  const registry = createPoolRegistry({ Client: InstantClient as never, applicationName: 'bench-alone', services: { api: { size: CONNECTIONS, overflow: 0 } } });
+  const pool = new pg.Pool({ Client: InstantClient as never, max: CONNECTIONS });
+  try {
+    const ops = { registry: () => registry.query('api', 'SELECT 1'), pgPool: () => pool.query('SELECT 1') };
+    const inProcess = (name: string, op: () => Promise<unknown>): Peer<LoadFigures> => ({ name, trial: () => closedLoopInProcess(LOOPS, TRIAL_MS, op) });
+    for (const op of Object.values(ops)) await closedLoopInProcess(LOOPS, WARMUP_MS / 2, op);
+    const peers = [inProcess('pg.Pool.query', ops.pgPool), inProcess('registry.query', ops.registry), inProcess('pg.Pool.query (control)', ops.pgPool)];
+    const result = await alternate(peers, ROUNDS * 2);
+    table([
+      ['peer (in-process client)', 'qps median (min…max)', 'CPU µs/query median (min…max)'],
+      ...peers.map((p) => [p.name, fmtSummary(result.summary[p.name]!.qps), fmtSummary(result.summary[p.name]!.cpuUsPerQuery)]),
+    ]);
+    const cpu = ratio(result, 'registry.query', 'pg.Pool.query', 'cpuUsPerQuery');
+    const qps = ratio(result, 'registry.query', 'pg.Pool.query', 'qps');
+    const control = ratio(result, 'pg.Pool.query (control)', 'pg.Pool.query', 'cpuUsPerQuery');
+    console.log(`  registry.query / pg.Pool.query: CPU/query ${fmtSummary(cpu)}, qps ${fmtSummary(qps)}; control CPU/query ${fmtSummary(control)}`);
+    return { summary: result.summary, perRound: result.perRound, orders: result.orders, cpu, qps, control };
+  } finally {
+    await registry.close();
+    await pool.end();
   }
 }
 

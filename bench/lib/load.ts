@@ -32,6 +32,28 @@ export async function closedLoop(loops: number, durationMs: number, op: () => Pr
   return { qps: (count * 1000) / elapsedMs, cpuUsPerQuery: (cpu.user + cpu.system) / count, count };
 }
 
+/**
+ * {@link closedLoop} for an `op` that never waits for I/O (an in-process client): its loops never yield to the
+ * timer queue, so the end is found by reading the clock after every call instead of by a timer.
+ */
+export async function closedLoopInProcess(loops: number, durationMs: number, op: () => Promise<unknown>): Promise<LoadFigures> {
+  let count = 0;
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const deadline = started + durationMs;
+  await Promise.all(
+    Array.from({ length: loops }, async () => {
+      while (performance.now() < deadline) {
+        await op();
+        count++;
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { qps: (count * 1000) / elapsedMs, cpuUsPerQuery: (cpu.user + cpu.system) / count, count };
+}
+
 /** Fires `rate` calls per second of `fire` between `from` and `to` (ms, performance.now()), open loop. */
 export async function arrivals(rate: number, from: number, to: number, fire: () => void): Promise<void> {
   let fired = 0;
