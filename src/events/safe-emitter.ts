@@ -19,27 +19,33 @@ export class SafeEventEmitter<Events extends EventEmitter.ValidEventTypes> exten
   /** guard → the listener it calls, for {@link SafeEventEmitter.listeners}. */
   readonly #guarded = new WeakMap<Listener, Listener>();
 
+  /** Adds `fn` for `event`; if it throws, the error is reported and the other listeners still run. */
   override on<E extends EventEmitter.EventNames<Events>>(event: E, fn: EventEmitter.EventListener<Events, E>, context?: unknown): this {
     return super.on(event, this.#guardOf(event, fn as Listener, true) as EventEmitter.EventListener<Events, E>, context);
   }
 
+  /** Same as `on`: adds `fn` for `event`, isolated so that a throwing listener breaks nothing. */
   override addListener<E extends EventEmitter.EventNames<Events>>(event: E, fn: EventEmitter.EventListener<Events, E>, context?: unknown): this {
     return this.on(event, fn, context);
   }
 
+  /** Adds `fn` for the next `event` only; if it throws, the error is reported and the other listeners still run. */
   override once<E extends EventEmitter.EventNames<Events>>(event: E, fn: EventEmitter.EventListener<Events, E>, context?: unknown): this {
     return super.once(event, this.#guardOf(event, fn as Listener, true) as EventEmitter.EventListener<Events, E>, context);
   }
 
+  /** Removes `fn` (the function you added) for `event`, or every listener of `event` when `fn` is omitted. */
   override removeListener<E extends EventEmitter.EventNames<Events>>(event: E, fn?: EventEmitter.EventListener<Events, E>, context?: unknown, once?: boolean): this {
     const guard = fn === undefined ? undefined : (this.#guardOf(event, fn as Listener, false) ?? fn);
     return super.removeListener(event, guard as EventEmitter.EventListener<Events, E> | undefined, context, once);
   }
 
+  /** Same as `removeListener`: removes `fn` (the function you added), or every listener of `event`. */
   override off<E extends EventEmitter.EventNames<Events>>(event: E, fn?: EventEmitter.EventListener<Events, E>, context?: unknown, once?: boolean): this {
     return this.removeListener(event, fn, context, once);
   }
 
+  /** The functions added for `event`, as you added them. */
   override listeners<E extends EventEmitter.EventNames<Events>>(event: E): Array<EventEmitter.EventListener<Events, E>> {
     return super.listeners(event).map((guard) => (this.#guarded.get(guard as Listener) ?? guard) as EventEmitter.EventListener<Events, E>);
   }
