@@ -12,6 +12,7 @@
  */
 import type { Attributes, HrTime, ValueType } from '@opentelemetry/api';
 import type { Clock } from '../clock';
+import { InvalidArgumentError } from '../errors';
 import { INSTRUMENTS, METRIC_ATTRIBUTES, type InstrumentSpec } from '../metrics/instruments';
 import { poolNameOf, type MetricsRegistry } from '../metrics/readings';
 import type { LatencyHistogram } from '../stats/latency-buckets';
@@ -135,6 +136,11 @@ export function createHistogramProducer(options: HistogramProducerOptions = {}):
   };
   attachables.set(producer, {
     attach(registry) {
+      for (const entry of attached) {
+        if (entry.registry === registry) {
+          throw new InvalidArgumentError('instrumentRegistry: options.histograms: this registry is already attached to this producer (its series would be reported twice); dispose() the other bridge first');
+        }
+      }
       const baseline = new Map<string, Map<string, LatencyHistogram>>();
       const services = Object.values(registry.stats().services) as ServiceStats[];
       for (const [instrument, histogramOf] of HISTOGRAMS) baseline.set(instrument.name, new Map(services.map((s) => [s.service, histogramOf(s)])));

@@ -79,6 +79,11 @@ export interface RegistryInstrumentation {
 export function instrumentRegistry<S extends string>(registry: InstrumentedRegistry<S>, options: InstrumentRegistryOptions<S>): RegistryInstrumentation {
   checkArguments(registry, options);
   const { meter } = options;
+  // The histograms first: attaching to a producer may refuse, and nothing else is registered by then.
+  let detach = (): void => {};
+  const histograms = options.histograms ?? true;
+  if (histograms === true) detach = recordHistograms(registry, meter);
+  else if (histograms !== false) detach = attachableOf(histograms)!.attach(registry);
   // One observable per gauge/counter, all fed by one batch callback that takes one snapshot per collection.
   const observables = new Map<string, Observable>();
   for (const instrument of Object.values(INSTRUMENTS) as InstrumentSpec[]) {
@@ -97,11 +102,6 @@ export function instrumentRegistry<S extends string>(registry: InstrumentedRegis
   };
   const observed = [...observables.values()];
   meter.addBatchObservableCallback(collect, observed);
-
-  let detach = (): void => {};
-  const histograms = options.histograms ?? true;
-  if (histograms === true) detach = recordHistograms(registry, meter);
-  else if (histograms !== false) detach = attachableOf(histograms)!.attach(registry);
 
   let disposed = false;
   return Object.freeze({

@@ -288,4 +288,21 @@ describe('instrumentRegistry with a histogram producer', () => {
       expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('createHistogramProducer()') }),
     );
   });
+
+  it('refuses to attach one registry twice to one producer, and registers nothing for the refused bridge', async () => {
+    const { Client } = memoryDatabase();
+    const registry = loadRegistry({ applicationName: 'app16', Client });
+    const producer = createHistogramProducer();
+    const otel = otelHarness(producer);
+    cleanups.push(() => otel.shutdown(), () => registry.close({ timeoutMs: 10 }));
+    const first = instrumentRegistry(registry, { meter: otel.meter, histograms: producer });
+    const meter = otelHarness().meter;
+    const added = vi.spyOn(meter, 'addBatchObservableCallback');
+    expect(() => instrumentRegistry(registry, { meter, histograms: producer })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('already attached') }));
+    expect(added).not.toHaveBeenCalled();
+    await registry.query('llm', 'select 1');
+    expect(pointOf(await otel.collect(), 'db.client.connection.use_time', llm)?.histogram?.count).toBe(1); // once, not twice
+    first.dispose();
+    instrumentRegistry(registry, { meter: otel.meter, histograms: producer }).dispose(); // free again after dispose()
+  });
 });
