@@ -1,4 +1,5 @@
 import type { Clock } from '../clock';
+import { equalJitterBackoffMs } from '../backoff';
 import type { RandomSource } from '../random';
 
 import type { CircuitState } from '../types';
@@ -94,9 +95,8 @@ export class CircuitBreaker {
     const now = this.#clock.now();
     if (this.#state === 'closed') {
       if (this.#failures === 0) return 0;
-      // Below the threshold: 50 ms doubling, with jitter — enough to break generic-pool's retry loop.
-      const ceiling = Math.min(this.#initialMs, 50 * 2 ** Math.min(this.#failures - 1, 10));
-      return ceiling / 2 + this.#random() * (ceiling / 2);
+      // Below the threshold: 50 ms doubling, with jitter, up to the open circuit's first backoff.
+      return equalJitterBackoffMs(this.#failures, 50, this.#initialMs, this.#random);
     }
     if (this.#probing) return Math.max(50, this.#retryAt - now);
     if (now < this.#retryAt) return this.#retryAt - now;
