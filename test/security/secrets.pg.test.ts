@@ -104,7 +104,7 @@ describePg('passwords never leak (real PostgreSQL)', () => {
         await attempt('query ok', () => registry.query('auth', 'select 1'));
         // a leak event (a lease held beyond leakDetectionMs)
         const held = await registry.acquire('auth');
-        await sleep(200);
+        await new Promise<void>((resolve) => registry.once('leak', () => resolve()));
         held.release();
         // refused and cut
         proxy.refuse(true);
@@ -125,14 +125,16 @@ describePg('passwords never leak (real PostgreSQL)', () => {
         await stalled;
         // terminated mid-query
         await waitFor(async () => registry.stats('auth').consecutiveConnectFailures === 0 || (await registry.query('auth', 'select 1').then(() => true, () => false)), 5_000, 'recovery');
+        const running = async (): Promise<boolean> =>
+          (await admin.query("select 1 from pg_stat_activity where application_name like $1 and state = 'active' and query = 'select pg_sleep(1)'", [`${app}:%`])).rowCount! > 0;
         const inFlight = attempt('terminated', () => registry.query('auth', 'select pg_sleep(1)'));
-        await sleep(100);
+        await waitFor(running, 5_000, 'the query to run on the server');
         await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name like $1', [`${app}:%`]);
         await inFlight;
         // cut mid-query
         await waitFor(() => registry.query('auth', 'select 1').then(() => true, () => false), 5_000, 'recovery after kill');
         const cut = attempt('cut', () => registry.query('auth', 'select pg_sleep(1)'));
-        await sleep(100);
+        await waitFor(running, 5_000, 'the query to run on the server');
         proxy.cutAll();
         await cut;
         for (const r of registries.slice(1) as { query(s: 'auth', t: string): Promise<unknown> }[]) {
