@@ -1,7 +1,7 @@
 // The detector's facade: its lifecycle, its public views, and one evaluation wired from the pieces. The sampler
 // keeps the counters (sampler.ts); a table of rules judges each victim (rules.ts); the server probe adds what the
 // server sees (server-probe.ts); blame names the aggressors (blame.ts); advice completes the recommendations
-// (advice.ts); incidents open and close with hysteresis (incidents.ts); auto mitigation acts (mitigation.ts);
+// (advice.ts); incidents open and close with hysteresis (incident-book.ts); auto mitigation acts (mitigation.ts);
 // the report sums it up (report.ts).
 
 import { SafeEventEmitter } from '../events/safe-emitter';
@@ -17,7 +17,7 @@ import { Sampler } from './sampler';
 import { applyRules, ruleContext } from './rules';
 import { blame, blameLockHolders } from './blame';
 import { advise, fitToDeployment } from './advice';
-import { IncidentBook } from './incidents';
+import { IncidentBook } from './incident-book';
 import { Mitigation } from './mitigation';
 import { buildReport } from './report';
 import type { DetectorRegistry } from './detector-registry';

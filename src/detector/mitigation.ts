@@ -5,7 +5,7 @@ import type { ResolvedServiceOptions } from '../pool/options';
 import type { DetectorRegistry } from './detector-registry';
 import type { MitigationAction } from './incident';
 import type { Finding } from './findings';
-import type { OpenIncident } from './incidents';
+import type { OpenIncident } from './incident-book';
 import { shrunkOverflow } from './recommendations';
 
 interface Mitigated<S extends string> {

@@ -5,7 +5,7 @@ import type { RegistryStats } from '../registry/pool-registry';
 import { describeHolders } from '../errors';
 import type { HealthReport, HealthStatus, Incident, ServiceHealth } from './incident';
 import type { Finding } from './findings';
-import type { OpenIncident } from './incidents';
+import type { OpenIncident } from './incident-book';
 import type { WindowCounts } from './sampler';
 
 const STATUS_RANK: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
