@@ -55,9 +55,15 @@ describePg('bad input, onConnect and abort on real PostgreSQL: coded errors, not
       expect(isBulkheadError(error, 'ERR_CONFIG')).toBe(true);
       expect((error as Error).message).toContain(`services.api.${Object.keys(api)[0]}`);
     }
-    // a registry would have opened its size-1 connection at once; none exists
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await countBackends(admin, `${app}:api`)).toBe(0);
+    // a registry would have opened its size-1 connection at once: once a valid one made at the same time has its
+    // session on the server, none of the refused ones has one
+    const control = createPoolRegistry({ connection: pgUrl, applicationName: `${app}c`, services: { api: { size: 1 } } });
+    try {
+      await waitFor(async () => (await countBackends(admin, `${app}c:api`)) === 1, 10_000, "the valid registry's connection");
+      expect(await countBackends(admin, `${app}:api`)).toBe(0);
+    } finally {
+      await control.close();
+    }
   });
 
   it('an aborted waiter leaks nothing: the connection that frees later serves the next caller, and the server never sees a second session', async () => {
