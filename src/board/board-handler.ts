@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../clock';
 import { ConfigChecker } from '../options/check';
 import type { HealthRequest, HealthResponse } from '../health/health-handler';
+import { jsonListener, sendJson, type SendJson } from '../health/json-handler';
 import { renderBoardPage, type BoardPage } from './board-page';
 import { buildBoardSnapshot, type BoardDetector, type BoardRegistry, type BoardUsageSource } from './board-snapshot';
 
@@ -90,27 +91,11 @@ export function createBoardHandler<S extends string>(options: BoardHandlerOption
     historyMs: options.historyMs ?? BOARD_DEFAULTS.historyMs,
   });
 
-  // Never rejects and never throws: `node:http` ignores a listener's promise, so a rejection would be unhandled.
-  return async (req, res) => {
-    try {
-      await answer(req, res);
-    } catch {
-      try {
-        sendJson(res, 500, { error: 'internal error' }, 'GET');
-      } catch {
-        // The response is unusable (headers already sent, socket gone): nothing left to answer.
-      }
-    }
-  };
+  return jsonListener(send, answer);
 
-  async function answer(req: HealthRequest, res: HealthResponse): Promise<void> {
-    const method = typeof req.method === 'string' ? req.method : 'GET';
-    if (method !== 'GET' && method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      return sendJson(res, 405, { error: 'method not allowed' }, method);
-    }
+  async function answer(req: HealthRequest, res: HealthResponse, method: string): Promise<void> {
     const format = formatOf(req.url);
-    if (format === undefined) return sendJson(res, 400, { error: 'bad request: the board accepts only format=json or format=html' }, method);
+    if (format === undefined) return send(res, 400, { error: 'bad request: the board accepts only format=json or format=html' }, method);
     if (format === 'html') {
       res.statusCode = 200;
       res.setHeader('content-type', 'text/html; charset=utf-8');
@@ -126,9 +111,9 @@ export function createBoardHandler<S extends string>(options: BoardHandlerOption
     try {
       body = await buildBoardSnapshot({ registry, detector, usage, includeErrors, recentIncidents, now: () => clock.wallNow() });
     } catch {
-      return sendJson(res, 503, { error: 'board snapshot failed' }, method);
+      return send(res, 503, { error: 'board snapshot failed' }, method);
     }
-    return sendJson(res, 200, body, method);
+    return send(res, 200, body, method);
   }
 }
 
@@ -150,10 +135,5 @@ function formatOf(url: unknown): 'json' | 'html' | undefined {
   return FORMATS.includes(value) ? (value as 'json' | 'html') : undefined;
 }
 
-function sendJson(res: HealthResponse, status: number, body: unknown, method: string): void {
-  res.statusCode = status;
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.setHeader('cache-control', 'no-store');
-  res.setHeader('x-content-type-options', 'nosniff');
-  res.end(method === 'HEAD' ? undefined : JSON.stringify(body));
-}
+/** JSON answers of the board, which also forbid content sniffing, as its page does. */
+const send: SendJson = (res, status, body, method) => sendJson(res, status, body, method, { 'x-content-type-options': 'nosniff' });

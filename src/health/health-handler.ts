@@ -1,5 +1,6 @@
 import type { HealthReport, LastConnectionError, ServiceHealth } from '../detector/incident';
 import { ConfigChecker } from '../options/check';
+import { jsonListener, sendJson, type SendJson } from './json-handler';
 
 /** The part of a Node request the handler reads (`http.IncomingMessage`, express' and fastify's raw request fit). */
 export interface HealthRequest {
@@ -86,27 +87,9 @@ export function createHealthHandler<S extends string>(options: HealthHandlerOpti
   check.throwIfAny();
   const { registry, detector } = options;
   const includeErrors = options.includeErrors ?? false;
-  // The returned promise never rejects and the handler never throws: `node:http` ignores a listener's promise,
-  // so a rejection here would be unhandled and, by default, end the host process.
-  return async (req, res) => {
-    try {
-      await answer(req, res);
-    } catch {
-      // No detail of the failure in the body: it could carry anything the host's code put in a message.
-      try {
-        send(res, 500, { error: 'internal error' }, 'GET');
-      } catch {
-        // The response is unusable (headers already sent, socket gone): nothing left to answer.
-      }
-    }
-  };
+  return jsonListener(send, answer);
 
-  async function answer(req: HealthRequest, res: HealthResponse): Promise<void> {
-    const method = typeof req.method === 'string' ? req.method : 'GET';
-    if (method !== 'GET' && method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      return send(res, 405, { error: 'method not allowed' }, method);
-    }
+  async function answer(req: HealthRequest, res: HealthResponse, method: string): Promise<void> {
     const service = serviceParameter(req.url);
     if (service === undefined) return send(res, 400, { error: 'bad request url' }, method);
     if (service !== null && !registry.services.includes(service as S)) {
@@ -155,9 +138,4 @@ function serviceParameter(url: unknown): string | null | undefined {
   }
 }
 
-function send(res: HealthResponse, status: number, body: unknown, method: string): void {
-  res.statusCode = status;
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.setHeader('cache-control', 'no-store');
-  res.end(method === 'HEAD' ? undefined : JSON.stringify(body));
-}
+const send: SendJson = (res, status, body, method) => sendJson(res, status, body, method);
