@@ -1,11 +1,18 @@
-// `npm test`: the type check (`tsc --noEmit`, all of src, test, examples and bench) and vitest (every project, or
-// the arguments given: `npm test -- --project unit`) side by side. The type check keeps one core busy for a while;
-// vitest's integration project mostly waits on servers and child processes. Exits non-zero when either fails.
+// `npm test`: the type check (`tsc --noEmit`, all of src, test, examples and bench) and vitest's two projects, all
+// side by side. The unit project keeps every core busy for a short while; the integration project mostly waits on
+// servers, timers and child processes, so running the two one after the other (as one vitest run does, since their
+// worker counts differ) would leave the cores idle for most of a minute. The unit run's and the type check's output
+// are held until they are done, so nothing interleaves with the integration run's live output. The type check covers
+// the type tests (`*.test-d.ts`: an `expectTypeOf` that fails is a compile error), so the unit run here skips
+// vitest's own second compilation of them (`npm run test:unit` still runs it).
+// With arguments, one vitest run with exactly those (`npm test -- --project unit`, `npm test -- test/usage`).
+// Exits non-zero when anything failed.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 
 /** Runs `node <args>` from the repository root; resolves with its exit code (1 when a signal ended it). */
 function run(args: string[], output: 'inherit' | 'capture'): Promise<{ code: number; text: string }> {
@@ -16,13 +23,23 @@ function run(args: string[], output: 'inherit' | 'capture'): Promise<{ code: num
   return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? 1, text })));
 }
 
-// The type check's output is held until vitest is done, so the two never interleave.
 const typecheck = run([join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', root], 'capture');
-const tests = await run([join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...process.argv.slice(2)], 'inherit');
+const given = process.argv.slice(2);
+let codes: number[];
+if (given.length > 0) {
+  codes = [(await run([vitest, 'run', ...given], 'inherit')).code];
+} else {
+  const unit = run([vitest, 'run', '--project', 'unit', '--typecheck.enabled=false'], 'capture').then((result) => {
+    process.stdout.write(`\n──── unit project ────\n${result.text}\n──── end of the unit project ────\n`);
+    return result;
+  });
+  const integration = run([vitest, 'run', '--project', 'integration'], 'inherit');
+  codes = (await Promise.all([unit, integration])).map((result) => result.code);
+}
 const types = await typecheck;
 if (types.code === 0) {
   console.log('typecheck (tsc --noEmit): no errors');
 } else {
   console.error(`typecheck (tsc --noEmit) failed:\n${types.text}`);
 }
-process.exit(types.code !== 0 ? types.code : tests.code);
+process.exit([types.code, ...codes].find((code) => code !== 0) ?? 0);
