@@ -20,17 +20,35 @@ export interface ClientLike {
   /** The connection ended; the pool marks it broken. */
   on(event: 'end', listener: () => void): unknown;
   /**
-   * The server's transaction status from its last ReadyForQuery message, as pg's `Client#getTransactionStatus()` gives it: `'I'` idle, `'T'` in a
-   * transaction, `'E'` in a failed transaction, null before the first). Optional: without it the pool relies on
-   * its own tracking of `transaction()`.
+   * The server's transaction status from its last ReadyForQuery message, as pg's `Client#getTransactionStatus()`
+   * (pg >= 8.21) gives it: `'I'` idle, `'T'` in a transaction, `'E'` in a failed transaction, null before the
+   * first. Optional: without it the pool reads the status off a pg client's protocol connection itself (older pg),
+   * and failing that relies on its own tracking of `transaction()`.
    */
   getTransactionStatus?(): string | null;
 }
 
+/** The status of each ReadyForQuery seen on a client that has no `getTransactionStatus()` (pg before 8.21). */
+const statusFromProtocol = new WeakMap<ClientLike, string>();
+
+/**
+ * Lets {@link inTransactionBlock} know the session's transaction status on a client without
+ * `getTransactionStatus()`: pg before 8.21, whose protocol connection (`client.connection`, an event emitter
+ * in pg 8) reports every ReadyForQuery message with its status byte. Called once, before `connect()`, so no
+ * message is missed; a client with neither (pg-mem; pg.native before 8.21) is left alone.
+ */
+export function watchTransactionStatus(client: ClientLike): void {
+  if (typeof client.getTransactionStatus === 'function') return;
+  const connection = (client as { connection?: unknown }).connection as { on?: unknown } | null | undefined;
+  if (typeof connection !== 'object' || connection === null || typeof connection.on !== 'function') return;
+  (connection as { on(event: 'readyForQuery', listener: (message: { status?: unknown } | undefined) => void): unknown }).on('readyForQuery', (message) => {
+    if (typeof message?.status === 'string') statusFromProtocol.set(client, message.status);
+  });
+}
+
 /** True when the client says its session is inside a transaction block (open or failed). */
 export function inTransactionBlock(client: ClientLike): boolean {
-  if (typeof client.getTransactionStatus !== 'function') return false;
-  const status = client.getTransactionStatus();
+  const status = typeof client.getTransactionStatus === 'function' ? client.getTransactionStatus() : statusFromProtocol.get(client);
   return status === 'T' || status === 'E';
 }
 

@@ -9,7 +9,7 @@ import { ConnectTimeoutError, DatabaseUnavailableError } from '../errors';
 import type { RandomSource } from '../random';
 import type { Redactor } from '../redact';
 import { CircuitBreaker, type Attempt, type BreakerOptions } from './circuit-breaker';
-import { connectWithin, endQuietly, isCapacityRefusal, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
+import { connectWithin, endQuietly, isCapacityRefusal, watchTransactionStatus, type ClientConfig, type ClientConstructor, type ClientLike } from './client';
 import type { PoolEventSink } from './events';
 import { instrumentQueries } from './instrument';
 import { OpenFailure } from './ledger';
@@ -160,6 +160,7 @@ export class ConnectionFactory {
     client.on('error', (error: Error) => this.#host.clientError(connection, error));
     client.on('end', () => connection.markBroken(new Error('Connection ended')));
     instrumentQueries(client, () => this.#clock.now(), (ms, error, end) => this.#host.queryDone(connection, ms, error, end));
+    watchTransactionStatus(client); // so a release inside a transaction is seen on pg before 8.21 too
     try {
       const timeoutMs = config.connectTimeoutMs;
       const afterConnect = config.afterConnect;

@@ -1,10 +1,12 @@
 /**
  * A connection never goes back to the pool inside a transaction (issue: a lease released from inside
  * `transaction()` came back "idle in transaction", and the next caller's insert was silently never committed).
- * Real PostgreSQL: the transaction status comes from the server's ReadyForQuery messages.
+ * Real PostgreSQL: the transaction status comes from the server's ReadyForQuery messages, through
+ * `Client#getTransactionStatus()` (pg >= 8.21) or, on the older pg that the peer range allows, read off the
+ * protocol by the pool itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
+import pg from 'pg';
 import { isBulkheadError } from '../../src/errors';
 import { createPoolRegistry, type PoolRegistry } from '../../src/registry/pool-registry';
 import { adminClient, describePg, pgUrl, uniqueAppName } from '../helpers/pg';
@@ -38,6 +40,60 @@ describePg('release inside a transaction (real PostgreSQL)', () => {
     );
     return result.rows[0]!.n;
   }
+
+  /** pg before 8.21 had no `getTransactionStatus()`; the peer range (`pg >= 8.8`) allows it. */
+  class PgBefore821 extends pg.Client {}
+  Object.defineProperty(PgBefore821.prototype, 'getTransactionStatus', { value: undefined });
+
+  describe('with a pg client that has no getTransactionStatus() (pg < 8.21): the pool reads ReadyForQuery itself', () => {
+    beforeAll(() => {
+      appName = uniqueAppName('txold');
+      registry = createPoolRegistry({
+        connection: pgUrl,
+        applicationName: appName,
+        Client: PgBefore821,
+        services: { auth: { size: 1, overflow: 0, acquireTimeoutMs: 5_000 } },
+      });
+    });
+    afterAll(async () => {
+      await registry.close();
+    });
+
+    it('a client left inside BEGIN by withClient is closed on release, and the next insert commits', async () => {
+      const lease = await registry.acquire('auth');
+      expect(typeof (lease.client as { getTransactionStatus?: unknown }).getTransactionStatus).toBe('undefined');
+      lease.release();
+      const before = registry.stats('auth');
+      await registry.withClient('auth', async (client) => {
+        await client.query('begin');
+        await client.query(`insert into ${TABLE} (id) values ('old-left-open')`);
+      });
+      expect(registry.stats('auth').closedInTransaction).toBe(before.closedInTransaction + 1);
+      await registry.query('auth', `insert into ${TABLE} (id) values ('old-after-open')`);
+      expect(await committed('old-left-open')).toBe(false);
+      expect(await committed('old-after-open')).toBe(true);
+      expect(await inTransactionSessions()).toBe(0);
+    });
+
+    it('a failed transaction (status E) released by hand is closed too; a committed one is reused', async () => {
+      const before = registry.stats('auth');
+      const lease = await registry.acquire('auth');
+      await lease.query('begin');
+      await expect(lease.query('select * from no_such_table_here')).rejects.toMatchObject({ code: '42P01' });
+      lease.release();
+      expect(registry.stats('auth').closedInTransaction).toBe(before.closedInTransaction + 1);
+
+      const created = registry.stats('auth').created;
+      await registry.withClient('auth', async (client) => {
+        await client.query('begin');
+        await client.query(`insert into ${TABLE} (id) values ('old-committed')`);
+        await client.query('commit');
+      });
+      await registry.query('auth', 'select 1');
+      expect(await committed('old-committed')).toBe(true);
+      expect(registry.stats('auth')).toMatchObject({ created: created + 1, closedInTransaction: before.closedInTransaction + 1 });
+    });
+  });
 
   describe('with one connection, so any reuse would be of the same session', () => {
     beforeAll(() => {

@@ -392,6 +392,8 @@ async function soak(cluster: Cluster): Promise<number> {
         () => usage.increment('k1', 1, 1e16),
         () => usage.increment('k1', 1, -1e15),
         () => usage.increment('k1', Number.MAX_SAFE_INTEGER + 2),
+        () => usage.increment('k1', [0, -1 - Math.floor(Math.random() * 100), 0.5 + Math.random(), Number.NaN, Number.POSITIVE_INFINITY][Math.floor(Math.random() * 5)]),
+        () => usage.increment(['', 42, null][Math.floor(Math.random() * 3)] as string),
       ];
       while (!stopping) {
         const call = bad[Math.floor(Math.random() * bad.length)] as () => void;
