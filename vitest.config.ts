@@ -35,7 +35,8 @@ export default defineConfig({
           setupFiles: ['test/helpers/unit-setup.ts'],
           // Projects with different maxWorkers run one after the other, in this order.
           sequence: { groupOrder: 0 },
-          typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+          // npm test (test/helpers/run-all.ts) sets VITEST_TYPECHECK=0: its whole-project tsc compiles these already.
+          typecheck: { enabled: process.env.VITEST_TYPECHECK !== '0', include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
         },
       },
       {

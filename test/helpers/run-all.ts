@@ -15,8 +15,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 
 /** Runs `node <args>` from the repository root; resolves with its exit code (1 when a signal ended it). */
-function run(args: string[], output: 'inherit' | 'capture'): Promise<{ code: number; text: string }> {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', output === 'inherit' ? 'inherit' : 'pipe', output === 'inherit' ? 'inherit' : 'pipe'] });
+function run(args: string[], output: 'inherit' | 'capture', env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; text: string }> {
+  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', output === 'inherit' ? 'inherit' : 'pipe', output === 'inherit' ? 'inherit' : 'pipe'] });
   let text = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
@@ -29,7 +29,7 @@ let codes: number[];
 if (given.length > 0) {
   codes = [(await run([vitest, 'run', ...given], 'inherit')).code];
 } else {
-  const unit = run([vitest, 'run', '--project', 'unit', '--typecheck.enabled=false'], 'capture').then((result) => {
+  const unit = run([vitest, 'run', '--project', 'unit'], 'capture', { ...process.env, VITEST_TYPECHECK: '0' }).then((result) => {
     process.stdout.write(`\n──── unit project ────\n${result.text}\n──── end of the unit project ────\n`);
     return result;
   });
