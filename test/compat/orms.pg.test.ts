@@ -169,7 +169,7 @@ describePg('pg.Pool view with Drizzle, Kysely, connect-pg-simple and cursors (re
     expect(rows).toEqual([{ ok: 1 }]);
   });
 
-  it('pg features through registry.query and the view: named prepared statements, rowMode array, custom types', async () => {
+  it('pg features through registry.query, lease.query and the view: named prepared statements, rowMode array, custom types', async () => {
     const named = { name: 't13-add', text: 'select $1::int + $2::int as sum', values: [2, 3] };
     expect((await registry.query<{ sum: number }>('api', named)).rows).toEqual([{ sum: 5 }]);
     expect((await registry.query<{ sum: number }>('api', { ...named, values: [4, 5] })).rows).toEqual([{ sum: 9 }]);
@@ -178,5 +178,17 @@ describePg('pg.Pool view with Drizzle, Kysely, connect-pg-simple and cursors (re
     const types = { getTypeParser: (oid: number, format?: string) => (oid === 23 ? (v: string) => `int:${v}` : pg.types.getTypeParser(oid, format as 'text')) };
     const custom = await registry.pgPool('api').query({ text: 'select 7::int as n', types } as pg.QueryConfig);
     expect(custom.rows).toEqual([{ n: 'int:7' }]);
+    // lease.query takes the same configs, on the lease's own connection
+    const lease = await registry.acquire('api');
+    try {
+      expect((await lease.query<{ sum: number }>({ name: 't13-lease-add', text: 'select $1::int + $2::int as sum' }, [20, 22])).rows).toEqual([{ sum: 42 }]);
+      expect((await lease.query<{ sum: number }>({ name: 't13-lease-add', text: 'select $1::int + $2::int as sum', values: [1, 1] })).rows).toEqual([{ sum: 2 }]);
+      const prepared = await lease.query<{ name: string }>('select name from pg_prepared_statements where name = $1', ['t13-lease-add']);
+      expect(prepared.rows).toEqual([{ name: 't13-lease-add' }]);
+      expect((await lease.query<[number, string]>({ text: "select 2 as a, 'y' as b", rowMode: 'array' })).rows).toEqual([[2, 'y']]);
+      expect((await lease.query({ text: 'select 8::int as n', types } as pg.QueryConfig)).rows).toEqual([{ n: 'int:8' }]);
+    } finally {
+      lease.release();
+    }
   });
 });
