@@ -165,6 +165,16 @@ describePg('pg.Pool view with Drizzle, Kysely, connect-pg-simple and cursors (re
       if ((row as { n: number }).n === 3) break;
     }
     await waitFor(() => registry.stats('api').inUse === 0, 5_000, 'the early-closed stream connection to come back');
+
+    // One that fails on the server gives its connection back too, and the error reaches the reader.
+    const failing = pool.query(new Cursor('select n / 0 from generate_series(1, 3) as n'));
+    await expect(failing.read(10)).rejects.toMatchObject({ code: '22012' });
+    await waitFor(() => registry.stats('api').inUse === 0, 5_000, 'the failed cursor connection to come back');
+    const failingStream = pool.query(new QueryStream('select * from t13_no_such_table', []));
+    await expect((async () => {
+      for await (const row of failingStream) void row;
+    })()).rejects.toMatchObject({ code: '42P01' });
+    await waitFor(() => registry.stats('api').inUse === 0, 5_000, 'the failed stream connection to come back');
     const { rows } = await pool.query('select 1 as ok');
     expect(rows).toEqual([{ ok: 1 }]);
   });
