@@ -14,27 +14,40 @@ describePg('bad input, onConnect and abort on real PostgreSQL: coded errors, not
     await admin?.end();
   });
 
-  it('query config with neither text nor submit, a non-function callback, an aborted signal: rejected before any session is opened', async () => {
+  it('query config with neither text nor submit, a non-function callback, an aborted signal: each rejected before any session is opened (server sessions counted after each)', async () => {
     const app = uniqueAppName('13bad');
     const registry = createPoolRegistry({ connection: pgUrl, applicationName: app, services: { api: { size: 0, overflow: 2 } } });
     const pool = registry.pgPool('api');
-    try {
-      await expect(registry.query('api', { values: [1] } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('query config') });
-      await expect(pool.query({ name: 'x' } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('query config') });
-      expect(() => pool.query('select 1', [], 'cb' as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('callback') }));
-      expect(() => pool.connect({} as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('connect callback') }));
-      const signal = AbortSignal.abort(new Error('gone'));
-      for (const call of [
-        () => registry.acquire('api', { signal }),
-        () => registry.query('api', 'select 1', [], { signal }),
-        () => registry.withClient('api', async () => {}, { signal }),
-        () => registry.transaction('api', async () => {}, { signal }),
-      ]) {
-        const error = await call().catch((e: unknown) => e);
-        expect(error).toMatchObject({ name: 'AbortError', code: 'ERR_ABORTED', cause: signal.reason });
+    const signal = AbortSignal.abort(new Error('gone'));
+    const rejected = async (call: () => Promise<unknown>) => call().then(() => 'resolved', (e: unknown) => e);
+    const thrown = (call: () => unknown) => {
+      try {
+        call();
+        return 'returned';
+      } catch (e) {
+        return e;
       }
-      expect(registry.stats('api')).toMatchObject({ acquired: 0, total: 0, errors: 0 });
-      expect(await countBackends(admin, `${app}:api`)).toBe(0);
+    };
+    const aborted = { name: 'AbortError', code: 'ERR_ABORTED', cause: signal.reason, message: expect.stringContaining('aborted by its signal') };
+    const cases: [string, () => Promise<unknown>, object][] = [
+      ['registry.query config without text', () => rejected(() => registry.query('api', { values: [1] } as never)), { code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('query config') }],
+      ['view query config without text', () => rejected(() => pool.query({ name: 'x' } as never)), { code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('query config') }],
+      ['view query callback not a function', async () => thrown(() => pool.query('select 1', [], 'cb' as never)), { code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('callback') }],
+      ['view connect callback not a function', async () => thrown(() => pool.connect({} as never)), { code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('connect callback') }],
+      ['acquire with an aborted signal', () => rejected(() => registry.acquire('api', { signal })), aborted],
+      ['query with an aborted signal', () => rejected(() => registry.query('api', 'select 1', [], { signal })), aborted],
+      ['withClient with an aborted signal', () => rejected(() => registry.withClient('api', async () => {}, { signal })), aborted],
+      ['transaction with an aborted signal', () => rejected(() => registry.transaction('api', async () => {}, { signal })), aborted],
+    ];
+    try {
+      for (const [what, call, expected] of cases) {
+        expect(await call(), what).toMatchObject(expected);
+        expect(registry.stats('api'), what).toMatchObject({ acquired: 0, created: 0, total: 0, errors: 0 });
+        expect(await countBackends(admin, `${app}:api`), what).toBe(0);
+      }
+      // a positive control: the same registry does open a session on the server when asked properly
+      await registry.query('api', 'select 1');
+      expect(await countBackends(admin, `${app}:api`)).toBe(1);
     } finally {
       await registry.close();
     }

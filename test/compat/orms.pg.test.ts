@@ -165,11 +165,21 @@ describePg('pg.Pool view with Drizzle, Kysely, connect-pg-simple and cursors (re
       if ((row as { n: number }).n === 3) break;
     }
     await waitFor(() => registry.stats('api').inUse === 0, 5_000, 'the early-closed stream connection to come back');
+
+    // One that fails on the server gives its connection back too, and the error reaches the reader.
+    const failing = pool.query(new Cursor('select n / 0 from generate_series(1, 3) as n'));
+    await expect(failing.read(10)).rejects.toMatchObject({ code: '22012' });
+    await waitFor(() => registry.stats('api').inUse === 0, 5_000, 'the failed cursor connection to come back');
+    const failingStream = pool.query(new QueryStream('select * from t13_no_such_table', []));
+    await expect((async () => {
+      for await (const row of failingStream) void row;
+    })()).rejects.toMatchObject({ code: '42P01' });
+    await waitFor(() => registry.stats('api').inUse === 0, 5_000, 'the failed stream connection to come back');
     const { rows } = await pool.query('select 1 as ok');
     expect(rows).toEqual([{ ok: 1 }]);
   });
 
-  it('pg features through registry.query and the view: named prepared statements, rowMode array, custom types', async () => {
+  it('pg features through registry.query, lease.query and the view: named prepared statements, rowMode array, custom types', async () => {
     const named = { name: 't13-add', text: 'select $1::int + $2::int as sum', values: [2, 3] };
     expect((await registry.query<{ sum: number }>('api', named)).rows).toEqual([{ sum: 5 }]);
     expect((await registry.query<{ sum: number }>('api', { ...named, values: [4, 5] })).rows).toEqual([{ sum: 9 }]);
@@ -178,5 +188,17 @@ describePg('pg.Pool view with Drizzle, Kysely, connect-pg-simple and cursors (re
     const types = { getTypeParser: (oid: number, format?: string) => (oid === 23 ? (v: string) => `int:${v}` : pg.types.getTypeParser(oid, format as 'text')) };
     const custom = await registry.pgPool('api').query({ text: 'select 7::int as n', types } as pg.QueryConfig);
     expect(custom.rows).toEqual([{ n: 'int:7' }]);
+    // lease.query takes the same configs, on the lease's own connection
+    const lease = await registry.acquire('api');
+    try {
+      expect((await lease.query<{ sum: number }>({ name: 't13-lease-add', text: 'select $1::int + $2::int as sum' }, [20, 22])).rows).toEqual([{ sum: 42 }]);
+      expect((await lease.query<{ sum: number }>({ name: 't13-lease-add', text: 'select $1::int + $2::int as sum', values: [1, 1] })).rows).toEqual([{ sum: 2 }]);
+      const prepared = await lease.query<{ name: string }>('select name from pg_prepared_statements where name = $1', ['t13-lease-add']);
+      expect(prepared.rows).toEqual([{ name: 't13-lease-add' }]);
+      expect((await lease.query<[number, string]>({ text: "select 2 as a, 'y' as b", rowMode: 'array' })).rows).toEqual([[2, 'y']]);
+      expect((await lease.query({ text: 'select 8::int as n', types } as pg.QueryConfig)).rows).toEqual([{ n: 'int:8' }]);
+    } finally {
+      lease.release();
+    }
   });
 });

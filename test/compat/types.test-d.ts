@@ -56,6 +56,10 @@ describe('pg.Pool view types', () => {
     const lease = await registry.acquire('api', { signal: AbortSignal.timeout(100), timeoutMs: 50 });
     const viaLease = await lease.query<{ id: number }>({ text: 'select 1 as id' });
     expectTypeOf(viaLease.rows).toEqualTypeOf<{ id: number }[]>();
+    const leaseDefault = await lease.query('select 1 as id');
+    expectTypeOf(leaseDefault.rows).toEqualTypeOf<any[]>();
+    const leaseArrays = await lease.query<[number]>({ text: 'select 1', rowMode: 'array' });
+    expectTypeOf(leaseArrays.rows).toEqualTypeOf<[number][]>();
     lease.release();
     // @ts-expect-error a query config needs text
     void registry.query('api', { values: [1] });

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { createInterferenceDetector, createPoolRegistry, isBulkheadError, type ConnectErrorEvent, type RemoveEvent, type ServiceOptions } from '../../src/index';
+import { createInterferenceDetector, createPoolRegistry, isBulkheadError, toPrometheus, type ConnectErrorEvent, type RemoveEvent, type ServiceOptions } from '../../src/index';
 import { FakeServer, result, type FakeClient } from '../helpers/fake-client';
 import { advance } from '../helpers/fake-time';
 import { useFakeRegistries } from '../helpers/fake-registries';
@@ -196,6 +196,34 @@ describe('queries on the raw client are seen', () => {
       }
       await detector.check();
       expect(detector.health().services.api.queryTimeP95Ms).toBeGreaterThanOrEqual(500);
+    } finally {
+      await detector.stop();
+    }
+  });
+
+  it("the detector's slow-queries rule and the metrics see them: 500 ms queries only on raw clients (withClient, the pg.Pool view) open a slow-queries incident and show in query_time_p95", async () => {
+    const { registry, server } = setup({ size: 2, overflow: 0 });
+    server.onQuery = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return result();
+    };
+    const detector = createInterferenceDetector({ registry, serverProbe: false, thresholds: { slowQueryMs: 200 } });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const call = registry.withClient('api', (client) => client.query('select model_call()'));
+        await advance(500);
+        await call;
+        const client = await registry.pgPool('api').connect();
+        const viaView = client.query('select model_call()');
+        await advance(500);
+        await viaView;
+        client.release();
+      }
+      await detector.check();
+      const incident = detector.incidents().find((i) => i.victim === 'api');
+      expect(incident?.signals).toContainEqual(expect.objectContaining({ kind: 'slow-queries', service: 'api', threshold: 200 }));
+      const p95 = /^pg_bulkhead_query_time_p95_seconds\{db_client_connection_pool_name="cs:api"\} (\S+)$/m.exec(toPrometheus({ registry, detector }));
+      expect(Number(p95?.[1])).toBeGreaterThanOrEqual(0.5);
     } finally {
       await detector.stop();
     }
