@@ -37,7 +37,7 @@ function scripted() {
 }
 
 const usageFigures = {
-  state: 'open',
+  state: 'open' as const,
   pendingKeys: 7,
   pendingIncrements: 31,
   frozenKeys: 2,
