@@ -1,10 +1,10 @@
 import { afterEach, expect, it } from 'vitest';
 import { createBoardHandler } from '../../src/board/board-handler';
-import type { BoardDetector } from '../../src/board/board-snapshot';
+import type { BoardDetector, BoardSnapshot, BoardUsageSource } from '../../src/board/board-snapshot';
 import type { Incident } from '../../src/detector/incident';
 import { createInterferenceDetector } from '../../src/detector/interference-detector';
 import { createUsageTracker } from '../../src/usage/usage-tracker';
-import { FakeClock, ScriptedRegistry } from '../detector/scripted-registry';
+import { FakeClock, latency, presetRegistry, ScriptedRegistry } from '../detector/scripted-registry';
 import { waitFor } from '../helpers/wait-for';
 import { describeBrowser, launchChromium, outputFile, serveLocal } from './browser';
 
@@ -156,6 +156,86 @@ describeBrowser('the bulkhead board in Chromium, without a database', () => {
       expect(verdict.text).toContain(text);
     }
     await page.screenshot({ path: await outputFile('board-hostile.png'), fullPage: true });
+  }, 60_000);
+
+  it('shows every figure the issue lists as the JSON has it (p95s, timeouts, circuit, budget reserve and waiters by priority, tracker failures and drops), within 1280 px', async () => {
+    const registry = presetRegistry();
+    registry.budgetMax = 40;
+    registry.budgetReserve = 2;
+    const clock = new FakeClock();
+    const detector = createInterferenceDetector({ registry, clock, serverProbe: false, intervalMs: 1_000 });
+    cleanup.push(() => detector.stop());
+    detector.start();
+    registry.set('llm', { inUse: 23, waiting: 4, sharedInUse: 15, acquireWait: latency(40), queryTime: latency(900), timeouts: 2, errors: 1 });
+    registry.set('auth', { inUse: 8, waiting: 3, waitingForShared: 2, acquireWait: latency(350) });
+    registry.set('usage', { waitingForShared: 1 });
+    await clock.advance(1_000);
+    const usage: BoardUsageSource = {
+      stats: () => ({
+        state: 'open',
+        pendingKeys: 7,
+        pendingIncrements: 31,
+        frozenKeys: 2,
+        failedWrites: 3,
+        droppedCalls: 1,
+        droppedIncrements: 5,
+        rejectedCalls: 4,
+        quarantinedRows: 2,
+        lastFlushAt: clock.wallNow() - 5_000,
+        lastError: { message: 'connect ECONNREFUSED db-primary.internal.example:5432', at: clock.wallNow() - 1_000 },
+      }),
+    };
+    const board = createBoardHandler({ registry, detector, usage, clock });
+    const server = await serveLocal((req, res) => void board(req, res));
+    cleanup.push(server.close);
+    const body = (await (await fetch(`${server.url}/board?format=json`)).json()) as BoardSnapshot;
+    const browser = await launchChromium();
+    cleanup.push(browser.close);
+    const { page } = browser;
+    await page.goto(`${server.url}/board`);
+    await waitFor(async () => Number(await page.getAttribute('body', 'data-polls')) >= 1, 10_000, 'the first poll');
+
+    const ms = (v: number) => `${v >= 100 ? Math.round(v) : Math.round(v * 10) / 10} ms`;
+    const field = (scope: string, name: string) => page.textContent(`${scope} [data-field="${name}"]`);
+    expect(body.services.map((s) => s.service)).toEqual(['auth', 'extension', 'llm', 'usage']);
+    for (const s of body.services) {
+      const card = `article.svc[data-service="${s.service}"]`;
+      expect(await field(card, 'acquireWaitP95Ms'), s.service).toBe(ms(s.acquireWaitP95Ms));
+      expect(await field(card, 'queryTimeP95Ms'), s.service).toBe(ms(s.queryTimeP95Ms));
+      expect(await field(card, 'timeouts'), s.service).toBe(String(s.timeouts));
+      expect(await field(card, 'errors'), s.service).toBe(String(s.errors));
+      expect(await field(card, 'waiting'), s.service).toBe(String(s.waiting));
+      expect(await page.locator(`${card} h3 .pill`).allTextContents()).toEqual([s.priority, s.protected ? 'protected' : 'not protected', s.status, `circuit ${s.circuit}`]);
+    }
+    // The figures are not all zero: the scripted load shows on the page.
+    expect(await field('article.svc[data-service="llm"]', 'timeouts')).toBe('2');
+    expect(await field('article.svc[data-service="auth"]', 'acquireWaitP95Ms')).not.toBe('0 ms');
+    expect(await page.locator('article.svc[data-service="auth"] h3 .pill').allTextContents()).toEqual(['highest', 'protected', 'unhealthy', 'circuit closed']);
+    // The shared budget: slots by service, reserve, waiters by priority.
+    expect(await field('#budget', 'total')).toBe('40');
+    expect(await field('#budget', 'guaranteed')).toBe('18');
+    expect(await field('#budget', 'sharedInUse')).toBe('15 of 22');
+    expect(await field('#budget', 'reserve')).toBe('2');
+    expect(await field('#budget', 'shared-llm')).toBe('15');
+    expect(await field('#budget', 'shared-auth')).toBe('0');
+    expect(await field('#budget', 'waiting')).toBe('3 (highest 2, high 0, medium 0, low 1)');
+    // The usage tracker: pending keys, last flush age, failures, drops; its error message hidden by default.
+    expect(await field('#usage', 'state')).toBe('open');
+    expect(await field('#usage', 'pendingKeys')).toBe('7 (+2 being written)');
+    expect(await field('#usage', 'pendingIncrements')).toBe('31');
+    expect(await field('#usage', 'lastFlushAge')).toBe('5 s ago');
+    expect(await field('#usage', 'failedWrites')).toBe('3');
+    expect(await field('#usage', 'droppedCalls')).toBe('1 (5 increments)');
+    expect(await field('#usage', 'poison')).toBe('4 calls / 2 rows');
+    expect(await page.textContent('#usage p.err')).toMatch(/^Last write error at .+ \(message hidden: includeErrors is off\)$/);
+    expect(await page.textContent('body')).not.toContain('db-primary');
+    // The open incident on auth, with its advice.
+    const open = body.incidents.find((i) => i.victim === 'auth');
+    expect(open?.recommendations.length).toBeGreaterThan(0);
+    expect(await page.locator('#incidents article.incident[data-victim="auth"] ul.advice li').allTextContents()).toEqual(open?.recommendations.map((r) => (/[.!?]$/.test(r.text) ? r.text : `${r.text}.`)));
+    // Usable at 1280 px: nothing wider than the window.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
+    await page.screenshot({ path: await outputFile('board-figures.png'), fullPage: true });
   }, 60_000);
 
   it('keeps the last figures on screen, marked stale, while the server cannot be reached, then recovers; pauses while hidden; polls at the rate the viewer sets and remembers it', async () => {
