@@ -6,7 +6,7 @@ import { createInterferenceDetector } from '../../src/detector/interference-dete
 import { createUsageTracker } from '../../src/usage/usage-tracker';
 import { FakeClock, latency, presetRegistry, ScriptedRegistry } from '../detector/scripted-registry';
 import { waitFor } from '../helpers/wait-for';
-import { describeBrowser, launchChromium, outputFile, serveLocal } from './browser';
+import { describeBrowser, launchChromium, outputFile, serveLocal, textContrasts } from './browser';
 
 // Functions passed to page.evaluate run in the browser; the project compiles without the DOM library.
 declare const window: any;
@@ -235,6 +235,15 @@ describeBrowser('the bulkhead board in Chromium, without a database', () => {
     expect(await page.locator('#incidents article.incident[data-victim="auth"] ul.advice li').allTextContents()).toEqual(open?.recommendations.map((r) => (/[.!?]$/.test(r.text) ? r.text : `${r.text}.`)));
     // Usable at 1280 px: nothing wider than the window.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
+    // Readable in light and dark: every text on the page (the scripted figures include unhealthy and degraded
+    // services, an open critical incident and a write error) has at least WCAG AA's 4.5:1 contrast.
+    for (const scheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      const contrasts = await page.evaluate(textContrasts);
+      expect(contrasts.length).toBeGreaterThan(50);
+      expect(contrasts.filter((c) => c.ratio < 4.5), scheme).toEqual([]);
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
     await page.screenshot({ path: await outputFile('board-figures.png'), fullPage: true });
   }, 60_000);
 
