@@ -253,7 +253,7 @@ describeBrowser('the bulkhead board in Chromium, without a database', () => {
     registry.set('llm', { inUse: 3 });
     const detector = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
     cleanup.push(() => detector.stop());
-    const board = createBoardHandler({ registry, detector, refreshMs: 250 });
+    const board = createBoardHandler({ registry, detector, refreshMs: 250, historyMs: 10_000 });
     let down = false;
     const server = await serveLocal((req, res) => {
       if (down && req.url?.includes('format=json')) {
@@ -341,6 +341,8 @@ describeBrowser('the bulkhead board in Chromium, without a database', () => {
     expect(await fetches()).toBe(hiddenAt + 1);
     await waitFor(async () => (await rendered()) === 5, 10_000, 'the poll on becoming visible');
     await pollAfter(250);
+    // The strip keeps historyMs (10 s here) of samples: the four from before the pause are gone.
+    expect(((await page.getAttribute('article.svc[data-service="llm"] polyline.lu', 'points')) ?? '').split(' ')).toHaveLength(2);
 
     // The viewer's rate: the next poll is due one new interval later, and the rate is kept across reloads.
     await page.selectOption('#rate', '5000');
