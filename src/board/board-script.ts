@@ -92,10 +92,12 @@ function history(name, max) {
 function service(s, i) {
   var card = el('article', 'card svc');
   card.setAttribute('data-service', str(s.service));
-  var h = add(el('h3'), el('span', null, s.service), pill(s.priority, 'prio'), pill(s.protected ? 'protected' : 'not protected'), pill(s.status, 's-' + str(s.status)), pill('circuit ' + str(s.circuit), 'c-' + str(s.circuit)));
-  h.querySelector('span').setAttribute('data-field', 'service');
-  h.querySelector('span').style.color = hue(i);
-  add(card, h);
+  // The service's colour (the same as its part of the budget bar) is a swatch: as text colour, some hues would be
+  // unreadable on a light or a dark card.
+  var swatch = el('span', 'sw');
+  swatch.style.background = hue(i);
+  var name = fig('service', s.service);
+  add(card, add(el('h3'), add(el('span'), swatch, name), pill(s.priority, 'prio'), pill(s.protected ? 'protected' : 'not protected'), pill(s.status, 's-' + str(s.status)), pill('circuit ' + str(s.circuit), 'c-' + str(s.circuit))));
   add(card, bar([
     { cls: 'u', value: s.inUse, label: 'in use' },
     { cls: 'i', value: s.idle, label: 'idle' },

@@ -2,6 +2,7 @@ import type { BudgetStats } from '../budget/budget';
 import type { HealthReport, HealthStatus, Incident, LastConnectionError } from '../detector/incident';
 import type { Priority } from '../types';
 import type { ServiceStats } from '../types';
+import type { UsageStats } from '../usage/stats';
 
 /** What the board reads from a registry: {@link PoolRegistry} fits. */
 export interface BoardRegistry<S extends string> {
@@ -25,23 +26,10 @@ export interface BoardDetector<S extends string> {
   lastConnectionErrors?(): { readonly [K in S]?: LastConnectionError };
 }
 
-/** What the board reads from a usage tracker: only these fields of `stats()` ({@link UsageTracker} fits). */
+/** What the board reads from a usage tracker: the fields of its `stats()` that {@link BoardUsage} shows ({@link UsageTracker} fits). */
 export interface BoardUsageSource {
-  /** The tracker's snapshot; only the fields below are read. */
-  stats(): {
-    readonly state: string;
-    readonly pendingKeys: number;
-    readonly pendingIncrements: number;
-    readonly frozenKeys: number;
-    readonly failedWrites: number;
-    readonly droppedCalls: number;
-    readonly droppedIncrements: number;
-    /** Optional: trackers before the poison-input fix did not count these. */
-    readonly rejectedCalls?: number;
-    readonly quarantinedRows?: number;
-    readonly lastFlushAt: number | null;
-    readonly lastError: { readonly message: string; readonly at: number } | null;
-  };
+  /** The tracker's snapshot, taken once per poll. */
+  stats(): Pick<UsageStats, Exclude<keyof BoardUsage, 'lastFlushAgeMs'>>;
 }
 
 /** One service on the board: its pool figures (fresh), and the detector's verdict (its last evaluation). */
@@ -83,22 +71,9 @@ export interface BoardService<S extends string = string> {
 /** The shared budget on the board: the budget's own figures (see {@link BudgetStats}). */
 export type BoardBudget = Pick<BudgetStats, 'total' | 'guaranteed' | 'shared' | 'reserve' | 'sharedInUse' | 'sharedInUseByService' | 'waiting' | 'waitingByPriority'>;
 
-/** The usage tracker on the board. */
-export interface BoardUsage {
-  readonly state: string;
-  readonly pendingKeys: number;
-  readonly pendingIncrements: number;
-  /** Rows of the batch being written or retried. */
-  readonly frozenKeys: number;
-  readonly failedWrites: number;
-  readonly droppedCalls: number;
-  readonly droppedIncrements: number;
-  /** Increments refused by `increment` as never storable (`ERR_INVALID_ARGUMENT`). */
-  readonly rejectedCalls: number;
-  /** Rows the sink refused for good and the tracker quarantined. */
-  readonly quarantinedRows: number;
-  /** Wall-clock ms of the last successful write, or null. */
-  readonly lastFlushAt: number | null;
+/** The usage tracker on the board: its figures, the age of its last flush, and its last error (redacted). */
+export interface BoardUsage
+  extends Pick<UsageStats, 'state' | 'pendingKeys' | 'pendingIncrements' | 'frozenKeys' | 'failedWrites' | 'droppedCalls' | 'droppedIncrements' | 'rejectedCalls' | 'quarantinedRows' | 'lastFlushAt'> {
   /** How long ago the last successful write was, ms (by the handler's clock), or null. */
   readonly lastFlushAgeMs: number | null;
   /** The last write failure: its time, and its message only with `includeErrors: true` (it may name the host). */
@@ -203,8 +178,8 @@ function usageOf(source: BoardUsageSource, now: number, includeErrors: boolean):
     failedWrites: u.failedWrites,
     droppedCalls: u.droppedCalls,
     droppedIncrements: u.droppedIncrements,
-    rejectedCalls: u.rejectedCalls ?? 0,
-    quarantinedRows: u.quarantinedRows ?? 0,
+    rejectedCalls: u.rejectedCalls,
+    quarantinedRows: u.quarantinedRows,
     lastFlushAt: u.lastFlushAt,
     lastFlushAgeMs: u.lastFlushAt === null ? null : Math.max(0, now - u.lastFlushAt),
     lastError: u.lastError === null ? null : includeErrors ? { at: u.lastError.at, message: u.lastError.message } : { at: u.lastError.at },

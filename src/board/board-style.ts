@@ -4,7 +4,7 @@
  */
 export const BOARD_STYLE = String.raw`
 :root{--bg:#f6f7f9;--card:#fff;--fg:#1b1f24;--muted:#5b6470;--line:#d5d9df;--use:#2f6fdb;--idle:#9db7e6;--open:#f0b429;
---wait:#d64545;--ok:#1f8a4c;--warn:#b7791f;--bad:#c53030;--track:#e8ebef;color-scheme:light dark}
+--wait:#d64545;--ok:#17753f;--warn:#975a16;--bad:#c53030;--track:#e8ebef;color-scheme:light dark}
 @media (prefers-color-scheme:dark){:root{--bg:#121417;--card:#1c1f24;--fg:#e6e8eb;--muted:#9aa3ad;--line:#333941;
 --use:#5b93f0;--idle:#3c5680;--open:#d69e2e;--wait:#f56565;--ok:#48bb78;--warn:#ecc94b;--bad:#fc8181;--track:#2a2f36}}
 *{box-sizing:border-box}

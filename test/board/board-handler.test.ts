@@ -37,7 +37,7 @@ function scripted() {
 }
 
 const usageFigures = {
-  state: 'open',
+  state: 'open' as const,
   pendingKeys: 7,
   pendingIncrements: 31,
   frozenKeys: 2,
@@ -295,10 +295,6 @@ describe('createBoardHandler: the JSON endpoint', () => {
     );
     expect(() => createBoardHandler({ registry, detector, pollMs: 1 } as never)).toThrow(/pollMs: unknown option/);
     expect(() => createBoardHandler({ registry: {} as never, detector })).toThrow(/registry: expected a registry with stats\(\)/);
-    try {
-      createBoardHandler({ registry, detector, refreshMs: 10 });
-    } catch (error) {
-      expect((error as { code?: string }).code).toBe('ERR_CONFIG');
-    }
+    expect(() => createBoardHandler({ registry, detector, refreshMs: 10 })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', name: 'ConfigError' }));
   });
 });

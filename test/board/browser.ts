@@ -68,3 +68,43 @@ export async function outputFile(name: string): Promise<string> {
   await mkdir(OUTPUT_DIR, { recursive: true });
   return join(OUTPUT_DIR, name);
 }
+
+/** One element's own text, its colour and the background behind it, and their contrast ratio. */
+export interface TextContrast {
+  readonly ratio: number;
+  readonly text: string;
+  readonly color: string;
+  readonly background: string;
+}
+
+/**
+ * For `page.evaluate`: the WCAG 2 contrast ratio of every visible element with text of its own against the first
+ * opaque background among it and its ancestors, lowest first. (Runs in the browser: no closure, no import.)
+ */
+export function textContrasts(): TextContrast[] {
+  const d = (globalThis as any).document;
+  const style = (e: unknown) => (globalThis as any).getComputedStyle(e);
+  const rgba = (c: string) => (c.match(/[\d.]+/g) ?? []).map(Number);
+  const luminance = ([r = 0, g = 0, b = 0]: number[]) => {
+    const f = (v: number) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const out: TextContrast[] = [];
+  for (const e of d.querySelectorAll('body *')) {
+    const text = [...e.childNodes].filter((n: any) => n.nodeType === 3 && n.textContent.trim() !== '').map((n: any) => n.textContent.trim()).join(' ');
+    if (text === '' || e.getClientRects().length === 0) continue;
+    let background = 'rgb(255, 255, 255)';
+    for (let a = e; a !== null; a = a.parentElement) {
+      const c = style(a).backgroundColor;
+      const parts = rgba(c);
+      if (parts.length === 3 || parts[3] === 1) {
+        background = c;
+        break;
+      }
+    }
+    const color = style(e).color;
+    const [hi, lo] = [luminance(rgba(color)), luminance(rgba(background))].sort((x, y) => y - x);
+    out.push({ ratio: Math.round(((hi! + 0.05) / (lo! + 0.05)) * 100) / 100, text: text.slice(0, 40), color, background });
+  }
+  return out.sort((x, y) => x.ratio - y.ratio);
+}
