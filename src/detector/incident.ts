@@ -31,7 +31,10 @@ export type SignalKind =
   | 'connection-churn'
   /** The service waits for shared budget slots that other services hold (it is below its own `size + overflow`). */
   | 'shared-slots'
-  /** The server refused the service's connections for lack of capacity (`53300` too many clients) within the window. */
+  /**
+   * The server refused the service's connections for lack of capacity (`53300` too many clients, or PgBouncer's
+   * `max_client_conn`) within the window.
+   */
   | 'server-capacity';
 
 /** One piece of evidence: what was measured, against which threshold. */

@@ -231,7 +231,7 @@ export const RULES: readonly Rule[] = Object.freeze<Rule[]>([
     protectedOnly: false,
     test: (c) => victimReading(c, c.window.capacityRefusals > 0, c.window.capacityRefusals, 0),
     message: (c, r) =>
-      `the server refused ${r.value} ${c.victim} connection(s) for lack of capacity (53300 too many clients) ` +
+      `the server refused ${r.value} ${c.victim} connection(s) for lack of capacity (53300 too many clients, or PgBouncer's client limit) ` +
       `in ${ms(c.detector.windowMs)}, with ${c.heldAtRefusal} registry connections open`,
     recommend: noAdvice,
   },

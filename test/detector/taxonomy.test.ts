@@ -51,6 +51,24 @@ describe('server capacity: 53300 refusals are the server, not the connection', (
     expect(incident?.recommendations.map((r) => r.kind)).not.toContain('raise-overflow');
   });
 
+  it("PgBouncer's max_client_conn refusal (08P01) is server capacity too; its other 08P01 errors are not", async () => {
+    const { registry, detector, tick } = setup();
+    registry.set('llm', { inUse: 18, connectionErrors: 3, consecutiveConnectFailures: 3, waiting: 4 });
+    registry.set('usage', { connectionErrors: 5, consecutiveConnectFailures: 5 });
+    for (let i = 0; i < 3; i++) {
+      registry.emit('connect-error', { service: 'llm', error: Object.assign(new Error('no more connections allowed (max_client_conn)'), { code: '08P01' }), consecutiveFailures: i + 1 });
+      registry.emit('connect-error', { service: 'usage', error: Object.assign(new Error('pgbouncer cannot connect to server'), { code: '08P01' }), consecutiveFailures: i + 1 });
+    }
+    await tick();
+    const llm = detector.incidents().find((i) => i.victim === 'llm');
+    expect(llm?.type).toBe('interference');
+    expect(llm?.signals).toContainEqual(expect.objectContaining({ kind: 'server-capacity', service: 'llm', value: 3 }));
+    expect(llm?.recommendations.find((r) => r.kind === 'fit-server-capacity')?.text).toContain("PgBouncer's max_client_conn");
+    const usage = detector.incidents().find((i) => i.victim === 'usage');
+    expect(usage?.type).toBe('connectivity');
+    expect(usage?.kinds).not.toContain('server-capacity');
+  });
+
   it('refused connections of another kind are connectivity, with its own event and advice', async () => {
     const { registry, detector, seen, tick } = setup();
     registry.set('usage', { connectionErrors: 5, consecutiveConnectFailures: 5 });
