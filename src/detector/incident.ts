@@ -11,7 +11,10 @@ export type SignalKind =
    * within the window, or full at every evaluation for `sustainedExhaustionMs`.
    */
   | 'exhaustion'
-  /** A lower-priority service holds more than `monopolyShare` of all connections while a protected one waits. */
+  /**
+   * A lower-priority service holds more than `monopolyShare` of all connections while a protected one waits, below its
+   * own `size + overflow` (at it, its callers wait for its own connections: a `saturation`).
+   */
   | 'monopolization'
   /** A protected service's mean acquire wait in the short window rose above its own baseline. */
   | 'wait-rise'

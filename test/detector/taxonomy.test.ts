@@ -151,6 +151,37 @@ describe('a service within its own guaranteed size takes nothing from anyone', (
   });
 });
 
+describe('a protected service at its own size + overflow saturates: no other service is involved', () => {
+  it("the issue's flood: auth at 8 of its 3 + 5 while llm holds 23 of 40 is saturation, advised on auth's own limits, never llm's", async () => {
+    const { registry, detector, seen, tick } = setup();
+    registry.set('llm', { inUse: 23, sharedInUse: 15 });
+    registry.set('auth', { inUse: 8, sharedInUse: 5, waiting: 10, timeouts: 4, acquireWait: latency(300) });
+    await tick();
+    await tick();
+    const incident = detector.incidents().find((i) => i.victim === 'auth');
+    expect(incident).toMatchObject({ type: 'saturation', aggressors: [] });
+    expect(incident?.kinds).not.toContain('monopolization');
+    expect(seen.filter((x) => x.incident.victim === 'auth').map((x) => x.event)).toEqual(['saturation']);
+    // llm's connections are nothing auth may take: lowering its overflow would not serve one more auth caller
+    expect(incident?.recommendations.filter((r) => r.service !== 'auth')).toEqual([]);
+    const own = incident?.recommendations.find((r) => r.option === 'size' || r.option === 'overflow');
+    expect(own).toMatchObject({ service: 'auth', validation: 'ok' });
+    expect(registry.validateResize('auth', { [own!.option!]: own!.to })).toEqual({ ok: true });
+    expect(detector.incidents().flatMap((i) => i.aggressors.map((a) => a.service))).toEqual([]);
+  });
+
+  it('one connection below it, with llm monopolizing, the same figures are interference naming llm', async () => {
+    const { registry, detector, tick } = setup();
+    registry.set('llm', { inUse: 23, sharedInUse: 15 });
+    registry.set('auth', { inUse: 7, sharedInUse: 4, waiting: 10, timeouts: 4, acquireWait: latency(300) });
+    await tick();
+    const incident = detector.incidents().find((i) => i.victim === 'auth');
+    expect(incident).toMatchObject({ type: 'interference', aggressors: [expect.objectContaining({ service: 'llm' })] });
+    expect(incident?.kinds).toContain('monopolization');
+    expect(incident?.recommendations).toContainEqual(expect.objectContaining({ kind: 'lower-overflow', service: 'llm' }));
+  });
+});
+
 describe('recommendations the registry accepts, or with what it takes', () => {
   it('a raise-size refused by the budget carries the maxConnections that makes it possible (the issue: auth 3 → 23 on 40)', async () => {
     const { registry, detector, tick } = setup();
