@@ -74,8 +74,8 @@ export interface ServiceStats {
    */
   readonly closedInTransaction: number;
   /**
-   * New connections the server refused for lack of room (53300) while this service had working ones: counted
-   * here and in `connectionErrors`, reported as `server-warning` (`kind: 'capacity'`), never opening the circuit.
+   * New connections the server (or PgBouncer) refused for lack of room (53300, or PgBouncer's client limit) while
+   * this service had working ones: counted here and in `connectionErrors`, reported as `server-warning` (`kind: 'capacity'`), never opening the circuit.
    */
   readonly capacityRefusals: number;
   /** Connections closed since start, by why (they add up to `removed`). */
@@ -114,14 +114,15 @@ export interface ServiceStats {
 
 /**
  * The server refused a service a new connection for lack of room (SQLSTATE 53300, "sorry, too many clients
- * already", or the slots reserved for superusers) while the service still had working connections. Its circuit
- * stays closed (the database is up): waiters wait for a connection to come back, or time out as usual, and new
- * connects are retried with a growing pause. Emitted once per streak of refusals.
+ * already", or the slots reserved for superusers; or PgBouncer's `08P01` "no more connections allowed
+ * (max_client_conn)") while the service still had working connections. Its circuit stays closed (the database is
+ * up): waiters wait for a connection to come back, or time out as usual, and new connects are retried with a growing
+ * pause. Emitted once per streak of refusals.
  */
 export interface ServerCapacityWarning<S extends string = string> {
   readonly kind: 'capacity';
   readonly service: S;
-  /** The server's SQLSTATE, `'53300'`. */
+  /** The refusal's SQLSTATE: `'53300'` from PostgreSQL, `'08P01'` from PgBouncer ("no more connections allowed (max_client_conn)"). */
   readonly code: string;
   /** The server's refusal (secrets removed). */
   readonly error: Error;

@@ -13,7 +13,7 @@ import {
   raiseSize,
   shortenTransactions,
 } from './recommendations';
-import { aggressorOf, budgetLimits, findingOf, ms, rank, sharedHeldByOthers, signal, type Evaluation, type Finding } from './findings';
+import { aggressorOf, belowOwnLimit, budgetLimits, findingOf, ms, rank, sharedHeldByOthers, signal, type Evaluation, type Finding } from './findings';
 import type { ProbeResult } from './server-probe';
 
 /** A service of lower priority than a victim that uses its overflow (shared capacity), with its share of it all. */
@@ -80,7 +80,9 @@ export function blame<S extends string>(findings: Map<S, Finding<S>>, e: Evaluat
     const timeouts = e.windowTimeouts(victim);
     const contention = f.signals.some((x) => CONTENTION_KINDS.has(x.kind) && (x.kind !== 'failures' || timeouts > 0));
     if (e.isProtected(victim) && contention) {
-      for (const borrower of borrowersBelow(stats, e.services, victim, e.capacity)) {
+      // At its own size + overflow, the victim waits for its own connections: the borrowers hold nothing it may take.
+      const borrowers = belowOwnLimit(s) ? borrowersBelow(stats, e.services, victim, e.capacity) : [];
+      for (const borrower of borrowers) {
         const monopolizes = f.signals.some((x) => x.kind === 'monopolization' && x.service === borrower.service);
         if (borrower.share < e.thresholds.aggressorShare && !monopolizes) continue;
         if (!f.aggressors.has(borrower.service)) f.aggressors.set(borrower.service, aggressorOf(stats, borrower.service, e.capacity, 0));

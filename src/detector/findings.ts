@@ -67,6 +67,14 @@ export function sharedHeldByOthers<S extends string>(stats: RegistryStats<S>, se
   return { total, byService };
 }
 
+/**
+ * Whether the service could use a connection somebody else holds: it is below its own `size + overflow`, or waits
+ * for a shared slot. At its own limit, it waits for its own connections only.
+ */
+export function belowOwnLimit(s: { readonly inUse: number; readonly max: number; readonly waitingForShared: number }): boolean {
+  return s.inUse < s.max || s.waitingForShared > 0;
+}
+
 /** Why an incident carries no recommendation: said explicitly, so silence is never mistaken for "nothing to do". */
 export function whyNoAdvice<S extends string>(victim: S, f: Finding<S>, s: ServiceStats, isAggressor: boolean, mitigated: boolean): string {
   if (mitigated) {

@@ -11,7 +11,10 @@ export type SignalKind =
    * within the window, or full at every evaluation for `sustainedExhaustionMs`.
    */
   | 'exhaustion'
-  /** A lower-priority service holds more than `monopolyShare` of all connections while a protected one waits. */
+  /**
+   * A lower-priority service holds more than `monopolyShare` of all connections while a protected one waits, below its
+   * own `size + overflow` (at it, its callers wait for its own connections: a `saturation`).
+   */
   | 'monopolization'
   /** A protected service's mean acquire wait in the short window rose above its own baseline. */
   | 'wait-rise'
@@ -31,7 +34,10 @@ export type SignalKind =
   | 'connection-churn'
   /** The service waits for shared budget slots that other services hold (it is below its own `size + overflow`). */
   | 'shared-slots'
-  /** The server refused the service's connections for lack of capacity (`53300` too many clients) within the window. */
+  /**
+   * The server refused the service's connections for lack of capacity (`53300` too many clients, or PgBouncer's
+   * `max_client_conn`) within the window.
+   */
   | 'server-capacity';
 
 /** One piece of evidence: what was measured, against which threshold. */

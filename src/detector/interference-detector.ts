@@ -6,6 +6,7 @@
 
 import { SafeEventEmitter } from '../events/safe-emitter';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
+import { isCapacityRefusal } from '../pool/client';
 import type { RegistryStats } from '../registry/pool-registry';
 import type { ResizeCheck } from '../registry/resize-check';
 import type { LatencyHistogram } from '../stats/latency-buckets';
@@ -52,9 +53,6 @@ export interface ServiceLatencyHistograms {
   /** Time connections were held by a lease, ms. */
   readonly useTime: LatencyHistogram;
 }
-
-/** SQLSTATE of a server refusing a connection for lack of capacity: too_many_connections. */
-const SERVER_CAPACITY_CODE = '53300';
 
 /**
  * Watches a registry for one service starving another and turns what it sees into {@link Incident}s.
@@ -120,7 +118,7 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     const error: unknown = event.error;
     const message = error instanceof Error ? error.message : String(error);
     const code = (error as { code?: unknown } | null)?.code;
-    if (code === SERVER_CAPACITY_CODE) {
+    if (isCapacityRefusal(error)) {
       // A failure path only: one stats() snapshot to know how many connections the server had room for.
       let held: number | undefined;
       try {

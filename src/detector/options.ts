@@ -26,7 +26,10 @@ export interface DetectorThresholds {
   readonly sustainedExhaustionMs?: number;
   /** A protected service whose p95 acquire wait is above this is waiting too long, ms. @default 100 */
   readonly acquireWaitMs?: number;
-  /** A lower-priority service holding more than this share of all connections while a protected one waits is "monopolizing", 0..1. @default 0.5 */
+  /**
+   * A lower-priority service holding more than this share of all connections while a protected one waits (below its own
+   * `size + overflow`) is "monopolizing", 0..1. @default 0.5
+   */
   readonly monopolyShare?: number;
   /** A lower-priority service holding at least this share of connections is named as an aggressor of a victim's incident, 0..1. @default 0.25 */
   readonly aggressorShare?: number;

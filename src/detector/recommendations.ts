@@ -230,7 +230,7 @@ export function makeRoomInBudget<S extends string>(
 }
 
 /**
- * "lower maxConnections from 40 to 18 …" for a server that refused connections for lack of capacity (53300): the
+ * "lower maxConnections from 40 to 18 …" for a server (or PgBouncer) that refused connections for lack of capacity: the
  * registry opened `heldAtRefusal` connections when the server said no, so that is what it has room for now.
  */
 export function fitServerCapacity<S extends string>(
@@ -239,9 +239,9 @@ export function fitServerCapacity<S extends string>(
   budget: BudgetLimits,
 ): Recommendation<S> {
   const check = 'registry.checkServer() reports the headroom';
-  const raise = "or raise the server's max_connections (or move other clients off it)";
+  const raise = "or raise the server's max_connections (PgBouncer's max_client_conn when PgBouncer refused), or move other clients off it";
   const refused =
-    `the server refused ${figures.refusals} ${service} connection(s) for lack of capacity (53300 too many clients) ` +
+    `the server refused ${figures.refusals} ${service} connection(s) for lack of capacity (53300 too many clients, or PgBouncer's client limit) ` +
     `while the registry held ${figures.heldAtRefusal}`;
   if (figures.heldAtRefusal >= budget.maxConnections) {
     return { kind: 'fit-server-capacity', service, text: `${raise.slice(3)}: ${refused}; ${check}` };

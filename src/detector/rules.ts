@@ -12,7 +12,7 @@ import type { ResolvedDetectorOptions } from './options';
 import { boundSlowQueries, checkConnectivity, reduceChurn } from './recommendations';
 import type { Sampler, WaitWindows, WindowCounts } from './sampler';
 import { borrowersBelow } from './blame';
-import { ms, pct, sharedHeldByOthers } from './findings';
+import { belowOwnLimit, ms, pct, sharedHeldByOthers } from './findings';
 
 /** Everything a rule may read about one victim at one evaluation. */
 export interface RuleContext<S extends string> {
@@ -120,13 +120,15 @@ function riseThreshold(c: RuleContext<string>, baselineMs: number): number {
 
 /**
  * Callers wait and it hurts: waits above `acquireWaitMs`, timeouts, or a wait for shared slots. A caller waiting a
- * few ms for a connection being opened, caught at the instant of an evaluation, is not starvation.
+ * few ms for a connection being opened, caught at the instant of an evaluation, is not starvation; nor is a service
+ * at its own `size + overflow`, which no other service's connections would serve (its own saturation).
  */
 function starving(c: RuleContext<string>): boolean {
   const s = c.s;
   const hurts = (s.acquireWait.count > 0 && s.acquireWait.p95 > c.detector.thresholds.acquireWaitMs) || c.window.timeouts > 0 || s.waitingForShared > 0;
-  return s.waiting > 0 && hurts;
+  return s.waiting > 0 && hurts && belowOwnLimit(s);
 }
+
 
 /** The rule table. */
 export const RULES: readonly Rule[] = Object.freeze<Rule[]>([
@@ -231,7 +233,7 @@ export const RULES: readonly Rule[] = Object.freeze<Rule[]>([
     protectedOnly: false,
     test: (c) => victimReading(c, c.window.capacityRefusals > 0, c.window.capacityRefusals, 0),
     message: (c, r) =>
-      `the server refused ${r.value} ${c.victim} connection(s) for lack of capacity (53300 too many clients) ` +
+      `the server refused ${r.value} ${c.victim} connection(s) for lack of capacity (53300 too many clients, or PgBouncer's client limit) ` +
       `in ${ms(c.detector.windowMs)}, with ${c.heldAtRefusal} registry connections open`,
     recommend: noAdvice,
   },

@@ -13,7 +13,7 @@ export interface WindowCounts {
   readonly connectionErrors: number;
   /** Acquire timeouts. */
   readonly timeouts: number;
-  /** Connections the server refused for lack of capacity (53300). */
+  /** Connections the server refused for lack of capacity (53300, or PgBouncer's client limit). */
   readonly capacityRefusals: number;
   /** Connections opened. */
   readonly created: number;
@@ -61,7 +61,7 @@ export class Sampler<S extends string> {
   readonly #pushedWaitCount: Float64Array;
   /** The counters of the latest snapshot, pushed or not. */
   #current: Counters | null = null;
-  /** Per service: connections refused by the server for lack of capacity (53300) since the sampler was created. */
+  /** Per service: connections refused by the server for lack of capacity (see isCapacityRefusal) since the sampler was created. */
   readonly #capacityRefusals: Float64Array;
   /** Per service: connections the registry held at the last capacity refusal (what the server had room for). */
   readonly #heldAtRefusal: Float64Array;

@@ -54,7 +54,7 @@ export const INSTRUMENTS = Object.freeze({
   created: spec('pg_bulkhead.connection.created', 'counter', '{connection}', 'Connections opened.'),
   closed: spec('pg_bulkhead.connection.closed', 'counter', '{connection}', 'Connections closed, by reason (recycled, idle, overflow, broken, closed, in-transaction).'),
   createFailures: spec('pg_bulkhead.connection.create_failures', 'counter', '{attempt}', 'Connection attempts that failed to open.'),
-  capacityRefusals: spec('pg_bulkhead.connection.capacity_refusals', 'counter', '{attempt}', 'Connection attempts the server refused for lack of room (53300) while the pool had working connections.'),
+  capacityRefusals: spec('pg_bulkhead.connection.capacity_refusals', 'counter', '{attempt}', 'Connection attempts the server refused for lack of room (53300, or a PgBouncer client limit) while the pool had working connections.'),
   queueRejections: spec('pg_bulkhead.queue.rejections', 'counter', '{request}', 'Connection requests rejected because the wait queue was full (ERR_QUEUE_FULL).'),
   errors: spec('pg_bulkhead.errors', 'counter', '{error}', 'Failed queries and connection failures.'),
   circuitState: spec('pg_bulkhead.circuit.state', 'gauge', '', 'Connection circuit breaker: 1 for the current state, 0 for the others.'),

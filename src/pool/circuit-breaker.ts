@@ -133,8 +133,8 @@ export class CircuitBreaker {
   }
 
   /**
-   * The server answered but refused the connection for lack of room (53300 "too many clients") while the service
-   * still has working connections: the database is up, so the circuit does not open. The refusal still counts
+   * The server answered but refused the connection for lack of room (53300 "too many clients", or PgBouncer's
+   * client limit) while the service still has working connections: the database is up, so the circuit does not open. The refusal still counts
    * toward the growing pause between attempts (so a full server is not hammered); a probe refused this way
    * counts as a failed probe.
    */

@@ -119,8 +119,17 @@ export function isConnectionError(error: unknown): boolean {
 /**
  * True when the server answered a connection attempt with "no room": SQLSTATE 53300 `too_many_connections`
  * ("sorry, too many clients already", "remaining connection slots are reserved …", a role's or database's
- * connection limit). The server is up; it is full.
+ * connection limit), or PgBouncer refusing a client over its client limits (`08P01` "no more connections allowed
+ * (max_client_conn)", and "client connections exceeded (max_db_client_connections)" / "(max_user_client_connections)"
+ * since PgBouncer 1.24). The server is up; it is full. PgBouncer sends every error of its own as `08P01`, its
+ * "cannot connect to server" outages too, so its refusals are told apart by their message.
  */
 export function isCapacityRefusal(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '53300';
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (code === '53300') return true;
+  return code === '08P01' && typeof message === 'string' && PGBOUNCER_CLIENT_LIMITS.some((prefix) => message.startsWith(prefix));
 }
+
+/** How PgBouncer's refusals for its client limits begin (src/client.c); its other `08P01` errors are not capacity. */
+const PGBOUNCER_CLIENT_LIMITS = ['no more connections allowed', 'client connections exceeded'] as const;

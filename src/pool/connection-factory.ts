@@ -235,7 +235,8 @@ export class ConnectionFactory {
       warning:
         `${service}: the server refused a new connection (${code} ${error.message}) while ${service} holds ${open} working of its ${max}; ` +
         `its circuit stays closed and waiters wait for a connection to come back. The server has fewer free connections than the budgets on it ` +
-        `may open: run registry.checkServer(), then lower maxConnections (or the overflow of the services that flood) or raise max_connections`,
+        `may open: run registry.checkServer(), then lower maxConnections (or the overflow of the services that flood) or raise max_connections ` +
+        `(PgBouncer's max_client_conn when PgBouncer refused)`,
     });
   }
 

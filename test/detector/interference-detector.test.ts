@@ -600,8 +600,9 @@ describe('incident lifecycle', () => {
     const d = createInterferenceDetector({ registry, clock: new FakeClock(), serverProbe: false });
     // Every figure the texts quote drifts on every evaluation, as in a long incident.
     for (let i = 1; i <= 5_000; i++) {
-      registry.set('auth', { inUse: 8, waiting: 1 + (i % 7), queryTime: latency(1_000 + i), connectionErrors: 10 * i, consecutiveConnectFailures: i });
-      registry.set('llm', { inUse: 18 }); // 18 of 31 connections: monopolizing, not itself exhausted
+      // auth 7 of its 8, callers waiting; llm 18 of 31 connections: monopolizing, not itself exhausted
+      registry.set('auth', { inUse: 7, waiting: 1 + (i % 7), queryTime: latency(1_000 + i), connectionErrors: 10 * i, consecutiveConnectFailures: i });
+      registry.set('llm', { inUse: 18 });
       await d.check();
     }
     const [incident, ...others] = d.incidents();
@@ -630,8 +631,8 @@ describe('incident lifecycle', () => {
     expect(events.connectivity[0]?.id).toBe(events.saturation[0]?.id);
     expect(events.connectivity[0]?.severity).toBe('critical');
     expect(events.connectivity[0]?.type).toBe('connectivity');
-    // and once a lower-priority service holds most connections, interference
-    registry.set('auth', { connectionErrors: 10, inUse: 8, waiting: 3 });
+    // and once a lower-priority service holds most connections while auth could still grow, interference
+    registry.set('auth', { connectionErrors: 10, inUse: 7, waiting: 3 });
     registry.set('llm', { inUse: 20 });
     await tick();
     expect(events.interference.map((i) => [i.id, i.type])).toEqual([[events.saturation[0]?.id, 'interference']]);

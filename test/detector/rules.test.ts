@@ -180,7 +180,7 @@ describe('the rule table', () => {
     const c = evaluate('llm');
     expect(readings('server-capacity', c)).toEqual([['llm', 1, 0]]);
     expect(rule('server-capacity').message(c, rule('server-capacity').test(c)[0]!)).toBe(
-      'the server refused 1 llm connection(s) for lack of capacity (53300 too many clients) in 10000 ms, with 17 registry connections open',
+      "the server refused 1 llm connection(s) for lack of capacity (53300 too many clients, or PgBouncer's client limit) in 10000 ms, with 17 registry connections open",
     );
   });
 

@@ -51,6 +51,24 @@ describe('server capacity: 53300 refusals are the server, not the connection', (
     expect(incident?.recommendations.map((r) => r.kind)).not.toContain('raise-overflow');
   });
 
+  it("PgBouncer's max_client_conn refusal (08P01) is server capacity too; its other 08P01 errors are not", async () => {
+    const { registry, detector, tick } = setup();
+    registry.set('llm', { inUse: 18, connectionErrors: 3, consecutiveConnectFailures: 3, waiting: 4 });
+    registry.set('usage', { connectionErrors: 5, consecutiveConnectFailures: 5 });
+    for (let i = 0; i < 3; i++) {
+      registry.emit('connect-error', { service: 'llm', error: Object.assign(new Error('no more connections allowed (max_client_conn)'), { code: '08P01' }), consecutiveFailures: i + 1 });
+      registry.emit('connect-error', { service: 'usage', error: Object.assign(new Error('pgbouncer cannot connect to server'), { code: '08P01' }), consecutiveFailures: i + 1 });
+    }
+    await tick();
+    const llm = detector.incidents().find((i) => i.victim === 'llm');
+    expect(llm?.type).toBe('interference');
+    expect(llm?.signals).toContainEqual(expect.objectContaining({ kind: 'server-capacity', service: 'llm', value: 3 }));
+    expect(llm?.recommendations.find((r) => r.kind === 'fit-server-capacity')?.text).toContain("PgBouncer's max_client_conn");
+    const usage = detector.incidents().find((i) => i.victim === 'usage');
+    expect(usage?.type).toBe('connectivity');
+    expect(usage?.kinds).not.toContain('server-capacity');
+  });
+
   it('refused connections of another kind are connectivity, with its own event and advice', async () => {
     const { registry, detector, seen, tick } = setup();
     registry.set('usage', { connectionErrors: 5, consecutiveConnectFailures: 5 });
@@ -130,6 +148,37 @@ describe('a service within its own guaranteed size takes nothing from anyone', (
     expect(d2.incidents().find((i) => i.victim === 'auth')?.kinds).toContain('monopolization');
     await d.stop();
     await d2.stop();
+  });
+});
+
+describe('a protected service at its own size + overflow saturates: no other service is involved', () => {
+  it("the issue's flood: auth at 8 of its 3 + 5 while llm holds 23 of 40 is saturation, advised on auth's own limits, never llm's", async () => {
+    const { registry, detector, seen, tick } = setup();
+    registry.set('llm', { inUse: 23, sharedInUse: 15 });
+    registry.set('auth', { inUse: 8, sharedInUse: 5, waiting: 10, timeouts: 4, acquireWait: latency(300) });
+    await tick();
+    await tick();
+    const incident = detector.incidents().find((i) => i.victim === 'auth');
+    expect(incident).toMatchObject({ type: 'saturation', aggressors: [] });
+    expect(incident?.kinds).not.toContain('monopolization');
+    expect(seen.filter((x) => x.incident.victim === 'auth').map((x) => x.event)).toEqual(['saturation']);
+    // llm's connections are nothing auth may take: lowering its overflow would not serve one more auth caller
+    expect(incident?.recommendations.filter((r) => r.service !== 'auth')).toEqual([]);
+    const own = incident?.recommendations.find((r) => r.option === 'size' || r.option === 'overflow');
+    expect(own).toMatchObject({ service: 'auth', validation: 'ok' });
+    expect(registry.validateResize('auth', { [own!.option!]: own!.to })).toEqual({ ok: true });
+    expect(detector.incidents().flatMap((i) => i.aggressors.map((a) => a.service))).toEqual([]);
+  });
+
+  it('one connection below it, with llm monopolizing, the same figures are interference naming llm', async () => {
+    const { registry, detector, tick } = setup();
+    registry.set('llm', { inUse: 23, sharedInUse: 15 });
+    registry.set('auth', { inUse: 7, sharedInUse: 4, waiting: 10, timeouts: 4, acquireWait: latency(300) });
+    await tick();
+    const incident = detector.incidents().find((i) => i.victim === 'auth');
+    expect(incident).toMatchObject({ type: 'interference', aggressors: [expect.objectContaining({ service: 'llm' })] });
+    expect(incident?.kinds).toContain('monopolization');
+    expect(incident?.recommendations).toContainEqual(expect.objectContaining({ kind: 'lower-overflow', service: 'llm' }));
   });
 });
 

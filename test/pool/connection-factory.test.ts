@@ -137,6 +137,32 @@ describe('ConnectionFactory', () => {
     expect(warnings).toHaveLength(1);
   });
 
+  // PgBouncer answers its own client limits with 08P01 (the error a real PgBouncer 1.18 sends at max_client_conn);
+  // it sends every error of its own as 08P01, so only its limit refusals are capacity, its outages are failures.
+  const refusals: [string, Error & { code: string }, 'closed' | 'open'][] = [
+    ['PostgreSQL: too many clients (53300)', Object.assign(new Error('sorry, too many clients already'), { code: '53300' }), 'closed'],
+    ['PgBouncer: max_client_conn (08P01)', Object.assign(new Error('no more connections allowed (max_client_conn)'), { code: '08P01' }), 'closed'],
+    ['PgBouncer 1.24: max_db_client_connections (08P01)', Object.assign(new Error('client connections exceeded (max_db_client_connections)'), { code: '08P01' }), 'closed'],
+    ['PgBouncer: cannot connect to the server (08P01), an outage', Object.assign(new Error('pgbouncer cannot connect to server'), { code: '08P01' }), 'open'],
+  ];
+  for (const [what, refusal, circuit] of refusals) {
+    it(`with a working connection, ${what}: the circuit stays ${circuit}`, async () => {
+      const { factory, server, events, meters } = setup({}, 2);
+      const warnings: { kind: string; code: string }[] = [];
+      events.on('server-warning', (w: { kind: string; code: string }) => warnings.push(w));
+      await factory.open(); // one working connection
+      server.refuse = refusal;
+      for (let i = 0; i < 3; i++) {
+        const attempt = factory.open();
+        await advance(5_000);
+        await attempt;
+      }
+      expect(factory.breaker.state === 'closed' ? 'closed' : 'open').toBe(circuit); // open, or half-open probing
+      expect(warnings).toEqual(circuit === 'closed' ? [expect.objectContaining({ kind: 'capacity', code: refusal.code })] : []);
+      expect(meters.capacityRefusals > 0).toBe(circuit === 'closed');
+    });
+  }
+
   it('ping answers false (and marks the connection broken) when the check gets no answer in time', async () => {
     const { factory, server } = setup();
     const connection = (await factory.open()) as PooledConnection;
