@@ -56,6 +56,8 @@ export interface Worker {
 
 export interface RunResult {
   readonly latencies: Record<string, number[]>;
+  /** Each acquire's wait for a connection, ms, per service (the registry's `acquire` events during the run). */
+  readonly waits: Record<string, number[]>;
   readonly errors: Record<string, string[]>;
   readonly detector: InterferenceDetector<string>;
   readonly announced: { type: IncidentType; incident: Incident<string> }[];
@@ -69,6 +71,9 @@ export async function run(registry: Registry, workers: readonly Worker[], ms: nu
   for (const type of ['interference', 'saturation', 'connectivity'] as const) detector.on(type, (incident) => announced.push({ type, incident }));
   const latencies: Record<string, number[]> = {};
   const errors: Record<string, string[]> = {};
+  const waits: Record<string, number[]> = {};
+  const onAcquire = (event: { service: string; waitMs: number }) => (waits[event.service] ??= []).push(event.waitMs);
+  registry.on('acquire', onAcquire);
   const end = Date.now() + ms;
   let stop = false;
   cleanup.push(async () => {
@@ -98,14 +103,21 @@ export async function run(registry: Registry, workers: readonly Worker[], ms: nu
     }
   })();
   await Promise.all([...loops, evaluating, during?.()]);
+  registry.off('acquire', onAcquire);
   await detector.check();
-  return { latencies, errors, detector, announced };
+  return { latencies, errors, waits, detector, announced };
 }
 
 export function p99(values: readonly number[] | undefined): number {
   if (values === undefined || values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] as number;
+}
+
+/** The share of a service's acquires in the run that waited longer than `ms` for a connection (0 when none). */
+export function waitedLonger(result: RunResult, service: string, ms: number): number {
+  const waits = result.waits[service] ?? [];
+  return waits.length === 0 ? 0 : waits.filter((w) => w > ms).length / waits.length;
 }
 
 export function incidentOf(result: RunResult, victim: string): Incident<string> | undefined {

@@ -54,6 +54,7 @@ describePg('detector scenario corpus on real PostgreSQL (issue 14): a throwaway 
     expect(incident, JSON.stringify(before.detector.incidents())).toBeDefined();
     expect(incident!.type).toBe('interference');
     expect(incident!.kinds).toContain('server-capacity');
+    expect(incident!.aggressors).toEqual([]); // the other party is the server (and the other application on it)
     const fit = incident!.recommendations.find((r) => r.kind === 'fit-server-capacity');
     expect(fit?.registryChange).toEqual({ option: 'maxConnections', from: 7, to: 3 });
     expect(incident!.recommendations.map((r) => r.kind)).not.toContain('raise-overflow');
