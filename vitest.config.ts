@@ -44,7 +44,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: integration,
-          maxWorkers: 2,
+          maxWorkers: 4,
           sequence: { groupOrder: 1 },
         },
       },

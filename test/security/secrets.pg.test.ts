@@ -9,7 +9,7 @@ import { createHealthHandler, createInterferenceDetector, createPoolRegistry, cr
 import { adminClient, describePg, pgUrl, uniqueAppName } from '../helpers/pg';
 import { startProxy, type TcpProxy } from '../helpers/tcp-proxy';
 import { waitFor } from '../helpers/wait-for';
-import { createScanner, serialize, sleep } from '../soak/scan';
+import { createScanner, serialize } from '../soak/scan';
 
 const ROLE = `pgb_sec_${process.pid}_${randomBytes(3).toString('hex')}`;
 const PASSWORD = `Pw-${randomBytes(8).toString('base64url')}/@:? #%`;
@@ -37,7 +37,8 @@ describePg('passwords never leak (real PostgreSQL)', () => {
     await proxy?.close();
     if (admin) {
       await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [ROLE]).catch(() => {});
-      await sleep(100);
+      // a role with sessions cannot be dropped: wait until the terminated ones are gone
+      await waitFor(async () => (await admin.query('select 1 from pg_stat_activity where usename = $1', [ROLE])).rowCount === 0, 5_000, 'the sessions to end').catch(() => {});
       await admin.query(`drop owned by ${ROLE}`).catch(() => {});
       await admin.query(`drop role if exists ${ROLE}`).catch(() => {});
       await admin.end();
@@ -115,8 +116,9 @@ describePg('passwords never leak (real PostgreSQL)', () => {
         await usage.flush();
         await surfaces();
         proxy.refuse(false);
-        // stalled: connects time out, a query in flight hangs until the stall ends
-        await sleep(300);
+        // stalled: connects time out, a query in flight hangs until the stall ends. First the pool reconnects (its
+        // guaranteed connection, once the breaker's backoff has passed), so the stall meets a working pool.
+        await waitFor(() => registry.stats('auth').circuit === 'closed', 5_000, 'the pool to reconnect after the refusals');
         // (a query already on a stalled connection waits for the network: there is no client-side query timeout)
         proxy.stall(true);
         const stalled = attempt('stalled', () => registry.query('auth', 'select 1'));
@@ -141,7 +143,7 @@ describePg('passwords never leak (real PostgreSQL)', () => {
           await attempt('refused registry', () => r.query('auth', 'select 1'));
           await attempt('wrong database', () => r.query('auth', 'select 1'));
         }
-        await sleep(200);
+        // (events that come later are scanned too: the listeners stay until the registries are closed below)
         await surfaces();
       } finally {
         proxy.stall(false);
