@@ -4,6 +4,7 @@ import type { Incident } from '../detector/incident';
 import { PRIORITIES } from '../types';
 import type { RemoveReason } from '../types';
 import type { ServiceStats } from '../types';
+import type { UsageStats } from '../usage/stats';
 import { INSTRUMENTS, METRIC_ATTRIBUTES as A, type InstrumentSpec } from './instruments';
 
 /** What the metrics read from the registry: its `stats()` snapshot (a {@link PoolRegistry} fits). */
@@ -27,28 +28,9 @@ export interface MetricsDetector<S extends string> {
  * nothing else of it is imported). The optional ones are published when present.
  */
 export interface MetricsUsageSource {
-  /** The tracker's snapshot; only the fields below are read. */
-  stats(): {
-    /** Distinct keys waiting for the next flush. */
-    readonly pendingKeys: number;
-    /** Sum of the pending increments. */
-    readonly pendingIncrements: number;
-    /** Increment calls dropped since creation. */
-    readonly droppedCalls: number;
-    /** Amounts those dropped calls carried. */
-    readonly droppedIncrements: number;
-    /** Sum of the increments written since creation. */
-    readonly flushedIncrements?: number;
-    /** Increment calls refused as never storable. */
-    readonly rejectedCalls?: number;
-    /** Rows quarantined after the sink refused them for good, and the increments they carried. */
-    readonly quarantinedRows?: number;
-    readonly quarantinedIncrements?: number;
-    /** Failed write attempts since creation. */
-    readonly failedWrites?: number;
-    /** Wall-clock ms since the epoch of the last successful write, or null before the first. */
-    readonly lastFlushAt?: number | null;
-  };
+  /** The tracker's snapshot; only these fields of {@link UsageStats} are read. */
+  stats(): Pick<UsageStats, 'pendingKeys' | 'pendingIncrements' | 'droppedCalls' | 'droppedIncrements'> &
+    Partial<Pick<UsageStats, 'flushedIncrements' | 'rejectedCalls' | 'quarantinedRows' | 'quarantinedIncrements' | 'failedWrites' | 'lastFlushAt'>>;
 }
 
 /** Where the metrics come from. Only `registry` is required; the others add their series. */
