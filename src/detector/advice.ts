@@ -82,7 +82,12 @@ export function advise<S extends string>(
  * through each pool; then every recommendation as this deployment can apply it. A finding made of PgBouncer waits
  * alone was not advised by {@link advise}: it still says why it has no advice.
  */
-export function fitToDeployment<S extends string>(findings: Map<S, Finding<S>>, e: Evaluation<S>, waits: readonly PgBouncerWait<S>[], pooler: Pooler): void {
+export function fitToDeployment<S extends string>(
+  findings: Map<S, Finding<S>>,
+  e: Evaluation<S>,
+  waits: readonly PgBouncerWait<S>[],
+  pooler: Pooler,
+): void {
   for (const wait of waits) for (const service of wait.services) findingOf(findings, service).signals.push(...pgbouncerWaitSignals(service, [wait]));
   for (const f of findings.values()) f.recommendations = f.recommendations.map((r) => fitRecommendationToPooler(r, pooler));
   for (const [victim, f] of findings) {

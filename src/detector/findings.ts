@@ -112,7 +112,14 @@ export function budgetLimits(stats: RegistryStats<string>, priority: Priority): 
   return { maxConnections: total, guaranteed, reserve, mayTakeReserve: priority === 'highest' || priority === 'high' };
 }
 
-export function signal<S extends string>(kind: SignalKind, service: S, value: number, threshold: number, unit: Signal['unit'], message: string): Signal<S> {
+export function signal<S extends string>(
+  kind: SignalKind,
+  service: S,
+  value: number,
+  threshold: number,
+  unit: Signal['unit'],
+  message: string,
+): Signal<S> {
   return { kind, service, value, threshold, unit, message };
 }
 

@@ -302,7 +302,8 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     // Services named as aggressors, now or in an incident still open: more connections for them would hurt a victim.
     const aggressorsAnywhere = this.#incidents.aggressors();
     for (const f of findings.values()) for (const service of f.aggressors.keys()) aggressorsAnywhere.add(service);
-    const validateResize = (service: S, limits: { readonly size?: number; readonly overflow?: number }): ResizeCheck => this.#registry.validateResize(service, limits);
+    const validateResize = (service: S, limits: { readonly size?: number; readonly overflow?: number }): ResizeCheck =>
+      this.#registry.validateResize(service, limits);
     advise(findings, evaluation, { idle, aggressorsAnywhere, validateResize });
 
     // (issue 15) Waits inside PgBouncer show in no client-side signal: with the registry's pgbouncerAdmin, SHOW
@@ -390,6 +391,8 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
  * detector.on('interference', (incident) => log.warn(incident));
  * detector.start();
  */
-export function createInterferenceDetector<S extends string>(options: DetectorOptions<NoInfer<S>> & { readonly registry: DetectorRegistry<S> }): InterferenceDetector<S> {
+export function createInterferenceDetector<S extends string>(
+  options: DetectorOptions<NoInfer<S>> & { readonly registry: DetectorRegistry<S> },
+): InterferenceDetector<S> {
   return new InterferenceDetector<S>(options);
 }

@@ -277,7 +277,10 @@ export const RULES: readonly Rule[] = Object.freeze<Rule[]>([
 ]);
 
 /** The signals (and their advice) of every rule that fires for one victim, in table order. */
-export function applyRules<S extends string>(c: RuleContext<S>, rules: readonly Rule[] = RULES): { signals: Signal<S>[]; recommendations: Recommendation<S>[] } {
+export function applyRules<S extends string>(
+  c: RuleContext<S>,
+  rules: readonly Rule[] = RULES,
+): { signals: Signal<S>[]; recommendations: Recommendation<S>[] } {
   const signals: Signal<S>[] = [];
   const recommendations: Recommendation<S>[] = [];
   for (const rule of rules) {

@@ -40,7 +40,12 @@ export interface ProbeResult<S extends string = string> {
     readonly blockers: readonly { readonly pid: number; readonly state: string | null; readonly stateMs: number }[];
   }[];
   /** Services with sessions idle in transaction (any instance), with the longest time so far, ms, and the instances. */
-  readonly idleInTransaction: readonly { readonly service: S; readonly sessions: number; readonly longestMs: number; readonly instances: readonly string[] }[];
+  readonly idleInTransaction: readonly {
+    readonly service: S;
+    readonly sessions: number;
+    readonly longestMs: number;
+    readonly instances: readonly string[];
+  }[];
   /**
    * Sessions on the server per service and instance (every instance of the application), busiest first: who holds
    * the server's connections. `instance` is undefined for sessions without an instance identity.
@@ -116,7 +121,12 @@ export class ServerProbe<S extends string> {
     open: () => Promise<ProbeClient>,
     applicationName: string,
     services: readonly S[],
-    timing: { readonly clock: Clock; readonly timeoutMs: number; readonly instanceId?: string | undefined; readonly pgbouncer?: PgBouncerProbeTarget<S> | undefined },
+    timing: {
+      readonly clock: Clock;
+      readonly timeoutMs: number;
+      readonly instanceId?: string | undefined;
+      readonly pgbouncer?: PgBouncerProbeTarget<S> | undefined;
+    },
     readonly retryAfterProbes = 10,
   ) {
     this.#open = open;
