@@ -57,6 +57,16 @@ describe('slow responses: p95 query time above slowQueryMs', () => {
     expect(report.services.llm.status).toBe('degraded');
     expect(report.status).toBe('degraded');
   });
+  it("behind PgBouncer in transaction mode the timeout is advised as the deployment can apply it (the registry's pooler)", async () => {
+    const { registry, detector, tick } = setup();
+    registry.pooler = 'pgbouncer-transaction';
+    registry.set('llm', { queryTime: latency(1_500) });
+    await tick();
+    const advice = detector.incidents().find((i) => i.victim === 'llm')?.recommendations.find((r) => r.option === 'statementTimeoutMs');
+    expect(advice?.text).toBe(
+      "find llm's slow queries (p95 1500 ms) and set statementTimeoutMs on llm to 3000 (behind PgBouncer in transaction mode it is applied with SET LOCAL in query() and transaction(); for withClient() and acquire() too: ALTER ROLE <llm's role> SET statement_timeout = 3000)",
+    );
+  });
   it('stays quiet at or below it', async () => {
     const { registry, detector, tick } = setup();
     registry.set('llm', { queryTime: latency(1_000) });
