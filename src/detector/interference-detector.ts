@@ -16,7 +16,7 @@ import { ServerProbe, type ProbeResult } from './server-probe';
 import type { Evaluation, Finding } from './findings';
 import { Sampler } from './sampler';
 import { applyRules, ruleContext } from './rules';
-import { blame, blameLockHolders } from './blame';
+import { blame, blameLockHolders, nameServerHolders } from './blame';
 import { advise, fitToDeployment } from './advice';
 import { IncidentBook } from './incident-book';
 import { Mitigation } from './mitigation';
@@ -295,7 +295,10 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
     // The blocking view is not free: ask the server only when something already looks wrong on the client.
     const probeResult = this.#options.serverProbe && findings.size > 0 ? await this.#probeServer(t.idleInTransactionMs) : null;
     const evaluation = this.#evaluation(stats, capacity, now);
-    if (probeResult !== null) blameLockHolders(findings, probeResult, evaluation);
+    if (probeResult !== null) {
+      blameLockHolders(findings, probeResult, evaluation);
+      nameServerHolders(findings, probeResult);
+    }
     blame(findings, evaluation);
     const idle = new Map<S, { sessions: number; longestMs: number }>();
     for (const entry of probeResult?.idleInTransaction ?? []) idle.set(entry.service, entry);

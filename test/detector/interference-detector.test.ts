@@ -511,6 +511,24 @@ describe('server probe: lock blocking and idle transactions', () => {
     expect(incident?.severity).toBe('critical');
     expect(JSON.stringify(incident)).not.toMatch(/app:|other:/);
   });
+  it("when the server refuses connections, names who holds its sessions by service and instance (every instance's, busiest first)", async () => {
+    const { registry, detector, tick } = setup({ serverProbe: true });
+    registry.instanceId = 'a';
+    registry.probeRows = [
+      ...[1, 2, 3].map((pid) => ({ pid, application_name: 'app:llm@c', state: 'active', state_ms: 100, blocked_by: [] })),
+      { pid: 4, application_name: 'app:llm@c', state: 'idle', state_ms: 100, blocked_by: [] },
+      { pid: 5, application_name: 'app:auth@a', state: 'active', state_ms: 100, blocked_by: [] },
+      { pid: 6, application_name: 'app:auth@a', state: 'idle', state_ms: 100, blocked_by: [] },
+      { pid: 7, application_name: 'app:usage', state: 'idle', state_ms: 100, blocked_by: [] },
+    ];
+    registry.emit('connect-error', { service: 'auth', error: Object.assign(new Error('sorry, too many clients already'), { code: '53300' }), consecutiveFailures: 1 });
+    const report = await tick();
+    expect(report.serverProbe).toBe('ok');
+    const capacity = detector.incidents().find((i) => i.victim === 'auth')?.signals.find((s) => s.kind === 'server-capacity');
+    expect(capacity?.message).toMatch(
+      /^the server refused 1 auth connection\(s\) for lack of capacity .*; this application's 7 session\(s\) on the server \(every instance\): llm@c 4 \(3 active\), auth@a 2 \(1 active\), usage 1 \(0 active\)$/,
+    );
+  });
   it('does not query the server while every client-side figure is calm', async () => {
     const { registry, tick } = setup({ serverProbe: true });
     registry.probeRows = rows;
