@@ -295,6 +295,49 @@ describePgBouncer('checkServer with PgBouncer', () => {
   });
 });
 
+describePgBouncer('checkServer behind PgBouncer in transaction mode: what reaches the server', () => {
+  const url = () => pgbouncerTxUrl;
+  // 450 (or 600) connections to PgBouncer (max_client_conn 500), which opens at most 2 + 2 server connections for
+  // the two aliases; the server (max_connections 400) could never hold 450 sessions itself.
+  const registryOf = (app: string, each: number) =>
+    track(
+      createPoolRegistry({
+        connection: url(),
+        applicationName: app,
+        pooler: 'pgbouncer-transaction',
+        maxConnections: 2 * each,
+        services: { auth: { size: 1, overflow: each - 1, connection: alias(url(), 'test_auth') }, llm: { size: 0, overflow: each, connection: alias(url(), 'test_llm') } },
+      }),
+    );
+
+  it("with the admin console: compares PgBouncer's server connections with the server's room, and the registries' connections with max_client_conn", async () => {
+    const admin = alias(url(), 'pgbouncer');
+    const fitting = registryOf(`i15-cx-${process.pid}`, 225);
+    const report = await fitting.checkServer({ pgbouncerAdmin: admin });
+    expect(report.combinedBudget).toBe(450);
+    expect(report.available).toBeLessThan(450); // the registry's own connections would not fit: they are not what the server sees
+    expect(report).toMatchObject({ pgbouncerServerConnections: 4, fits: true, warning: undefined });
+    const warnings: string[] = [];
+    const tooMany = registryOf(`i15-cy-${process.pid}`, 300);
+    tooMany.on('server-warning', (r) => warnings.push(r.warning ?? ''));
+    const refused = await tooMany.checkServer({ pgbouncerAdmin: admin });
+    expect(refused).toMatchObject({ combinedBudget: 600, pgbouncerServerConnections: 4, fits: false });
+    expect(warnings).toEqual([
+      "the registry may open 600 connections to PgBouncer, above its max_client_conn 500 (shared with every other client of this PgBouncer): lower maxConnections or raise max_client_conn",
+    ]);
+  });
+
+  it('without it: still compares the registry with the server, and says why that may be too strict', async () => {
+    const warnings: string[] = [];
+    const registry = registryOf(`i15-cz-${process.pid}`, 225);
+    registry.on('server-warning', (r) => warnings.push(r.warning ?? ''));
+    const report = await registry.checkServer();
+    expect(report).toMatchObject({ fits: false, pgbouncerServerConnections: undefined });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^the registry may open 450 connections but the server has room for \d+ .*; behind PgBouncer in transaction mode the server sees PgBouncer's server connections instead: pass pgbouncerAdmin to compare those$/);
+  });
+});
+
 describePgBouncer('the detector behind PgBouncer (transaction mode)', () => {
   it('reads SHOW POOLS and names the wait inside PgBouncer, and the alias auth shares with llm', async () => {
     const url = pgbouncerTxUrl;
