@@ -91,6 +91,24 @@ describePgBouncer.each(modes)('behind PgBouncer in $mode mode', ({ mode, pooler,
     }
   });
 
+  it('per-service timeouts take effect: a transaction idle longer than idleInTransactionTimeoutMs is ended by the server', async () => {
+    const registry = track(createPoolRegistry({ connection: url(), applicationName: app, pooler, services: { auth: { size: 0, overflow: 1, idleInTransactionTimeoutMs: 300 } } }));
+    const admin = await adminClient();
+    cleanup.push(() => admin.end());
+    let ended = false;
+    const outcome = registry.transaction('auth', async (_client, lease) => {
+      const pid = Number((await lease.query('select pg_backend_pid() as pid')).rows[0]?.pid);
+      // Idle in the transaction until the server ends that session (polling the server's state, not timing logic).
+      await waitFor(async () => (await admin.query('select 1 from pg_stat_activity where pid = $1', [pid])).rowCount === 0, 5_000, 'the server to end the idle transaction');
+      ended = true;
+      await lease.query('select 1');
+    });
+    await expect(outcome).rejects.toThrow();
+    expect(ended).toBe(true);
+    // The service goes on with a new connection.
+    await expect(registry.query('auth', 'select 1 as n')).resolves.toMatchObject({ rows: [{ n: 1 }] });
+  });
+
   it("without the pooler option, the dropped startup parameters fail loudly (ERR_SETTING_NOT_APPLIED), never silently", async () => {
     const errors: Error[] = [];
     const registry = track(
