@@ -356,6 +356,37 @@ describePgBouncer('checkServer behind PgBouncer in transaction mode: what reache
   });
 });
 
+describePgBouncer('a wait inside PgBouncer (transaction mode)', () => {
+  it("is bounded by the service's queryTimeoutMs, which acquireTimeoutMs cannot do: auth fails while the flood still runs", async () => {
+    const url = pgbouncerTxUrl;
+    const registry = track(
+      createPoolRegistry({
+        connection: url,
+        applicationName: `i15-qt-${process.pid}`,
+        pooler: 'pgbouncer-transaction',
+        services: {
+          // On llm's alias on purpose: the wait happens inside PgBouncer, after the registry handed out a connection.
+          auth: { size: 1, overflow: 0, priority: 'highest', queryTimeoutMs: 300, connection: alias(url, 'test_llm') },
+          llm: { size: 0, overflow: 6, priority: 'low', connection: alias(url, 'test_llm') },
+        },
+      }),
+    );
+    await registry.query('auth', 'select 1'); // warm: auth's connection to PgBouncer is open
+    let floodDone = false;
+    const flood = Promise.all(Array.from({ length: 6 }, () => registry.transaction('llm', (_c, lease) => lease.query('select pg_sleep(1)')))).finally(() => {
+      floodDone = true;
+    });
+    const admin = await bouncerAdmin(url);
+    cleanup.push(() => admin.end());
+    await waitFor(async () => (await showPools(admin, 'test_llm')).clWaiting > 0, 5_000, 'the flood to queue inside PgBouncer');
+    await expect(registry.query('auth', 'select 1')).rejects.toThrow('Query read timeout');
+    expect(floodDone).toBe(false);
+    expect(registry.stats('auth').timeouts).toBe(0); // no acquire timeout: the registry had a connection for it
+    await flood;
+    await expect(registry.query('auth', 'select 1 as n')).resolves.toMatchObject({ rows: [{ n: 1 }] });
+  });
+});
+
 describePgBouncer('the detector behind PgBouncer (transaction mode)', () => {
   it('reads SHOW POOLS and names the wait inside PgBouncer, and the alias auth shares with llm', async () => {
     const url = pgbouncerTxUrl;
