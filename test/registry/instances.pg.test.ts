@@ -6,6 +6,8 @@ import { createPoolRegistry } from '../../src/registry/pool-registry';
 import { createUsageTracker } from '../../src/usage/usage-tracker';
 import type { ServerCheckReport } from '../../src/pool/events';
 import type { Incident } from '../../src/detector/incident';
+import { ServerProbe } from '../../src/detector/server-probe';
+import { systemClock } from '../../src/clock';
 import { adminClient, describePg, pgUrl } from '../helpers/pg';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -97,6 +99,14 @@ describePg('four instances of one application on one database', () => {
       { name: `${APP}:usage@${i.id}`, n: 1 },
     ]);
     expect(rows).toEqual(expected.sort((a, b) => (a.name < b.name ? -1 : 1)));
+  });
+
+  it("the server probe of one instance sees every instance's sessions, by service and instance", async () => {
+    const probe = new ServerProbe(adminClient, APP, ['auth', 'llm', 'usage'], { clock: systemClock, timeoutMs: 5_000, instanceId: instances[0]?.id });
+    const result = await probe.sample(60_000);
+    await probe.close();
+    const holders = [...(result?.holders ?? [])].map((h) => `${h.service}@${h.instance ?? '-'} ${h.sessions}`).sort();
+    expect(holders).toEqual(instances.flatMap((i) => [`auth@${i.id} 2`, `llm@${i.id} 1`, `usage@${i.id} 1`]).sort());
   });
 
   it('usage totals are exact across the four instances', async () => {
