@@ -529,6 +529,28 @@ describe('server probe: lock blocking and idle transactions', () => {
       /^the server refused 1 auth connection\(s\) for lack of capacity .*; this application's 7 session\(s\) on the server \(every instance\): llm@c 4 \(3 active\), auth@a 2 \(1 active\), usage 1 \(0 active\)$/,
     );
   });
+  it('with probeIntervalMs, probes while every client-side figure is calm, and names a lock another instance holds', async () => {
+    const { registry, detector, tick } = setup({ serverProbe: true, probeIntervalMs: 3_000 });
+    registry.instanceId = 'a';
+    // One of auth's sessions waits on instance b's llm: nothing on this instance's figures shows it yet.
+    registry.probeRows = [
+      { pid: 1, application_name: 'app:auth@a', state: 'active', state_ms: 400, blocked_by: [2] },
+      { pid: 2, application_name: 'app:llm@b', state: 'idle in transaction', state_ms: 900, blocked_by: [] },
+    ];
+    await tick(); // t = 1 s: the first evaluation probes
+    expect(registry.probeClients).toHaveLength(1);
+    expect(registry.probeClients[0]?.queries).toBe(1);
+    const incident = detector.incidents().find((i) => i.victim === 'auth');
+    expect(incident?.signals.find((s) => s.kind === 'lock-blocking')?.message).toBe('1 auth session(s) wait on locks held by llm (instance b)');
+    await tick(); // t = 2 s, 3 s: not due again yet
+    await tick();
+    expect(registry.probeClients[0]?.queries).toBe(1);
+    await tick(); // t = 4 s: 3 s after the last probe
+    expect(registry.probeClients[0]?.queries).toBe(2);
+  });
+  it('rejects a probeIntervalMs that is not a duration', () => {
+    expect(() => setup({ serverProbe: true, probeIntervalMs: -1 })).toThrow(/probeIntervalMs: expected/);
+  });
   it('does not query the server while every client-side figure is calm', async () => {
     const { registry, tick } = setup({ serverProbe: true });
     registry.probeRows = rows;

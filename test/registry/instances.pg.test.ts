@@ -144,4 +144,20 @@ describePg('four instances of one application on one database', () => {
     await holder.send('unlock');
     await victim.send('authDone');
   });
+
+  it('with probeIntervalMs, the detector sees one auth session blocked by another instance, though no figure of its own shows it', async () => {
+    const [, victim, , holder] = instances as [Instance, Instance, Instance, Instance];
+    await holder.send('lock');
+    const found = await victim.send<{ incident: Incident<string> | null; probe: string; auth: { inUse: number; max: number; waiting: number } }>('blockedAuth', {
+      timeoutMs: 10_000,
+      sessions: 1,
+      probeIntervalMs: 200,
+    });
+    expect(found.probe).toBe('ok');
+    // auth uses 1 of its 2 connections, nobody waits: no client-side signal (the unit tests show no probe then).
+    expect(found.auth).toMatchObject({ inUse: 1, max: 2, waiting: 0 });
+    expect(found.incident?.signals.find((s) => s.kind === 'lock-blocking')?.message).toBe(`1 auth session(s) wait on locks held by llm (instance ${holder.id})`);
+    await holder.send('unlock');
+    await victim.send('authDone');
+  });
 });
