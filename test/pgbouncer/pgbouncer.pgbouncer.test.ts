@@ -64,6 +64,20 @@ describePgBouncer.each(modes)('behind PgBouncer in $mode mode', ({ mode, pooler,
     expect((await registry.query('api', `select id from ${table} order by id`)).rows).toEqual([{ id: 1 }]);
   });
 
+  it("the server sees each statement under <app>:<service>@<instance>, through PgBouncer too (what the probe and checkServer read)", async () => {
+    const registry = track(createPoolRegistry({ connection: url(), applicationName: app, instanceId: 'api-7', pooler, services: { auth: { size: 0, overflow: 1 } } }));
+    const admin = await adminClient();
+    cleanup.push(() => admin.end());
+    const name = `${app}:auth@api-7`;
+    const running = registry.query('auth', 'select pg_sleep(0.5)');
+    await waitFor(
+      async () => (await admin.query(`select 1 from pg_stat_activity where application_name = $1 and state = 'active' and query like '%pg_sleep(0.5)%'`, [name])).rowCount === 1,
+      5_000,
+      `${name} in pg_stat_activity`,
+    );
+    await running;
+  });
+
   it('per-service timeouts take effect: a statement longer than statementTimeoutMs is cancelled (57014)', async () => {
     const warnings: SettingWarningEvent[] = [];
     const registry = track(
