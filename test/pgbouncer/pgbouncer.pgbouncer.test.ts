@@ -76,6 +76,7 @@ describePgBouncer.each(modes)('behind PgBouncer in $mode mode', ({ mode, pooler,
       `${name} in pg_stat_activity`,
     );
     await running;
+    await registry.close(); // session mode: its connection pins one of the alias's 4 server connections
   });
 
   it('per-service timeouts take effect: a statement longer than statementTimeoutMs is cancelled (57014)', async () => {
@@ -121,6 +122,7 @@ describePgBouncer.each(modes)('behind PgBouncer in $mode mode', ({ mode, pooler,
     expect(ended).toBe(true);
     // The service goes on with a new connection.
     await expect(registry.query('auth', 'select 1 as n')).resolves.toMatchObject({ rows: [{ n: 1 }] });
+    await registry.close(); // session mode: its connection pins one of the alias's 4 server connections
   });
 
   it("without the pooler option, the dropped startup parameters fail loudly (ERR_SETTING_NOT_APPLIED), never silently", async () => {
