@@ -155,7 +155,12 @@ export interface ServerCheckReport {
   readonly budget: number;
   /** Room for this application (every instance): max - reserved - sessions of other applications. */
   readonly available: number;
-  /** True when every instance's budget together fits in what is available (and in the PgBouncer pools, when checked). */
+  /**
+   * True when every instance's budget together fits in what is available (and in the PgBouncer pools and under
+   * PgBouncer's `max_client_conn`, when checked). Behind PgBouncer in transaction mode, with the admin console and
+   * every service on an alias of it, the server side compares `pgbouncerServerConnections` instead: the server sees
+   * PgBouncer's server connections, not the registry's.
+   */
   readonly fits: boolean;
   /** A sentence for a person, when it does not fit. */
   readonly warning: string | undefined;
@@ -166,10 +171,17 @@ export interface ServerCheckReport {
   readonly instances: number;
   /** Sessions of the application that belong to other instances. */
   readonly otherInstanceConnections: number;
-  /** `instances × budget`: what every instance together may open. `fits` compares this with `available`. */
+  /** `instances × budget`: what every instance together may open. `fits` compares this with `available` (see `fits`). */
   readonly combinedBudget: number;
   /** The PgBouncer pools the services use, when an admin connection was given (see `checkServer`). */
   readonly pgbouncerPools: readonly PgBouncerPoolCheck[] | undefined;
+  /**
+   * Behind PgBouncer in transaction mode (`pooler: 'pgbouncer-transaction'`), with the admin console: the most server
+   * connections PgBouncer opens for the aliases the services use (`pool_size + reserve_pool` per alias and user,
+   * capped by `max_db_connections`), counted once, as for instances sharing this PgBouncer; undefined otherwise, or
+   * when a service does not connect through an alias of it.
+   */
+  readonly pgbouncerServerConnections: number | undefined;
 }
 
 /** One PgBouncer pool (database alias) as {@link PoolRegistry.checkServer} sees it. */

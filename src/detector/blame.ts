@@ -65,6 +65,28 @@ export function blameLockHolders<S extends string>(findings: Map<S, Finding<S>>,
   }
 }
 
+/** How many holders a server-capacity signal names; the rest are counted. */
+const HOLDERS_NAMED = 5;
+
+/**
+ * (issue 15) Who holds the server's connections when it refused a victim's: this application's sessions on the
+ * server per service and instance (the probe sees every instance), busiest first, added to the victim's
+ * `server-capacity` signal. Another instance's service holding most of them is the monopolizer that no figure of
+ * this registry shows. Nothing is added when the probe could not connect (a full server may refuse it too).
+ */
+export function nameServerHolders<S extends string>(findings: Map<S, Finding<S>>, probe: ProbeResult<S>): void {
+  if (probe.holders.length === 0) return;
+  const total = probe.holders.reduce((sum, h) => sum + h.sessions, 0);
+  const named = probe.holders
+    .slice(0, HOLDERS_NAMED)
+    .map((h) => `${h.service}${h.instance === undefined ? '' : `@${h.instance}`} ${h.sessions} (${h.active} active)`);
+  const rest = probe.holders.length - named.length;
+  const holders = `this application's ${total} session(s) on the server (every instance): ${named.join(', ')}${rest > 0 ? `, and ${rest} more` : ''}`;
+  for (const [victim, f] of findings) {
+    f.signals = f.signals.map((x) => (x.kind === 'server-capacity' && x.service === victim ? { ...x, message: `${x.message}; ${holders}` } : x));
+  }
+}
+
 /**
  * Names the aggressors of every finding, with the advice that follows from the whole picture: lower the overflow
  * of whoever takes a protected victim's connections or holds the shared slots it waits for, more size for the

@@ -16,7 +16,7 @@ import { ServerProbe, type ProbeResult } from './server-probe';
 import type { Evaluation, Finding } from './findings';
 import { Sampler } from './sampler';
 import { applyRules, ruleContext } from './rules';
-import { blame, blameLockHolders } from './blame';
+import { blame, blameLockHolders, nameServerHolders } from './blame';
 import { advise, fitToDeployment } from './advice';
 import { IncidentBook } from './incident-book';
 import { Mitigation } from './mitigation';
@@ -80,6 +80,8 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
   #stopped = false;
   /** Status of the last probe, for the report (the probe of a check after stop() is gone by then). */
   #probeStatus: 'ok' | 'unavailable' | 'idle' = 'idle';
+  /** Monotonic ms of the last evaluation that probed the server, or null (for `probeIntervalMs`). */
+  #lastProbeAt: number | null = null;
   #checking: Promise<HealthReport<S>> | null = null;
   #last: HealthReport<S> | null = null;
   readonly #lastConnectionErrors = new Map<S, LastConnectionError>();
@@ -292,10 +294,18 @@ export class InterferenceDetector<S extends string = string> extends SafeEventEm
       if (found.signals.length > 0) findings.set(victim, { ...found, aggressors: new Map(), noRecommendation: null });
     }
 
-    // The blocking view is not free: ask the server only when something already looks wrong on the client.
-    const probeResult = this.#options.serverProbe && findings.size > 0 ? await this.#probeServer(t.idleInTransactionMs) : null;
+    // The blocking view is not free: ask the server when something already looks wrong on the client, or (with
+    // probeIntervalMs) when the last probe is that old: another instance's locks show in no figure of this registry.
+    const every = this.#options.probeIntervalMs;
+    const due = every > 0 && (this.#lastProbeAt === null || now - this.#lastProbeAt >= every);
+    const probing = this.#options.serverProbe && (findings.size > 0 || due);
+    if (probing) this.#lastProbeAt = now;
+    const probeResult = probing ? await this.#probeServer(t.idleInTransactionMs) : null;
     const evaluation = this.#evaluation(stats, capacity, now);
-    if (probeResult !== null) blameLockHolders(findings, probeResult, evaluation);
+    if (probeResult !== null) {
+      blameLockHolders(findings, probeResult, evaluation);
+      nameServerHolders(findings, probeResult);
+    }
     blame(findings, evaluation);
     const idle = new Map<S, { sessions: number; longestMs: number }>();
     for (const entry of probeResult?.idleInTransaction ?? []) idle.set(entry.service, entry);

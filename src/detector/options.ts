@@ -70,7 +70,7 @@ export interface DetectorOptions<S extends string = string> {
   readonly historySize?: number;
   /**
    * Sample `pg_stat_activity` / `pg_blocking_pids` through `registry.openClient('detector')` when a client-side
-   * signal fires. Degrades quietly (no server signals) on pg-mem or without privileges.
+   * signal fires (and every `probeIntervalMs`, when set). Degrades quietly (no server signals) on pg-mem or without privileges.
    * @default true
    */
   readonly serverProbe?: boolean;
@@ -81,6 +81,14 @@ export interface DetectorOptions<S extends string = string> {
    * @default 2000
    */
   readonly probeTimeoutMs?: number;
+  /**
+   * Also probe the server at least this often, ms, whatever the client-side figures say; 0 probes only when a
+   * client-side signal fires. A lock held by another instance, or a session of this one that has waited on a lock
+   * for less than `slowQueryMs`, shows in none of this registry's figures: set it (for example to `intervalMs`)
+   * to see them. Each probe is one short read-only query on the detector's own connection. (issue 15)
+   * @default 0
+   */
+  readonly probeIntervalMs?: number;
   /** `'recommend'` only reports; `'auto'` also shrinks a monopolizing service's overflow and restores it after recovery. @default 'recommend' */
   readonly mitigation?: MitigationMode;
   /** Time source; inject a fake one in tests. @default the registry's default, systemClock */
@@ -95,6 +103,7 @@ export const DETECTOR_DEFAULTS = Object.freeze({
   historySize: 100,
   serverProbe: true,
   probeTimeoutMs: 2_000,
+  probeIntervalMs: 0,
   mitigation: 'recommend' as MitigationMode,
   thresholds: Object.freeze({
     slowQueryMs: 1_000,
@@ -122,10 +131,11 @@ export interface ResolvedDetectorOptions<S extends string> {
   readonly historySize: number;
   readonly serverProbe: boolean;
   readonly probeTimeoutMs: number;
+  readonly probeIntervalMs: number;
   readonly mitigation: MitigationMode;
 }
 
-const OPTION_KEYS = ['registry', 'protect', 'intervalMs', 'windowMs', 'shortWindowMs', 'thresholds', 'calmIntervals', 'historySize', 'serverProbe', 'probeTimeoutMs', 'mitigation', 'clock'];
+const OPTION_KEYS = ['registry', 'protect', 'intervalMs', 'windowMs', 'shortWindowMs', 'thresholds', 'calmIntervals', 'historySize', 'serverProbe', 'probeTimeoutMs', 'probeIntervalMs', 'mitigation', 'clock'];
 // sustainedExhaustionMs has no fixed default: it follows intervalMs.
 const THRESHOLD_KEYS = [...Object.keys(DETECTOR_DEFAULTS.thresholds), 'sustainedExhaustionMs'];
 
@@ -147,6 +157,7 @@ export function resolveDetectorOptions<S extends string>(
   check.integer('calmIntervals', o.calmIntervals, 1);
   check.integer('historySize', o.historySize, 1, 100_000);
   check.duration('probeTimeoutMs', o.probeTimeoutMs);
+  check.duration('probeIntervalMs', o.probeIntervalMs, true);
   if (o.serverProbe !== undefined && typeof o.serverProbe !== 'boolean') check.fail('serverProbe', 'a boolean', o.serverProbe);
   check.oneOf('mitigation', o.mitigation, ['recommend', 'auto']);
   if (o.protect !== undefined) {
@@ -200,6 +211,7 @@ export function resolveDetectorOptions<S extends string>(
     historySize: (o.historySize as number | undefined) ?? DETECTOR_DEFAULTS.historySize,
     serverProbe: (o.serverProbe as boolean | undefined) ?? DETECTOR_DEFAULTS.serverProbe,
     probeTimeoutMs: (o.probeTimeoutMs as number | undefined) ?? DETECTOR_DEFAULTS.probeTimeoutMs,
+    probeIntervalMs: (o.probeIntervalMs as number | undefined) ?? DETECTOR_DEFAULTS.probeIntervalMs,
     mitigation: (o.mitigation as MitigationMode | undefined) ?? DETECTOR_DEFAULTS.mitigation,
   });
 }

@@ -32,7 +32,7 @@ import { Preemption } from './preemption';
 import { totalsOf, type CloseOptions, type RegistryCloseReport, type RegistryEvents, type RegistryStats } from './registry-types';
 import { checkResizeNow, type ResizeCheck } from './resize-check';
 import { ServerAccess } from './server-access';
-import { databaseOf, type CheckServerOptions } from './server-check';
+import { databaseOf, userOf, type CheckServerOptions } from './server-check';
 import { runInTransaction } from './transaction';
 import { wireService, type SharedWiring } from './service-wiring';
 
@@ -324,7 +324,11 @@ export class PoolRegistry<S extends string = string, C extends ClientLike = pg.C
         applicationName: this.applicationName,
         instanceTag: this.instanceId,
         budget: this.#budget.total,
-        services: this.services.map((service) => ({ service, size: this.#pool(service).options.size, database: databaseOf(this.#connections.get(service)) })),
+        pooler: this.pooler,
+        services: this.services.map((service) => {
+          const connection = this.#connections.get(service);
+          return { service, size: this.#pool(service).options.size, database: databaseOf(connection), user: userOf(connection) };
+        }),
       },
       options.pgbouncerAdmin,
     );

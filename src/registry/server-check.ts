@@ -1,4 +1,5 @@
 import type { ClientConfig } from '../pool/client';
+import type { Pooler } from '../pool/session-settings';
 import type { PgBouncerPoolCheck, ServerCheckReport } from '../types';
 import { parseSessionName } from './instance-name';
 
@@ -25,8 +26,10 @@ export interface CheckSubject {
   readonly instanceTag: string | undefined;
   /** This registry's `maxConnections`. */
   readonly budget: number;
-  /** Each service's guaranteed size and the database (PgBouncer alias) its connection names. */
-  readonly services: readonly { readonly service: string; readonly size: number; readonly database: string | undefined }[];
+  /** The registry's `pooler`: behind PgBouncer in transaction mode the server does not see the registry's connections. */
+  readonly pooler: Pooler;
+  /** Each service's guaranteed size, and the database (PgBouncer alias) and user its connection names. */
+  readonly services: readonly { readonly service: string; readonly size: number; readonly database: string | undefined; readonly user?: string | undefined }[];
 }
 
 const SETTINGS_SQL = `select current_setting('max_connections')::int as max,
@@ -69,15 +72,30 @@ export async function checkServerCapacity(client: QueryClient, subject: CheckSub
   const combinedBudget = instances * subject.budget;
   const others = Math.max(0, settings.current - ofApplication);
   const available = settings.max - settings.reserved - others;
-  const fits = combinedBudget <= available;
   const warnings: string[] = [];
-  if (!fits) {
-    const who = instances === 1 ? `the registry may open ${subject.budget} connections` : `${instances} instances × maxConnections ${subject.budget} = ${combinedBudget} connections may be opened`;
-    warnings.push(
-      `${who} but the server has room for ${available} (max_connections ${settings.max} - ${settings.reserved} superuser reserved - ${others} used by other applications): lower maxConnections or raise max_connections`,
-    );
-  }
+  const who = instances === 1 ? `the registry may open ${subject.budget} connections` : `${instances} instances × maxConnections ${subject.budget} = ${combinedBudget} connections may be opened`;
+  const room = `the server has room for ${available} (max_connections ${settings.max} - ${settings.reserved} superuser reserved - ${others} used by other applications)`;
   const pgbouncer = admin === null ? undefined : await checkPgBouncer(admin, subject, instances, warnings);
+  // Behind PgBouncer in transaction mode the registry's connections are PgBouncer's clients: the server sees only
+  // the server connections PgBouncer opens for the aliases, at most their pool limits. Those are compared when
+  // known (every service goes through an alias of this PgBouncer); the registry's own connections otherwise.
+  const transactionPooled = subject.pooler === 'pgbouncer-transaction';
+  const serverConnections = transactionPooled ? pgbouncer?.serverConnections : undefined;
+  let fits: boolean;
+  if (serverConnections !== undefined) {
+    fits = serverConnections <= available;
+    if (!fits) warnings.unshift(`PgBouncer may open ${serverConnections} server connections for the aliases of this application but ${room}: lower their pool_size or max_db_connections, or raise max_connections`);
+  } else {
+    fits = combinedBudget <= available;
+    const why = transactionPooled ? "; behind PgBouncer in transaction mode the server sees PgBouncer's server connections instead: pass pgbouncerAdmin to compare those" : '';
+    if (!fits) warnings.unshift(`${who} but ${room}: lower maxConnections or raise max_connections${why}`);
+  }
+  // Every client connection counts against max_client_conn, whatever the pool mode.
+  const maxClientConn = pgbouncer?.maxClientConn ?? 0;
+  const fitsClients = maxClientConn === 0 || combinedBudget <= maxClientConn;
+  if (!fitsClients) {
+    warnings.push(`${who} to PgBouncer, above its max_client_conn ${maxClientConn} (shared with every other client of this PgBouncer): lower maxConnections or raise max_client_conn`);
+  }
   return {
     kind: 'check',
     maxConnections: settings.max,
@@ -86,29 +104,41 @@ export async function checkServerCapacity(client: QueryClient, subject: CheckSub
     ownConnections: own,
     budget: subject.budget,
     available,
-    fits: fits && (pgbouncer?.every((pool) => pool.fits) ?? true),
+    fits: fits && fitsClients && (pgbouncer?.pools.every((pool) => pool.fits) ?? true),
     warning: warnings.length === 0 ? undefined : warnings.join('; '),
     instances,
     otherInstanceConnections,
     combinedBudget,
-    pgbouncerPools: pgbouncer,
+    pgbouncerPools: pgbouncer?.pools,
+    pgbouncerServerConnections: serverConnections,
   };
 }
 
-async function checkPgBouncer(admin: QueryClient, subject: CheckSubject, instances: number, warnings: string[]): Promise<PgBouncerPoolCheck[]> {
+/**
+ * The PgBouncer pools the services use; `serverConnections`, the most server connections PgBouncer opens for them
+ * (the sum of their limits), when every service connects through an alias of this PgBouncer (else undefined);
+ * `maxClientConn`, its client limit (0 when it does not say).
+ */
+async function checkPgBouncer(
+  admin: QueryClient,
+  subject: CheckSubject,
+  instances: number,
+  warnings: string[],
+): Promise<{ pools: PgBouncerPoolCheck[]; serverConnections: number | undefined; maxClientConn: number }> {
   const config = new Map<string, string>();
   for (const row of (await admin.query('SHOW CONFIG')).rows) config.set(String(row.key), String(row.value));
   const defaultMode = config.get('pool_mode') ?? 'session';
   const databases = new Map<string, Record<string, unknown>>();
   for (const row of (await admin.query('SHOW DATABASES')).rows) databases.set(String(row.name), row);
-  const byDatabase = new Map<string, { service: string; size: number }[]>();
+  const byDatabase = new Map<string, { service: string; size: number; user: string | undefined }[]>();
   for (const s of subject.services) {
     if (s.database === undefined) continue;
     const list = byDatabase.get(s.database) ?? [];
-    list.push({ service: s.service, size: s.size });
+    list.push({ service: s.service, size: s.size, user: s.user });
     byDatabase.set(s.database, list);
   }
   const pools: PgBouncerPoolCheck[] = [];
+  let serverConnections: number | undefined = subject.services.every((s) => s.database !== undefined && databases.has(s.database)) ? 0 : undefined;
   for (const [database, services] of byDatabase) {
     const row = databases.get(database);
     if (row === undefined) continue; // not an alias of this PgBouncer (a direct connection, or another one)
@@ -129,8 +159,27 @@ async function checkPgBouncer(admin: QueryClient, subject: CheckSubject, instanc
       );
     }
     pools.push({ database, mode, poolSize, maxDbConnections, services: services.map((s) => s.service), guaranteed, fits });
+    // PgBouncer keeps one pool per (alias, user), unless the alias forces a user; max_db_connections caps them all.
+    const users = typeof row.force_user === 'string' && row.force_user !== '' ? 1 : new Set(services.map((s) => s.user ?? '')).size;
+    const opened = users * poolSize;
+    if (serverConnections !== undefined) serverConnections += maxDbConnections > 0 ? Math.min(opened, maxDbConnections) : opened;
   }
-  return pools;
+  return { pools, serverConnections, maxClientConn: Number(config.get('max_client_conn') ?? 0) || 0 };
+}
+
+/** The user a connection names, or undefined when it does not say (pg's PGUSER or the OS user then). */
+export function userOf(connection: string | ClientConfig | undefined): string | undefined {
+  if (connection === undefined) return undefined;
+  if (typeof connection === 'string') {
+    try {
+      const name = decodeURIComponent(new URL(connection).username);
+      return name === '' ? undefined : name;
+    } catch {
+      return undefined;
+    }
+  }
+  if (typeof connection.user === 'string') return connection.user;
+  return typeof connection.connectionString === 'string' ? userOf(connection.connectionString) : undefined;
 }
 
 /** The database a connection names (the PgBouncer alias), or undefined when it does not say. */

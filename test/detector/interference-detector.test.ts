@@ -57,6 +57,16 @@ describe('slow responses: p95 query time above slowQueryMs', () => {
     expect(report.services.llm.status).toBe('degraded');
     expect(report.status).toBe('degraded');
   });
+  it("behind PgBouncer in transaction mode the timeout is advised as the deployment can apply it (the registry's pooler)", async () => {
+    const { registry, detector, tick } = setup();
+    registry.pooler = 'pgbouncer-transaction';
+    registry.set('llm', { queryTime: latency(1_500) });
+    await tick();
+    const advice = detector.incidents().find((i) => i.victim === 'llm')?.recommendations.find((r) => r.option === 'statementTimeoutMs');
+    expect(advice?.text).toBe(
+      "find llm's slow queries (p95 1500 ms) and set statementTimeoutMs on llm to 3000 (behind PgBouncer in transaction mode it is applied with SET LOCAL in query() and transaction(); for withClient() and acquire() too: ALTER ROLE <llm's role> SET statement_timeout = 3000)",
+    );
+  });
   it('stays quiet at or below it', async () => {
     const { registry, detector, tick } = setup();
     registry.set('llm', { queryTime: latency(1_000) });
@@ -500,6 +510,46 @@ describe('server probe: lock blocking and idle transactions', () => {
     expect(incident?.type).toBe('interference');
     expect(incident?.severity).toBe('critical');
     expect(JSON.stringify(incident)).not.toMatch(/app:|other:/);
+  });
+  it("when the server refuses connections, names who holds its sessions by service and instance (every instance's, busiest first)", async () => {
+    const { registry, detector, tick } = setup({ serverProbe: true });
+    registry.instanceId = 'a';
+    registry.probeRows = [
+      ...[1, 2, 3].map((pid) => ({ pid, application_name: 'app:llm@c', state: 'active', state_ms: 100, blocked_by: [] })),
+      { pid: 4, application_name: 'app:llm@c', state: 'idle', state_ms: 100, blocked_by: [] },
+      { pid: 5, application_name: 'app:auth@a', state: 'active', state_ms: 100, blocked_by: [] },
+      { pid: 6, application_name: 'app:auth@a', state: 'idle', state_ms: 100, blocked_by: [] },
+      { pid: 7, application_name: 'app:usage', state: 'idle', state_ms: 100, blocked_by: [] },
+    ];
+    registry.emit('connect-error', { service: 'auth', error: Object.assign(new Error('sorry, too many clients already'), { code: '53300' }), consecutiveFailures: 1 });
+    const report = await tick();
+    expect(report.serverProbe).toBe('ok');
+    const capacity = detector.incidents().find((i) => i.victim === 'auth')?.signals.find((s) => s.kind === 'server-capacity');
+    expect(capacity?.message).toMatch(
+      /^the server refused 1 auth connection\(s\) for lack of capacity .*; this application's 7 session\(s\) on the server \(every instance\): llm@c 4 \(3 active\), auth@a 2 \(1 active\), usage 1 \(0 active\)$/,
+    );
+  });
+  it('with probeIntervalMs, probes while every client-side figure is calm, and names a lock another instance holds', async () => {
+    const { registry, detector, tick } = setup({ serverProbe: true, probeIntervalMs: 3_000 });
+    registry.instanceId = 'a';
+    // One of auth's sessions waits on instance b's llm: nothing on this instance's figures shows it yet.
+    registry.probeRows = [
+      { pid: 1, application_name: 'app:auth@a', state: 'active', state_ms: 400, blocked_by: [2] },
+      { pid: 2, application_name: 'app:llm@b', state: 'idle in transaction', state_ms: 900, blocked_by: [] },
+    ];
+    await tick(); // t = 1 s: the first evaluation probes
+    expect(registry.probeClients).toHaveLength(1);
+    expect(registry.probeClients[0]?.queries).toBe(1);
+    const incident = detector.incidents().find((i) => i.victim === 'auth');
+    expect(incident?.signals.find((s) => s.kind === 'lock-blocking')?.message).toBe('1 auth session(s) wait on locks held by llm (instance b)');
+    await tick(); // t = 2 s, 3 s: not due again yet
+    await tick();
+    expect(registry.probeClients[0]?.queries).toBe(1);
+    await tick(); // t = 4 s: 3 s after the last probe
+    expect(registry.probeClients[0]?.queries).toBe(2);
+  });
+  it('rejects a probeIntervalMs that is not a duration', () => {
+    expect(() => setup({ serverProbe: true, probeIntervalMs: -1 })).toThrow(/probeIntervalMs: expected/);
   });
   it('does not query the server while every client-side figure is calm', async () => {
     const { registry, tick } = setup({ serverProbe: true });

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Clock, TimerHandle } from '../../src/clock';
 import type { ProbeClient } from '../../src/detector/server-probe';
+import type { Pooler } from '../../src/pool/session-settings';
 import { checkResize, resolveServiceOptions, type Priority, type ResolvedServiceOptions } from '../../src/pool/options';
 import type { ConfigError } from '../../src/errors';
 import type { ResizeCheck } from '../../src/registry/resize-check';
@@ -76,6 +77,10 @@ export interface Script {
 export class ScriptedRegistry<S extends string> extends EventEmitter<RegistryEvents<S>> {
   readonly services: readonly S[];
   readonly applicationName = 'app';
+  /** The emulated registry's `instanceId` tag, or undefined (issue 15). */
+  instanceId: string | undefined = undefined;
+  /** The emulated registry's `pooler`, or undefined as an older registry has none (issue 15). */
+  pooler: Pooler | undefined = undefined;
   readonly script: Record<S, Script>;
   readonly #options: Record<S, ResolvedServiceOptions>;
   readonly resizes: { service: S; limits: { size?: number; overflow?: number }; reason: string | undefined }[] = [];

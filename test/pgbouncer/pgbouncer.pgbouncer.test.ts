@@ -64,6 +64,21 @@ describePgBouncer.each(modes)('behind PgBouncer in $mode mode', ({ mode, pooler,
     expect((await registry.query('api', `select id from ${table} order by id`)).rows).toEqual([{ id: 1 }]);
   });
 
+  it("the server sees each statement under <app>:<service>@<instance>, through PgBouncer too (what the probe and checkServer read)", async () => {
+    const registry = track(createPoolRegistry({ connection: url(), applicationName: app, instanceId: 'api-7', pooler, services: { auth: { size: 0, overflow: 1 } } }));
+    const admin = await adminClient();
+    cleanup.push(() => admin.end());
+    const name = `${app}:auth@api-7`;
+    const running = registry.query('auth', 'select pg_sleep(0.5)');
+    await waitFor(
+      async () => (await admin.query(`select 1 from pg_stat_activity where application_name = $1 and state = 'active' and query like '%pg_sleep(0.5)%'`, [name])).rowCount === 1,
+      5_000,
+      `${name} in pg_stat_activity`,
+    );
+    await running;
+    await registry.close(); // session mode: its connection pins one of the alias's 4 server connections
+  });
+
   it('per-service timeouts take effect: a statement longer than statementTimeoutMs is cancelled (57014)', async () => {
     const warnings: SettingWarningEvent[] = [];
     const registry = track(
@@ -89,6 +104,25 @@ describePgBouncer.each(modes)('behind PgBouncer in $mode mode', ({ mode, pooler,
       ]);
       expect(warnings[0]?.message).toContain('ALTER ROLE');
     }
+  });
+
+  it('per-service timeouts take effect: a transaction idle longer than idleInTransactionTimeoutMs is ended by the server', async () => {
+    const registry = track(createPoolRegistry({ connection: url(), applicationName: app, pooler, services: { auth: { size: 0, overflow: 1, idleInTransactionTimeoutMs: 300 } } }));
+    const admin = await adminClient();
+    cleanup.push(() => admin.end());
+    let ended = false;
+    const outcome = registry.transaction('auth', async (_client, lease) => {
+      const pid = Number((await lease.query('select pg_backend_pid() as pid')).rows[0]?.pid);
+      // Idle in the transaction until the server ends that session (polling the server's state, not timing logic).
+      await waitFor(async () => (await admin.query('select 1 from pg_stat_activity where pid = $1', [pid])).rowCount === 0, 5_000, 'the server to end the idle transaction');
+      ended = true;
+      await lease.query('select 1');
+    });
+    await expect(outcome).rejects.toThrow();
+    expect(ended).toBe(true);
+    // The service goes on with a new connection.
+    await expect(registry.query('auth', 'select 1 as n')).resolves.toMatchObject({ rows: [{ n: 1 }] });
+    await registry.close(); // session mode: its connection pins one of the alias's 4 server connections
   });
 
   it("without the pooler option, the dropped startup parameters fail loudly (ERR_SETTING_NOT_APPLIED), never silently", async () => {
@@ -292,6 +326,80 @@ describePgBouncer('checkServer with PgBouncer', () => {
     const registry = track(createPoolRegistry({ connection: url, applicationName: `i15-ct-${process.pid}`, pooler: 'pgbouncer-transaction', services: { auth: { size: 3, overflow: 0, connection: alias(url, 'test_auth') } } }));
     const report = await registry.checkServer({ pgbouncerAdmin: alias(url, 'pgbouncer') });
     expect(report.pgbouncerPools?.[0]).toMatchObject({ database: 'test_auth', mode: 'transaction', guaranteed: 3, fits: true });
+  });
+});
+
+describePgBouncer('checkServer behind PgBouncer in transaction mode: what reaches the server', () => {
+  const url = () => pgbouncerTxUrl;
+  // 450 (or 600) connections to PgBouncer (max_client_conn 500), which opens at most 2 + 2 server connections for
+  // the two aliases; the server (max_connections 400) could never hold 450 sessions itself.
+  const registryOf = (app: string, each: number) =>
+    track(
+      createPoolRegistry({
+        connection: url(),
+        applicationName: app,
+        pooler: 'pgbouncer-transaction',
+        maxConnections: 2 * each,
+        services: { auth: { size: 1, overflow: each - 1, connection: alias(url(), 'test_auth') }, llm: { size: 0, overflow: each, connection: alias(url(), 'test_llm') } },
+      }),
+    );
+
+  it("with the admin console: compares PgBouncer's server connections with the server's room, and the registries' connections with max_client_conn", async () => {
+    const admin = alias(url(), 'pgbouncer');
+    const fitting = registryOf(`i15-cx-${process.pid}`, 225);
+    const report = await fitting.checkServer({ pgbouncerAdmin: admin });
+    expect(report.combinedBudget).toBe(450);
+    expect(report.available).toBeLessThan(450); // the registry's own connections would not fit: they are not what the server sees
+    expect(report).toMatchObject({ pgbouncerServerConnections: 4, fits: true, warning: undefined });
+    const warnings: string[] = [];
+    const tooMany = registryOf(`i15-cy-${process.pid}`, 300);
+    tooMany.on('server-warning', (r) => warnings.push(r.warning ?? ''));
+    const refused = await tooMany.checkServer({ pgbouncerAdmin: admin });
+    expect(refused).toMatchObject({ combinedBudget: 600, pgbouncerServerConnections: 4, fits: false });
+    expect(warnings).toEqual([
+      "the registry may open 600 connections to PgBouncer, above its max_client_conn 500 (shared with every other client of this PgBouncer): lower maxConnections or raise max_client_conn",
+    ]);
+  });
+
+  it('without it: still compares the registry with the server, and says why that may be too strict', async () => {
+    const warnings: string[] = [];
+    const registry = registryOf(`i15-cz-${process.pid}`, 225);
+    registry.on('server-warning', (r) => warnings.push(r.warning ?? ''));
+    const report = await registry.checkServer();
+    expect(report).toMatchObject({ fits: false, pgbouncerServerConnections: undefined });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^the registry may open 450 connections but the server has room for \d+ .*; behind PgBouncer in transaction mode the server sees PgBouncer's server connections instead: pass pgbouncerAdmin to compare those$/);
+  });
+});
+
+describePgBouncer('a wait inside PgBouncer (transaction mode)', () => {
+  it("is bounded by the service's queryTimeoutMs, which acquireTimeoutMs cannot do: auth fails while the flood still runs", async () => {
+    const url = pgbouncerTxUrl;
+    const registry = track(
+      createPoolRegistry({
+        connection: url,
+        applicationName: `i15-qt-${process.pid}`,
+        pooler: 'pgbouncer-transaction',
+        services: {
+          // On llm's alias on purpose: the wait happens inside PgBouncer, after the registry handed out a connection.
+          auth: { size: 1, overflow: 0, priority: 'highest', queryTimeoutMs: 300, connection: alias(url, 'test_llm') },
+          llm: { size: 0, overflow: 6, priority: 'low', connection: alias(url, 'test_llm') },
+        },
+      }),
+    );
+    await registry.query('auth', 'select 1'); // warm: auth's connection to PgBouncer is open
+    let floodDone = false;
+    const flood = Promise.all(Array.from({ length: 6 }, () => registry.transaction('llm', (_c, lease) => lease.query('select pg_sleep(1)')))).finally(() => {
+      floodDone = true;
+    });
+    const admin = await bouncerAdmin(url);
+    cleanup.push(() => admin.end());
+    await waitFor(async () => (await showPools(admin, 'test_llm')).clWaiting > 0, 5_000, 'the flood to queue inside PgBouncer');
+    await expect(registry.query('auth', 'select 1')).rejects.toThrow('Query read timeout');
+    expect(floodDone).toBe(false);
+    expect(registry.stats('auth').timeouts).toBe(0); // no acquire timeout: the registry had a connection for it
+    await flood;
+    await expect(registry.query('auth', 'select 1 as n')).resolves.toMatchObject({ rows: [{ n: 1 }] });
   });
 });
 

@@ -6,6 +6,8 @@ import { createPoolRegistry } from '../../src/registry/pool-registry';
 import { createUsageTracker } from '../../src/usage/usage-tracker';
 import type { ServerCheckReport } from '../../src/pool/events';
 import type { Incident } from '../../src/detector/incident';
+import { ServerProbe } from '../../src/detector/server-probe';
+import { systemClock } from '../../src/clock';
 import { adminClient, describePg, pgUrl } from '../helpers/pg';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -99,6 +101,14 @@ describePg('four instances of one application on one database', () => {
     expect(rows).toEqual(expected.sort((a, b) => (a.name < b.name ? -1 : 1)));
   });
 
+  it("the server probe of one instance sees every instance's sessions, by service and instance", async () => {
+    const probe = new ServerProbe(adminClient, APP, ['auth', 'llm', 'usage'], { clock: systemClock, timeoutMs: 5_000, instanceId: instances[0]?.id });
+    const result = await probe.sample(60_000);
+    await probe.close();
+    const holders = [...(result?.holders ?? [])].map((h) => `${h.service}@${h.instance ?? '-'} ${h.sessions}`).sort();
+    expect(holders).toEqual(instances.flatMap((i) => [`auth@${i.id} 2`, `llm@${i.id} 1`, `usage@${i.id} 1`]).sort());
+  });
+
   it('usage totals are exact across the four instances', async () => {
     const results = await Promise.all(instances.map((i) => i.send<{ ok: boolean }>('usage', { keys: 40, increments: 10_000 })));
     expect(results.every((r) => r.ok)).toBe(true);
@@ -131,6 +141,22 @@ describePg('four instances of one application on one database', () => {
     const blocking = incident.signals.find((s) => s.kind === 'lock-blocking');
     expect(blocking?.service).toBe('llm');
     expect(blocking?.message).toBe(`2 auth session(s) wait on locks held by llm (instance ${holder.id})`);
+    await holder.send('unlock');
+    await victim.send('authDone');
+  });
+
+  it('with probeIntervalMs, the detector sees one auth session blocked by another instance, though no figure of its own shows it', async () => {
+    const [, victim, , holder] = instances as [Instance, Instance, Instance, Instance];
+    await holder.send('lock');
+    const found = await victim.send<{ incident: Incident<string> | null; probe: string; auth: { inUse: number; max: number; waiting: number } }>('blockedAuth', {
+      timeoutMs: 10_000,
+      sessions: 1,
+      probeIntervalMs: 200,
+    });
+    expect(found.probe).toBe('ok');
+    // auth uses 1 of its 2 connections, nobody waits: no client-side signal (the unit tests show no probe then).
+    expect(found.auth).toMatchObject({ inUse: 1, max: 2, waiting: 0 });
+    expect(found.incident?.signals.find((s) => s.kind === 'lock-blocking')?.message).toBe(`1 auth session(s) wait on locks held by llm (instance ${holder.id})`);
     await holder.send('unlock');
     await victim.send('authDone');
   });
