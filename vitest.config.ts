@@ -3,8 +3,10 @@ import { defineConfig } from 'vitest/config';
 /**
  * Files that need something outside the test process: real PostgreSQL (`*.pg.test.ts`), PgBouncer
  * (`*.pgbouncer.test.ts`), Chromium, or child processes (the examples as scripts, the packed package, exit tests).
- * They share one server and two cores with each other, so they run in a few workers; everything else is a unit test
- * (pg-mem or a fake client, fake time) and runs fully parallel.
+ * They share one server and two cores with each other, so they run in a few workers: four, because most of their
+ * time is spent waiting (on pg_sleep, timers, child processes), and four of them at once peak at about 66 server
+ * sessions, within PostgreSQL's default max_connections of 100. Everything else is a unit test (pg-mem or a fake
+ * client, fake time) and runs fully parallel. `npm test` runs the two projects side by side (test/helpers/run-all.ts).
  */
 const integration = [
   'test/**/*.pg.test.ts',
