@@ -26,8 +26,11 @@ export interface ConnectionsOwner {
   close(connection: PooledConnection): void;
   /** A connection was closed: the pool may open another to keep its guaranteed size. */
   removed(): void;
-  /** A connection may be free for a waiter (a lease came back, a check ended): the scheduling point runs. */
-  available(): void;
+  /**
+   * A connection may be free for a waiter (a lease came back, a check ended): the scheduling point runs. `now`, when
+   * the caller has just read the clock, saves reading it again.
+   */
+  available(now?: number): void;
 }
 
 export class Connections implements FactoryConnections {
@@ -161,7 +164,7 @@ export class Connections implements FactoryConnections {
       }
     }
     if (this.#events.listenerCount('release') > 0) this.#events.emit('release', { service: this.#owner.name, connectionId: lease.connectionId, heldMs, destroyed });
-    this.#owner.available();
+    this.#owner.available(now);
     // An idle connection beyond our size holds a shared slot another service may be waiting for.
     if (!destroyed && this.#open.size > this.#owner.options().size && this.idle.length > 0) this.#slots.offerIdle();
   }

@@ -93,7 +93,7 @@ export class ServicePool {
         max: () => this.#max,
         close: (connection) => this.#ledger.close(connection),
         removed: () => this.#maintenance.refill(), // back to the guaranteed size at once
-        available: () => this.#dispatch(),
+        available: (now) => this.#dispatch(now),
       },
       this.#meters,
       this.#reports,
@@ -181,7 +181,7 @@ export class ServicePool {
       const stack = limits.leakDetectionMs > 0 ? captureStack() : undefined;
       const waiter: Waiter = { start: now, timeoutMs, stack, resolve, reject, stopListening: null, ownTimer: null, queued: false };
       this.#admission.enqueue(waiter, signal);
-      this.#dispatch();
+      this.#dispatch(now);
       // Only a caller left waiting gets a deadline: one served at once allocates no timer.
       if (waiter.queued) this.#admission.startDeadline(waiter, now);
     });
@@ -193,16 +193,19 @@ export class ServicePool {
    * nothing on its way (a check, an open) will serve, up to `size + overflow`. If the circuit is open, those
    * waiters fail now with the cause instead of at their deadline.
    */
-  #dispatch(): void {
+  #dispatch(now?: number): void {
     if (this.#dispatching) {
       this.#dispatchAgain = true;
       return;
     }
     this.#dispatching = true;
     try {
+      // The caller's clock reading, when it has one (the hot path reads the clock once per acquire and release).
+      let at = now;
       do {
         this.#dispatchAgain = false;
-        if (this.#state === 'open' && this.#admission.length > 0) this.#serveWaiters(this.#clock.now());
+        if (this.#state === 'open' && this.#admission.length > 0) this.#serveWaiters((at ??= this.#clock.now()));
+        at = undefined; // a second round (something changed meanwhile) reads the clock afresh
       } while (this.#dispatchAgain);
     } finally {
       this.#dispatching = false;
