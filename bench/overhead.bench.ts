@@ -9,8 +9,7 @@
  * on an in-process client that answers at once (bench/lib/fake-client.ts), so the CPU per query is the pool's own
  * work and nothing of pg's protocol or the server's: what the view adds shows here without the server's noise.
  * Alternated A B B A, with a pg.Pool control. Targets: registry ≤ 0.90× pg.Pool's CPU per query and ≥ 1.00× its
- * throughput; the view ≤ 1.03×
- * (≥ 0.97× pg.Pool's throughput, CPU-bound as it is here).
+ * throughput; the view ≤ 1.03× (≥ 0.97× pg.Pool's throughput, CPU-bound as it is here).
  *
  *   npm run bench -- --only overhead [--quick]
  */
