@@ -11,6 +11,9 @@ import { Redactor } from '../../src/redact';
 import { FakeServer } from '../helpers/fake-client';
 import { fakeSlots } from './pool-fixture';
 
+/** Lets every promise callback queued so far run (generic-pool settles its requests in promise callbacks). */
+const afterPendingWork = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** A connection factory on a fake server, for a pool whose open state the test sets. */
 function factoryOnServer() {
   const server = new FakeServer();
@@ -65,7 +68,7 @@ describe('ConnectionLedger (generic-pool as the ledger of open connections)', ()
     );
     const results = await Promise.all([ledger.open(), ledger.open(), ledger.open()]);
     expect(results.every((r) => r instanceof OpenFailure && r.reason === 'failed')).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await afterPendingWork();
     expect(attempts).toBe(3);
     expect(ledger.size).toBe(0);
   });
@@ -78,7 +81,7 @@ describe('ConnectionLedger (generic-pool as the ledger of open connections)', ()
     );
     state.open = false; // every attempt settles at once as 'closed'
     const results = await Promise.all([ledger.open(), ledger.open(), ledger.open()]);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await afterPendingWork();
     expect(ledger.size).toBe(0);
     expect(results.map((r) => (r as OpenFailure).reason)).toEqual(['closed', 'closed', 'closed']);
   });
@@ -112,11 +115,11 @@ describe('ConnectionLedger (generic-pool as the ledger of open connections)', ()
     const opening = ledger.open();
     let drained = false;
     const draining = ledger.drain().then(() => (drained = true));
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await afterPendingWork();
     expect(drained).toBe(false);
     finishOpen(connection(7));
     ledger.close((await opening) as PooledConnection);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await afterPendingWork();
     expect(drained).toBe(false);
     finishClose();
     await draining;
