@@ -247,16 +247,24 @@ export function fitServerCapacity<S extends string>(
     return { kind: 'fit-server-capacity', service, text: `${raise.slice(3)}: ${refused}; ${check}` };
   }
   const to = Math.max(1, figures.heldAtRefusal);
-  const sizesToo =
-    to < budget.guaranteed + budget.reserve
-      ? ` (and lower the sizes, which reserve ${budget.guaranteed}, and the reserve of ${budget.reserve}, to fit in it)`
-      : '';
+  if (to < budget.guaranteed + budget.reserve) {
+    // A maxConnections below what the sizes guarantee plus the reserve is refused by the registry: no change to
+    // apply alone, so the advice gives the figures of the two changes that fit (sizes first, then the budget).
+    return {
+      kind: 'fit-server-capacity',
+      service,
+      text:
+        `the server has room for ${to} of this registry's connections, fewer than its sizes guarantee (${budget.guaranteed}) ` +
+        `plus its reserve (${budget.reserve}): lower the sizes and the reserve by ${budget.guaranteed + budget.reserve - to} in all, ` +
+        `then maxConnections from ${budget.maxConnections} to ${to}; ${raise}: ${refused}; ${check}`,
+    };
+  }
   return {
     kind: 'fit-server-capacity',
     service,
     registryChange: { option: 'maxConnections', from: budget.maxConnections, to },
     text:
-      `lower maxConnections from ${budget.maxConnections} to ${to}${sizesToo}, so that waiting for a connection happens ` +
+      `lower maxConnections from ${budget.maxConnections} to ${to}, so that waiting for a connection happens ` +
       `in the registry, by priority, instead of as server refusals; ${raise}: ${refused}; ${check}`,
   };
 }

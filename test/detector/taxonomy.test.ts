@@ -4,6 +4,8 @@ import type { Incident } from '../../src/detector/incident';
 import { ConfigError, isBulkheadError } from '../../src/errors';
 import { mulberry32 } from '../helpers/seeded-random';
 import { FakeClock, latency, presetRegistry, ScriptedRegistry } from './scripted-registry';
+import { fitServerCapacity } from '../../src/detector/recommendations';
+import { checkRegistryOptions } from '../../src/registry/options';
 
 type Svc = 'auth' | 'extension' | 'llm' | 'usage';
 let detector: InterferenceDetector<Svc> | null = null;
@@ -49,6 +51,19 @@ describe('server capacity: 53300 refusals are the server, not the connection', (
     // not a connectivity problem, and more connections for llm would only meet more refusals
     expect(incident?.recommendations.map((r) => r.kind)).not.toContain('check-connectivity');
     expect(incident?.recommendations.map((r) => r.kind)).not.toContain('raise-overflow');
+  });
+
+  it('when the room is below what the sizes guarantee plus the reserve, no maxConnections change the registry would refuse: the figures of both changes', () => {
+    const budget = { maxConnections: 40, guaranteed: 21, reserve: 4, mayTakeReserve: false };
+    const advice = fitServerCapacity('llm', { refusals: 3, heldAtRefusal: 18 }, budget);
+    expect(advice.registryChange).toBeUndefined();
+    expect(advice.option).toBeUndefined();
+    expect(advice.text).toMatch(/^the server has room for 18 of this registry's connections, fewer than its sizes guarantee \(21\) plus its reserve \(4\): lower the sizes and the reserve by 7 in all, then maxConnections from 40 to 18;/);
+    // with room for the sizes and the reserve, the change alone is one the registry accepts
+    const fits = fitServerCapacity('llm', { refusals: 3, heldAtRefusal: 25 }, budget);
+    expect(fits.registryChange).toEqual({ option: 'maxConnections', from: 40, to: 25 });
+    expect(() => checkRegistryOptions({ maxConnections: 25, reserve: 4, services: { a: { size: 21 } } } as never)).not.toThrow();
+    expect(() => checkRegistryOptions({ maxConnections: 18, reserve: 4, services: { a: { size: 21 } } } as never)).toThrow();
   });
 
   it("PgBouncer's max_client_conn refusal (08P01) is server capacity too; its other 08P01 errors are not", async () => {
