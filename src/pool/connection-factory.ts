@@ -45,6 +45,7 @@ export interface ConnectionFactoryConfig {
   readonly events: PoolEventSink;
   readonly breaker: Required<BreakerOptions>;
   readonly afterConnect?: ((client: ClientLike) => Promise<void>) | undefined;
+  readonly explainConnectError?: ((error: unknown) => unknown) | undefined;
   readonly nextConnectionId: () => number;
   /** The circuit opened: callers waiting for a new connection should fail now. */
   readonly circuitOpened: () => void;
@@ -166,8 +167,9 @@ export class ConnectionFactory {
       const afterConnect = config.afterConnect;
       await connectWithin(client, timeoutMs, (cb, ms) => this.#clock.setTimeout(cb, ms), (h) => this.#clock.clearTimeout(h), () => new ConnectTimeoutError(config.service, timeoutMs), afterConnect && (() => afterConnect(client)));
     } catch (error) {
-      connection.markBroken(error); // connectWithin has ended the client
-      this.#failed(error, attempt);
+      const reason = config.explainConnectError?.(error) ?? error;
+      connection.markBroken(reason); // connectWithin has ended the client
+      this.#failed(reason, attempt);
       return new OpenFailure('failed');
     }
     const hook = this.#host.options().onConnect as ((client: unknown) => unknown) | undefined;

@@ -39,6 +39,8 @@ export interface ServicePoolConfig {
   readonly random: RandomSource;
   /** Work on each new connection before it is used (session settings and their read-back); a rejection fails the connect. */
   readonly afterConnect?: ((client: ClientLike) => Promise<void>) | undefined;
+  /** Turns a connect error into the one to report (a refused session setting into `ERR_SETTING_NOT_APPLIED`). */
+  readonly explainConnectError?: ((error: unknown) => unknown) | undefined;
   /** Bounds of the since-start acquire-wait buckets, ms; the registry gives every pool the same set. */
   readonly waitBoundsMs?: readonly number[];
   /** Ids for new connections, unique within the registry (a counter per registry, so ids never depend on another registry in the process). */

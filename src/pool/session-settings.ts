@@ -65,6 +65,24 @@ export class SessionSettings {
     return out;
   }
 
+  /**
+   * A connect error that is PgBouncer refusing one of the startup parameters this service sends (`08P01`
+   * "unsupported startup parameter: statement_timeout", without `ignore_startup_parameters`), as the
+   * `ERR_SETTING_NOT_APPLIED` that names the service, its option and the fix, with PgBouncer's error as its cause;
+   * any other error as it is.
+   */
+  explainConnectError(error: unknown): unknown {
+    if (this.#pooler !== 'none' || typeof error !== 'object' || error === null) return error;
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (code !== '08P01' || typeof message !== 'string') return error;
+    const refused = /^unsupported startup parameter: (\w+)/.exec(message)?.[1];
+    const wanted = this.#wanted.find((w) => w.setting === refused);
+    if (wanted === undefined) return error;
+    const explained = new SettingNotAppliedError(this.#service, { setting: wanted.setting, option: wanted.option, expectedMs: wanted.ms, actualMs: null, refusal: message });
+    Object.defineProperty(explained, 'cause', { value: error, enumerable: false, writable: true, configurable: true });
+    return explained;
+  }
+
   /** The statement that opens a transaction: `BEGIN`, plus `SET LOCAL` of each setting when they are per transaction. */
   get begin(): string {
     if (!this.#perTransaction) return 'BEGIN';

@@ -54,6 +54,7 @@ export function wireService(shared: SharedWiring, service: string, options: Reso
     options,
     clientConfig,
     afterConnect: settings.needsSetup ? (client) => settings.afterConnect(client) : undefined,
+    explainConnectError: (error) => settings.explainConnectError(error),
     Client: shared.Client,
     connectTimeoutMs: shared.connectTimeoutMs,
     maintenanceIntervalMs: shared.maintenanceIntervalMs,

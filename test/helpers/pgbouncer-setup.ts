@@ -7,6 +7,8 @@ declare module 'vitest' {
     pgbouncerTxUrl: string;
     /** PgBouncer in session mode, or ''. */
     pgbouncerSessionUrl: string;
+    /** PgBouncer in transaction mode that refuses the timeouts as startup parameters (its default), or ''. */
+    pgbouncerStrictUrl: string;
   }
 }
 
@@ -18,6 +20,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<(() => void) | undefined> {
   const tx = process.env.PGBOUNCER_TX_URL ?? '';
   const session = process.env.PGBOUNCER_SESSION_URL ?? '';
+  const strict = process.env.PGBOUNCER_STRICT_URL ?? '';
   const required = process.env.PGBOUNCER_REQUIRED === '1';
   const skip = (why: string): (() => void) => {
     if (required) throw new Error(`PGBOUNCER_REQUIRED=1 but ${why}: the PgBouncer suites cannot run`);
@@ -25,10 +28,11 @@ export default async function setup(project: TestProject): Promise<(() => void) 
     console.log(`\n${line}\n`);
     project.provide('pgbouncerTxUrl', '');
     project.provide('pgbouncerSessionUrl', '');
+    project.provide('pgbouncerStrictUrl', '');
     return () => console.log(`\n${line}\n`);
   };
-  if (tx === '' || session === '') return skip('PGBOUNCER_TX_URL / PGBOUNCER_SESSION_URL are not set');
-  for (const url of [tx, session]) {
+  if (tx === '' || session === '' || strict === '') return skip('PGBOUNCER_TX_URL / PGBOUNCER_SESSION_URL / PGBOUNCER_STRICT_URL are not set');
+  for (const url of [tx, session, strict]) {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
     client.on('error', () => {});
     try {
@@ -42,5 +46,6 @@ export default async function setup(project: TestProject): Promise<(() => void) 
   }
   project.provide('pgbouncerTxUrl', tx);
   project.provide('pgbouncerSessionUrl', session);
+  project.provide('pgbouncerStrictUrl', strict);
   return undefined;
 }

@@ -5,9 +5,11 @@ import { describe, inject } from 'vitest';
 export const pgbouncerTxUrl: string = inject('pgbouncerTxUrl');
 /** PgBouncer (session mode) in front of the test database, or ''. */
 export const pgbouncerSessionUrl: string = inject('pgbouncerSessionUrl');
+/** PgBouncer (transaction mode) that refuses `statement_timeout` as a startup parameter, PgBouncer's default, or ''. */
+export const pgbouncerStrictUrl: string = inject('pgbouncerStrictUrl');
 
 /** `describe` for PgBouncer suites: skipped (never silently passed) without the two instances. */
-export const describePgBouncer = describe.skipIf(pgbouncerTxUrl === '' || pgbouncerSessionUrl === '');
+export const describePgBouncer = describe.skipIf(pgbouncerTxUrl === '' || pgbouncerSessionUrl === '' || pgbouncerStrictUrl === '');
 
 /** The same PgBouncer, another database alias (`test` → `test_auth`), as configured by test/pgbouncer/start.sh. */
 export function alias(url: string, database: string): string {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { isBulkheadError } from '../../src/errors';
+import { isBulkheadError, type SettingNotAppliedError } from '../../src/errors';
 import { createPoolRegistry, type PoolRegistry } from '../../src/registry/pool-registry';
 import { ServerProbe } from '../../src/detector/server-probe';
 import { systemClock } from '../../src/clock';
@@ -11,7 +11,7 @@ import { adminClient } from '../helpers/pg';
 import { waitFor } from '../helpers/wait-for';
 import { createInterferenceDetector } from '../../src/detector/interference-detector';
 import type { Incident } from '../../src/detector/incident';
-import { alias, bouncerAdmin, describePgBouncer, pgbouncerSessionUrl, pgbouncerTxUrl, showPools } from '../helpers/pgbouncer';
+import { alias, bouncerAdmin, describePgBouncer, pgbouncerSessionUrl, pgbouncerStrictUrl, pgbouncerTxUrl, showPools } from '../helpers/pgbouncer';
 
 // Aliases configured by test/pgbouncer/start.sh: `test` (pool_size 4), `test_auth` and `test_llm` (2 each),
 // `test_one` (1: the next client gets the very server connection the last one used).
@@ -443,5 +443,49 @@ describePgBouncer('the detector behind PgBouncer (transaction mode)', () => {
     expect(signal?.message).toMatch(/^\d+ client\(s\) wait inside PgBouncer for a server connection of test_llm, the longest \d+ ms \(no acquire timeout sees this\); it shares the alias with llm/);
     expect(registry.stats('auth').acquireWait.max).toBeLessThan(100);
     await Promise.all([auth, ...flood]);
+  });
+});
+
+describePgBouncer('behind a PgBouncer that refuses the timeouts as startup parameters (its default)', () => {
+  it("without the pooler option the connect fails with ERR_SETTING_NOT_APPLIED naming the service, its option and the fix, PgBouncer's error as cause", async () => {
+    const errors: Error[] = [];
+    const registry = track(
+      createPoolRegistry({
+        connection: pgbouncerStrictUrl,
+        applicationName: `i15-strict-${process.pid}`,
+        connectTimeoutMs: 3_000,
+        services: { auth: { size: 0, overflow: 1, statementTimeoutMs: 500, acquireTimeoutMs: 1_500 } },
+      }),
+    );
+    registry.on('connect-error', (e) => errors.push(e.error));
+    const failure = await registry.query('auth', 'select 1').then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(failure).not.toBeNull();
+    const cause = (failure as { cause?: unknown }).cause;
+    expect(isBulkheadError(cause, 'ERR_SETTING_NOT_APPLIED')).toBe(true);
+    expect(String((cause as Error).message)).toContain(
+      'auth: the connection was refused for statement_timeout (statementTimeoutMs 500 ms), sent as a startup parameter: unsupported startup parameter: statement_timeout',
+    );
+    expect(String((cause as Error).message)).toContain("set the registry's pooler option");
+    expect(errors.length).toBeGreaterThan(0);
+    for (const error of errors) {
+      expect(isBulkheadError(error, 'ERR_SETTING_NOT_APPLIED')).toBe(true);
+      expect((error as SettingNotAppliedError).actualMs).toBeNull();
+    }
+  });
+
+  it("with pooler 'pgbouncer-transaction' the same PgBouncer connects, and the timeout takes effect (57014)", async () => {
+    const registry = track(
+      createPoolRegistry({
+        connection: pgbouncerStrictUrl,
+        applicationName: `i15-strict-ok-${process.pid}`,
+        pooler: 'pgbouncer-transaction',
+        services: { auth: { size: 0, overflow: 1, statementTimeoutMs: 500 } },
+      }),
+    );
+    await expect(registry.query('auth', 'select 1 as ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] });
+    await expect(registry.query('auth', 'select pg_sleep(1.2)')).rejects.toMatchObject({ code: '57014' });
   });
 });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts two throwaway PgBouncer instances on 127.0.0.1 in front of the test PostgreSQL, one in transaction mode
-# and one in session mode, on free ports, with their config, logs and pid files in a new temporary directory.
+# Starts three throwaway PgBouncer instances on 127.0.0.1 in front of the test PostgreSQL, one in transaction mode
+# and one in session mode (both ignoring the timeouts as startup parameters, the silent trap), and a "strict" one in
+# transaction mode that refuses them as PgBouncer does by default, on free ports, with their config, logs and pid files in a new temporary directory.
 # Prints `export …` lines for the *.pgbouncer.test.ts suites; use it as
 #   eval "$(test/pgbouncer/start.sh)"   …   test/pgbouncer/stop.sh "$PGBOUNCER_DIR"
 # Installs PgBouncer from the Debian package when it is missing and we are root (CI). PgBouncer refuses to run as
@@ -37,7 +38,9 @@ printf '"%s" ""\n' "$PG_USER" >"$dir/userlist.txt"
 # A per-service role (the ALTER ROLE … SET recipe of the README); the test suite creates it on the server.
 printf '"%s" ""\n' "bulkhead_i15_auth" >>"$dir/userlist.txt"
 
-write_ini() { # mode port
+write_ini() { # name mode port ignore-timeouts(yes|no)
+  local ignore="extra_float_digits"
+  [ "$4" = yes ] && ignore="extra_float_digits, statement_timeout, idle_in_transaction_session_timeout"
   cat >"$dir/$1.ini" <<INI
 [databases]
 ; One shared alias, and one alias per service so each service has its own PgBouncer pool (see the README,
@@ -52,17 +55,18 @@ ${PG_DATABASE}_one = host=${PG_HOST} port=${PG_PORT} dbname=${PG_DATABASE} pool_
 
 [pgbouncer]
 listen_addr = 127.0.0.1
-listen_port = $2
+listen_port = $3
 unix_socket_dir = $dir
-pool_mode = $1
+pool_mode = $2
 auth_type = trust
 auth_file = $dir/userlist.txt
 admin_users = ${PG_USER}
 stats_users = ${PG_USER}
 max_client_conn = 500
 default_pool_size = 4
-; The trap the library must detect: listed here, these startup parameters are accepted and silently dropped.
-ignore_startup_parameters = extra_float_digits, statement_timeout, idle_in_transaction_session_timeout
+; The trap the library must detect: listed here, the timeouts are accepted as startup parameters and silently
+; dropped. Not listed (the strict instance), PgBouncer refuses the connection: "unsupported startup parameter".
+ignore_startup_parameters = $ignore
 server_reset_query = DISCARD ALL
 logfile = $dir/$1.log
 pidfile = $dir/$1.pid
@@ -72,8 +76,11 @@ INI
 tx_port="$(free_port)"
 session_port="$(free_port)"
 while [ "$session_port" = "$tx_port" ]; do session_port="$(free_port)"; done
-write_ini transaction "$tx_port"
-write_ini session "$session_port"
+strict_port="$(free_port)"
+while [ "$strict_port" = "$tx_port" ] || [ "$strict_port" = "$session_port" ]; do strict_port="$(free_port)"; done
+write_ini transaction transaction "$tx_port" yes
+write_ini session session "$session_port" yes
+write_ini strict transaction "$strict_port" no
 
 if [ "$(id -u)" = 0 ]; then
   chown -R postgres "$dir"
@@ -81,10 +88,10 @@ if [ "$(id -u)" = 0 ]; then
 else
   run() { sh -c "$*"; }
 fi
-for mode in transaction session; do
-  run "$bin -d -q $dir/$mode.ini" >&2
+for name in transaction session strict; do
+  run "$bin -d -q $dir/$name.ini" >&2
 done
-for port in "$tx_port" "$session_port"; do
+for port in "$tx_port" "$session_port" "$strict_port"; do
   for _ in $(seq 1 50); do
     pg_isready -q -h 127.0.0.1 -p "$port" -d "$PG_DATABASE" -U "$PG_USER" && break
     sleep 0.1
@@ -95,3 +102,4 @@ done
 echo "export PGBOUNCER_DIR='$dir'"
 echo "export PGBOUNCER_TX_URL='postgres://${PG_USER}@127.0.0.1:${tx_port}/${PG_DATABASE}'"
 echo "export PGBOUNCER_SESSION_URL='postgres://${PG_USER}@127.0.0.1:${session_port}/${PG_DATABASE}'"
+echo "export PGBOUNCER_STRICT_URL='postgres://${PG_USER}@127.0.0.1:${strict_port}/${PG_DATABASE}'"

@@ -155,3 +155,29 @@ describe('the registry under transaction pooling', () => {
     }
   });
 });
+
+describe('a startup parameter PgBouncer refuses', () => {
+  const refusal = (setting: string) => Object.assign(new Error(`unsupported startup parameter: ${setting}`), { code: '08P01', severity: 'FATAL' });
+
+  it("becomes ERR_SETTING_NOT_APPLIED naming the service, option and fix, with PgBouncer's error as cause", () => {
+    const settings = new SessionSettings('auth', 'none', { statementTimeoutMs: 500, idleInTransactionTimeoutMs: 0 }, sink() as never);
+    const original = refusal('statement_timeout');
+    const explained = settings.explainConnectError(original) as Error & { actualMs: unknown; setting: unknown; cause: unknown };
+    expect(isBulkheadError(explained, 'ERR_SETTING_NOT_APPLIED')).toBe(true);
+    expect(explained.message).toMatch(/^auth: the connection was refused for statement_timeout \(statementTimeoutMs 500 ms\), sent as a startup parameter: unsupported startup parameter: statement_timeout\. Behind PgBouncer set the registry's pooler option/);
+    expect(explained).toMatchObject({ setting: 'statement_timeout', actualMs: null, expectedMs: 500 });
+    expect(explained.cause).toBe(original);
+  });
+
+  it('leaves every other error as it is: another 08P01, a parameter this service does not send, a pooler that sends none', () => {
+    const none = new SessionSettings('auth', 'none', { statementTimeoutMs: 500, idleInTransactionTimeoutMs: 0 }, sink() as never);
+    const other = Object.assign(new Error('no more connections allowed (max_client_conn)'), { code: '08P01' });
+    expect(none.explainConnectError(other)).toBe(other);
+    const idle = refusal('idle_in_transaction_session_timeout');
+    expect(none.explainConnectError(idle)).toBe(idle); // not set on this service, so not what it sent
+    const pooled = new SessionSettings('auth', 'pgbouncer-transaction', { statementTimeoutMs: 500, idleInTransactionTimeoutMs: 0 }, sink() as never);
+    const refused = refusal('statement_timeout');
+    expect(pooled.explainConnectError(refused)).toBe(refused);
+    expect(none.explainConnectError('a string')).toBe('a string');
+  });
+});
