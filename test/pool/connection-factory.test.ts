@@ -1,65 +1,15 @@
-import { EventEmitter } from 'eventemitter3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../../src/clock';
-import { ConnectionFactory, type FactoryConnections } from '../../src/pool/connection-factory';
-import type { PoolEventSink } from '../../src/pool/events';
 import { OpenFailure } from '../../src/pool/ledger';
-import { resolveServiceOptions, type ServiceOptions } from '../../src/pool/options';
-import { PoolMeters } from '../../src/pool/pool-meters';
 import { PooledConnection } from '../../src/pool/pooled-connection';
-import { SlotAccount } from '../../src/pool/slot-account';
-import { Redactor } from '../../src/redact';
-import { FakeServer } from '../helpers/fake-client';
 import { advance, useFakeTime } from '../helpers/fake-time';
-import { fakeSlots } from './pool-fixture';
-
-function setup(service: ServiceOptions = {}, threshold = 3) {
-  const server = new FakeServer();
-  const events = new EventEmitter();
-  const meters = new PoolMeters(systemClock, 60_000, [100]);
-  const open = new Set<PooledConnection>();
-  const state = { open: true, circuitOpened: 0 };
-  const options = resolveServiceOptions({ size: 5, overflow: 0, ...service });
-  const host: FactoryConnections = {
-    name: 'auth',
-    returnConnection: () => {},
-    isOpen: () => state.open,
-    options: () => options,
-    max: () => options.size + options.overflow,
-    workingConnections: () => open.size,
-    connected: (connection) => void open.add(connection),
-    queryDone: () => {},
-    clientError: () => {},
-  };
-  const slots = new SlotAccount(fakeSlots(), systemClock, { openCount: () => open.size, size: () => options.size, waitLimitMs: () => 1_000, wantsConnection: () => true });
-  let ids = 0;
-  const factory = new ConnectionFactory(
-    {
-      service: 'auth',
-      Client: server.Client,
-      clientConfig: {},
-      connectTimeoutMs: 1_000,
-      clock: systemClock,
-      random: () => 0.5,
-      redactor: new Redactor([]),
-      events: events as unknown as PoolEventSink,
-      breaker: { failureThreshold: threshold, initialBackoffMs: 500, maxBackoffMs: 5_000 },
-      nextConnectionId: () => ++ids,
-      circuitOpened: () => state.circuitOpened++,
-    },
-    host,
-    slots,
-    meters,
-  );
-  return { factory, server, events, meters, open, state, slots };
-}
+import { makeFactory } from './pool-fixture';
 
 describe('ConnectionFactory', () => {
   beforeEach(() => useFakeTime());
   afterEach(() => vi.useRealTimers());
 
   it('opens a connection, registers it with its pool and leaves nothing counted as opening', async () => {
-    const { factory, open, slots } = setup();
+    const { factory, open, slots } = makeFactory();
     const connection = await factory.open();
     expect(connection).toBeInstanceOf(PooledConnection);
     expect(open.has(connection as PooledConnection)).toBe(true);
@@ -67,7 +17,7 @@ describe('ConnectionFactory', () => {
   });
 
   it('settles a failed connect with a failure marker, counts it, and spaces the next attempt', async () => {
-    const { factory, server, meters, events } = setup();
+    const { factory, server, meters, events } = makeFactory();
     const errors: unknown[] = [];
     events.on('connect-error', (e) => errors.push(e));
     server.refuse = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
@@ -87,7 +37,7 @@ describe('ConnectionFactory', () => {
   });
 
   it('tells its pool when the circuit opens, so waiters can fail at once', async () => {
-    const { factory, server, state } = setup({}, 1);
+    const { factory, server, state } = makeFactory({}, 1);
     server.refuse = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
     const failed = factory.open();
     await advance(0);
@@ -98,7 +48,7 @@ describe('ConnectionFactory', () => {
   });
 
   it('a failing onConnect hook fails the attempt and ends the half-set-up client', async () => {
-    const { factory, server, open } = setup({ onConnect: () => Promise.reject(new Error('hook failed')) });
+    const { factory, server, open } = makeFactory({ onConnect: () => Promise.reject(new Error('hook failed')) });
     expect(await factory.open()).toEqual(new OpenFailure('failed'));
     await advance(0);
     expect(server.clients[0]?.ended).toBe(true);
@@ -106,7 +56,7 @@ describe('ConnectionFactory', () => {
   });
 
   it('a connect that finishes after the pool closed ends the client before settling, and opens nothing', async () => {
-    const { factory, server, state, open } = setup();
+    const { factory, server, state, open } = makeFactory();
     server.connectDelayMs = 50;
     server.endDelayMs = 20;
     const opening = factory.open();
@@ -123,7 +73,7 @@ describe('ConnectionFactory', () => {
   });
 
   it('a capacity refusal while the service has working connections keeps the circuit closed and warns once', async () => {
-    const { factory, server, events } = setup({}, 1);
+    const { factory, server, events } = makeFactory({}, 1);
     const warnings: unknown[] = [];
     events.on('server-warning', (w) => warnings.push(w));
     await factory.open(); // one working connection
@@ -147,7 +97,7 @@ describe('ConnectionFactory', () => {
   ];
   for (const [what, refusal, circuit] of refusals) {
     it(`with a working connection, ${what}: the circuit stays ${circuit}`, async () => {
-      const { factory, server, events, meters } = setup({}, 2);
+      const { factory, server, events, meters } = makeFactory({}, 2);
       const warnings: { kind: string; code: string }[] = [];
       events.on('server-warning', (w: { kind: string; code: string }) => warnings.push(w));
       await factory.open(); // one working connection
@@ -164,7 +114,7 @@ describe('ConnectionFactory', () => {
   }
 
   it('ping answers false (and marks the connection broken) when the check gets no answer in time', async () => {
-    const { factory, server } = setup();
+    const { factory, server } = makeFactory();
     const connection = (await factory.open()) as PooledConnection;
     expect(await factory.ping(connection, 100)).toBe(true);
     server.onQuery = () => new Promise(() => {});

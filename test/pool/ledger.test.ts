@@ -2,56 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { ConnectionLedger, OpenFailure } from '../../src/pool/ledger';
 import { PooledConnection } from '../../src/pool/pooled-connection';
 import type { ClientLike } from '../../src/pool/client';
-import { systemClock } from '../../src/clock';
-import { ConnectionFactory } from '../../src/pool/connection-factory';
-import { resolveServiceOptions } from '../../src/pool/options';
-import { PoolMeters } from '../../src/pool/pool-meters';
-import { SlotAccount } from '../../src/pool/slot-account';
-import { Redactor } from '../../src/redact';
-import { FakeServer } from '../helpers/fake-client';
-import { fakeSlots } from './pool-fixture';
+import { makeFactory } from './pool-fixture';
 
 /** Lets every promise callback queued so far run (generic-pool settles its requests in promise callbacks). */
 const afterPendingWork = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** A connection factory on a fake server, for a pool whose open state the test sets. */
-function factoryOnServer() {
-  const server = new FakeServer();
-  const state = { open: true };
-  const options = resolveServiceOptions({ size: 5, overflow: 0 });
-  let open = 0;
-  const connections = {
-    name: 'auth',
-    returnConnection: () => {},
-    isOpen: () => state.open,
-    options: () => options,
-    max: () => 5,
-    workingConnections: () => 0,
-    connected: () => void open++,
-    queryDone: () => {},
-    clientError: () => {},
-  };
-  const slots = new SlotAccount(fakeSlots(), systemClock, { openCount: () => open, size: () => 5, waitLimitMs: () => 1_000, wantsConnection: () => true });
-  const factory = new ConnectionFactory(
-    {
-      service: 'auth',
-      Client: server.Client,
-      clientConfig: {},
-      connectTimeoutMs: 1_000,
-      clock: systemClock,
-      random: () => 0,
-      redactor: new Redactor([]),
-      events: { listenerCount: () => 0, emit: () => false },
-      breaker: { failureThreshold: 100, initialBackoffMs: 10, maxBackoffMs: 10 },
-      nextConnectionId: () => 1,
-      circuitOpened: () => {},
-    },
-    connections,
-    slots,
-    new PoolMeters(systemClock, 60_000, [100]),
-  );
-  return { factory, server, state };
-}
 
 const home = { name: 'auth', returnConnection: () => {} };
 const connection = (id: number) => new PooledConnection(home, id, {} as ClientLike, 0, Number.POSITIVE_INFINITY);
@@ -74,7 +28,7 @@ describe('ConnectionLedger (generic-pool as the ledger of open connections)', ()
   });
 
   it('failures settling together from the connection factory all leave the ledger (one marker per attempt)', async () => {
-    const { factory, state } = factoryOnServer();
+    const { factory, state } = makeFactory();
     const ledger = new ConnectionLedger(
       () => factory.open(),
       async () => {},
