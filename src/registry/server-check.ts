@@ -1,3 +1,4 @@
+import { parseConnectionString } from '../connection-string';
 import type { ClientConfig } from '../pool/client';
 import type { Pooler } from '../pool/session-settings';
 import type { PgBouncerPoolCheck, ServerCheckReport } from '../types';
@@ -169,30 +170,22 @@ async function checkPgBouncer(
 
 /** The user a connection names, or undefined when it does not say (pg's PGUSER or the OS user then). */
 export function userOf(connection: string | ClientConfig | undefined): string | undefined {
-  if (connection === undefined) return undefined;
-  if (typeof connection === 'string') {
-    try {
-      const name = decodeURIComponent(new URL(connection).username);
-      return name === '' ? undefined : name;
-    } catch {
-      return undefined;
-    }
-  }
-  if (typeof connection.user === 'string') return connection.user;
-  return typeof connection.connectionString === 'string' ? userOf(connection.connectionString) : undefined;
+  return namedIn(connection, 'user');
 }
 
 /** The database a connection names (the PgBouncer alias), or undefined when it does not say. */
 export function databaseOf(connection: string | ClientConfig | undefined): string | undefined {
+  return namedIn(connection, 'database');
+}
+
+/** A field a connection setting names, from the config or from its connection string. */
+function namedIn(connection: string | ClientConfig | undefined, field: 'user' | 'database'): string | undefined {
   if (connection === undefined) return undefined;
   if (typeof connection === 'string') {
-    try {
-      const name = decodeURIComponent(new URL(connection).pathname.replace(/^\//, ''));
-      return name === '' ? undefined : name;
-    } catch {
-      return undefined;
-    }
+    const value = parseConnectionString(connection).fields[field];
+    return typeof value === 'string' && value !== '' ? value : undefined;
   }
-  if (typeof connection.database === 'string') return connection.database;
-  return typeof connection.connectionString === 'string' ? databaseOf(connection.connectionString) : undefined;
+  const value = connection[field];
+  if (typeof value === 'string') return value;
+  return typeof connection.connectionString === 'string' ? namedIn(connection.connectionString, field) : undefined;
 }
