@@ -220,14 +220,14 @@ export class SettingNotAppliedError extends BulkheadError {
   readonly expectedMs: number;
   /** The value the session has, ms; null when the connection was refused because of the setting (no session). */
   readonly actualMs: number | null;
-  constructor(service: string, detail: { setting: string; option: string; expectedMs: number; actualMs: number | null; refusal?: string }) {
+  constructor(service: string, detail: { setting: string; option: string; expectedMs: number; actualMs: number | null; refusal?: string; cause?: unknown }) {
     const fix = `Behind PgBouncer set the registry's pooler option ('pgbouncer-transaction' or 'pgbouncer-session'), or give the service a role with ALTER ROLE … SET ${detail.setting}`;
     super(
       'ERR_SETTING_NOT_APPLIED',
       detail.actualMs === null
         ? `${service}: the connection was refused for ${detail.setting} (${detail.option} ${detail.expectedMs} ms), sent as a startup parameter: ${detail.refusal ?? 'refused'}. ${fix}`
         : `${service}: ${detail.setting} is ${detail.actualMs} ms on the server, expected ${detail.expectedMs} ms (${detail.option}): the connection dropped it. ${fix}`,
-      { service },
+      { service, cause: detail.cause },
     );
     this.name = 'SettingNotAppliedError';
     this.setting = detail.setting;

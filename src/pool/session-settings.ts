@@ -78,9 +78,7 @@ export class SessionSettings {
     const refused = /^unsupported startup parameter: (\w+)/.exec(message)?.[1];
     const wanted = this.#wanted.find((w) => w.setting === refused);
     if (wanted === undefined) return error;
-    const explained = new SettingNotAppliedError(this.#service, { setting: wanted.setting, option: wanted.option, expectedMs: wanted.ms, actualMs: null, refusal: message });
-    Object.defineProperty(explained, 'cause', { value: error, enumerable: false, writable: true, configurable: true });
-    return explained;
+    return new SettingNotAppliedError(this.#service, { setting: wanted.setting, option: wanted.option, expectedMs: wanted.ms, actualMs: null, refusal: message, cause: error });
   }
 
   /** The statement that opens a transaction: `BEGIN`, plus `SET LOCAL` of each setting when they are per transaction. */
